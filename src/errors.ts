@@ -1,0 +1,98 @@
+/**
+ * Every failure vncgate reports carries one of these stable codes. The code alone decides what a
+ * browser, an HTTP client or a script sees (`reason`, `httpStatus`, `wsClose`); the detailed
+ * message and the underlying `cause` go to the log only. Tests assert codes, never message text.
+ *
+ * `reason` is what noVNC shows the person at the console (sent as an RFB 3.8 SecurityResult failure
+ * reason), so it is short, plain and free of internals. It is ASCII only: noVNC decodes RFB reason
+ * strings as Latin-1 (core/websock.js rQshiftStr), so anything else would show as mojibake. README "Error codes" documents each code
+ * with what the operator does about it.
+ */
+export const ERROR_CODES = {
+  // RFB peer behaviour (src/rfb). "Backend" is the console endpoint, "browser" the noVNC client.
+  RFB_ERR_NOT_RFB: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint did not answer as a VNC server' },
+  RFB_ERR_UNSUPPORTED_VERSION: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint speaks an unsupported VNC protocol version' },
+  RFB_ERR_PROTOCOL: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint sent a malformed VNC message' },
+  RFB_ERR_LIMIT: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint sent an oversized VNC message' },
+  RFB_ERR_SERVER_REFUSED: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint refused the connection' },
+  RFB_ERR_NO_COMMON_SECURITY: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint offers no security type this proxy is configured for' },
+  RFB_ERR_AUTH_FAILED: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint refused authentication' },
+  RFB_ERR_VENCRYPT_VERSION: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint speaks an unsupported VeNCrypt version' },
+  RFB_ERR_VENCRYPT_REJECTED: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint rejected the requested VeNCrypt security type' },
+  RFB_ERR_CREDENTIALS_MISSING: { httpStatus: 500, wsClose: 1011, reason: 'The console endpoint needs credentials that are not configured' },
+  RFB_ERR_CLIENT_PROTOCOL: { httpStatus: 400, wsClose: 1002, reason: 'The VNC client sent a malformed handshake' },
+  RFB_ERR_CLIENT_AUTH: { httpStatus: 401, wsClose: 4401, reason: 'Authentication failed' },
+
+  // Reaching the console endpoint (src/proxy/backend-connector).
+  BACKEND_ERR_DNS: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint address could not be resolved' },
+  BACKEND_ERR_REFUSED: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint is unreachable' },
+  BACKEND_ERR_UNREACHABLE: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint is unreachable' },
+  BACKEND_ERR_TIMEOUT: { httpStatus: 504, wsClose: 1011, reason: 'The console endpoint did not answer in time' },
+  BACKEND_ERR_CLOSED: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint closed the connection' },
+  BACKEND_ERR_TLS_UNTRUSTED: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint presented an untrusted certificate' },
+  BACKEND_ERR_TLS_HOSTNAME: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint certificate does not match its address' },
+  BACKEND_ERR_TLS: { httpStatus: 502, wsClose: 1011, reason: 'Secure connection to the console endpoint failed' },
+  BACKEND_ERR_ANON_TLS_FORBIDDEN: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint only offers unauthenticated TLS, which is not allowed' },
+
+  // Console tokens (src/tokens).
+  TOKEN_ERR_MISSING: { httpStatus: 401, wsClose: 4401, reason: 'This console link has no token - request a new one' },
+  TOKEN_ERR_INVALID: { httpStatus: 403, wsClose: 4403, reason: 'This console link has expired or was already used - request a new one' },
+  TOKEN_ERR_STORE_UNAVAILABLE: { httpStatus: 503, wsClose: 1013, reason: 'The console service is temporarily unavailable - try again shortly' },
+
+  // Requests to vncgate itself.
+  HTTP_ERR_ORIGIN: { httpStatus: 403, wsClose: 4403, reason: 'This console cannot be opened from this page' },
+  HTTP_ERR_UNAUTHORIZED: { httpStatus: 401, wsClose: 4401, reason: 'Authentication required' },
+  HTTP_ERR_BAD_REQUEST: { httpStatus: 400, wsClose: 1008, reason: 'Bad request' },
+
+  // Session lifecycle (src/proxy/session).
+  SESSION_ERR_HANDSHAKE_TIMEOUT: { httpStatus: 504, wsClose: 1011, reason: 'The console endpoint did not complete the VNC handshake in time' },
+  SESSION_ERR_IDLE_TIMEOUT: { httpStatus: 408, wsClose: 4000, reason: 'The console was idle for too long' },
+  SESSION_ERR_MAX_LIFETIME: { httpStatus: 408, wsClose: 4001, reason: 'The console session reached its maximum duration' },
+  SESSION_ERR_HEARTBEAT: { httpStatus: 408, wsClose: 1001, reason: 'The browser stopped answering' },
+  SESSION_ERR_SHUTDOWN: { httpStatus: 503, wsClose: 1001, reason: 'The console service is restarting' },
+
+  // Configuration (src/config).
+  CONFIG_ERR_INVALID: { httpStatus: 500, wsClose: 1011, reason: 'The console service is misconfigured' },
+  CONFIG_ERR_FILE: { httpStatus: 500, wsClose: 1011, reason: 'The console service is misconfigured' },
+
+  INTERNAL_ERR: { httpStatus: 500, wsClose: 1011, reason: 'Internal error in the console service' },
+} as const satisfies Record<string, { httpStatus: number; wsClose: number; reason: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class VncgateError extends Error {
+  override readonly name = 'VncgateError';
+  readonly code: ErrorCode;
+  /** Extra machine-readable facts for logs and the probe's JSON (never secrets). */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.details = options?.details;
+  }
+
+  /** The short text a browser user may see. */
+  get publicReason(): string {
+    return ERROR_CODES[this.code].reason;
+  }
+
+  get httpStatus(): number {
+    return ERROR_CODES[this.code].httpStatus;
+  }
+
+  get wsClose(): number {
+    return ERROR_CODES[this.code].wsClose;
+  }
+}
+
+export function isVncgateError(value: unknown): value is VncgateError {
+  return value instanceof VncgateError;
+}
+
+/** Wraps anything thrown into a VncgateError, keeping the original as `cause`. */
+export function toVncgateError(value: unknown, fallback: ErrorCode = 'INTERNAL_ERR'): VncgateError {
+  if (value instanceof VncgateError) return value;
+  const message = value instanceof Error ? value.message : String(value);
+  return new VncgateError(fallback, message, { cause: value });
+}

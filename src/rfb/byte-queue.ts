@@ -1,0 +1,117 @@
+/**
+ * Tiny read/write helpers for handshake wire code, so the state machines never compute offsets by
+ * hand. Handshake messages are small, so the queue keeps one contiguous buffer and compacts lazily.
+ */
+export class ByteQueue {
+  #buf: Buffer = Buffer.alloc(0);
+  #pos = 0;
+
+  get length(): number {
+    return this.#buf.length - this.#pos;
+  }
+
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    const rest = this.#buf.subarray(this.#pos);
+    this.#buf = rest.length === 0 ? Buffer.from(chunk) : Buffer.concat([rest, chunk]);
+    this.#pos = 0;
+  }
+
+  has(n: number): boolean {
+    return this.length >= n;
+  }
+
+  peekU8(offset = 0): number {
+    this.#need(offset + 1);
+    return this.#buf.readUInt8(this.#pos + offset);
+  }
+
+  peekU32(offset = 0): number {
+    this.#need(offset + 4);
+    return this.#buf.readUInt32BE(this.#pos + offset);
+  }
+
+  u8(): number {
+    const v = this.peekU8();
+    this.#pos += 1;
+    return v;
+  }
+
+  u16(): number {
+    this.#need(2);
+    const v = this.#buf.readUInt16BE(this.#pos);
+    this.#pos += 2;
+    return v;
+  }
+
+  u32(): number {
+    const v = this.peekU32();
+    this.#pos += 4;
+    return v;
+  }
+
+  /** Copies n bytes out (the result does not alias the queue). */
+  bytes(n: number): Buffer {
+    this.#need(n);
+    const out = Buffer.from(this.#buf.subarray(this.#pos, this.#pos + n));
+    this.#pos += n;
+    return out;
+  }
+
+  skip(n: number): void {
+    this.#need(n);
+    this.#pos += n;
+  }
+
+  /** Removes and returns everything buffered. */
+  takeAll(): Buffer {
+    const out = Buffer.from(this.#buf.subarray(this.#pos));
+    this.#buf = Buffer.alloc(0);
+    this.#pos = 0;
+    return out;
+  }
+
+  #need(n: number): void {
+    // Callers check has() first; reaching this is a bug in our own state code.
+    if (this.length < n) throw new RangeError(`ByteQueue: need ${n} bytes, have ${this.length}`);
+  }
+}
+
+export class ByteWriter {
+  readonly #parts: Buffer[] = [];
+
+  u8(v: number): this {
+    const b = Buffer.allocUnsafe(1);
+    b.writeUInt8(v);
+    this.#parts.push(b);
+    return this;
+  }
+
+  u16(v: number): this {
+    const b = Buffer.allocUnsafe(2);
+    b.writeUInt16BE(v);
+    this.#parts.push(b);
+    return this;
+  }
+
+  u32(v: number): this {
+    const b = Buffer.allocUnsafe(4);
+    b.writeUInt32BE(v);
+    this.#parts.push(b);
+    return this;
+  }
+
+  bytes(b: Uint8Array): this {
+    this.#parts.push(Buffer.from(b));
+    return this;
+  }
+
+  /** A U32 length followed by the bytes (RFB "string"). */
+  string(b: Uint8Array): this {
+    return this.u32(b.length).bytes(b);
+  }
+
+  finish(): Buffer {
+    return Buffer.concat(this.#parts);
+  }
+}
