@@ -1,0 +1,48 @@
+import { pino } from 'pino';
+import { PROBE_USAGE, probeCommand } from './probe.js';
+import { UsageError, type CliIo } from './io.js';
+
+const USAGE = `Usage: vncgate <command> [options]
+
+Commands:
+  probe HOST:PORT   check a VNC console endpoint: handshake, security, TLS, ServerInit (JSON)
+
+Run "vncgate <command> --help" for a command's options.
+`;
+
+type Command = { usage: string; run: (argv: string[], io: CliIo) => Promise<number> };
+
+const COMMANDS: Record<string, Command> = {
+  probe: { usage: PROBE_USAGE, run: probeCommand },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const io: CliIo = {
+    out: (value) => process.stdout.write(`${JSON.stringify(value)}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+    log: pino({ level: process.env.VNCGATE_LOG_LEVEL ?? 'warn' }, pino.destination(2)),
+  };
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE);
+    return name === undefined ? 2 : 0;
+  }
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    io.err(`vncgate: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(cmd.usage);
+    return 0;
+  }
+  try {
+    return await cmd.run(rest, io);
+  } catch (err) {
+    if (err instanceof UsageError || (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
+      io.err(`vncgate ${name}: ${(err as Error).message}\n\n${cmd.usage}`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,381 @@
+import { isIP, Socket, connect as netConnect } from 'node:net';
+import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import { VncgateError, toVncgateError, type ErrorCode } from '../errors.js';
+import {
+  RfbClientHandshake,
+  SECURITY_CHOICES,
+  ServerInitReader,
+  clientInit,
+  type ClientAction,
+  type ClientHandshakeInfo,
+  type SecurityChoice,
+  type ServerInit,
+} from '../rfb/index.js';
+
+/** How vncgate authenticates to one console endpoint (a named profile in the config). */
+export type BackendSecurity = {
+  /** Preference order; intersected with what the server offers. */
+  security: readonly SecurityChoice[];
+  password?: Uint8Array;
+  username?: string;
+  tls?: BackendTls;
+};
+
+export type BackendTls = {
+  /** PEM CA bundle to trust; the system store when absent. */
+  ca?: string | Buffer;
+  /** PEM client certificate and key, presented for X509 subtypes when set. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  /** Check the certificate names the host we dialled (DNS name or IP SAN). Default true. */
+  verifyHostname?: boolean;
+  /** Name to verify (and send as SNI) instead of the dialled host. */
+  servername?: string;
+  /** Permit the anonymous (unauthenticated Diffie-Hellman) TLSNone/TLSVnc/TLSPlain subtypes. */
+  allowAnonymous?: boolean;
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+};
+
+export type ConnectOptions = {
+  host: string;
+  port: number;
+  security: BackendSecurity;
+  /** TCP connect deadline. */
+  connectTimeoutMs: number;
+  /** Deadline for the RFB handshake (including TLS), from the TCP connection. */
+  handshakeTimeoutMs: number;
+  signal?: AbortSignal;
+  log?: Pick<Logger, 'warn' | 'debug'>;
+};
+
+export type TlsSummary = {
+  protocol: string | null;
+  cipher: string;
+  anonymous: boolean;
+  peerSubject: string | null;
+  peerIssuer: string | null;
+  peerValidTo: string | null;
+  hostnameVerified: boolean;
+};
+
+export type BackendConnection = {
+  /** The (possibly TLS-wrapped) socket, paused, positioned at ClientInit. */
+  socket: Socket;
+  info: ClientHandshakeInfo;
+  tls: TlsSummary | null;
+  /** Server bytes that arrived after SecurityResult (normally none). */
+  trailing: Buffer;
+  remote: { address: string; port: number; family: string };
+  timings: { connectMs: number; tlsMs: number | null; handshakeMs: number };
+};
+
+/** Strips the brackets some providers put around IPv6 literals ("[fd00::1]"). */
+export function normalizeHost(host: string): string {
+  const m = /^\[(.*)\]$/.exec(host.trim());
+  return m?.[1] ?? host.trim();
+}
+
+const TLS_UNTRUSTED_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_UNTRUSTED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'INVALID_CA',
+]);
+
+function socketErrorCode(err: NodeJS.ErrnoException): ErrorCode {
+  switch (err.code) {
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EAI_FAIL':
+    case 'EAI_NONAME':
+      return 'BACKEND_ERR_DNS';
+    case 'ECONNREFUSED':
+      return 'BACKEND_ERR_REFUSED';
+    case 'ETIMEDOUT':
+      return 'BACKEND_ERR_TIMEOUT';
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return 'BACKEND_ERR_CLOSED';
+    default:
+      return 'BACKEND_ERR_UNREACHABLE';
+  }
+}
+
+function tlsErrorCode(err: NodeJS.ErrnoException): ErrorCode {
+  if (err.code === 'ERR_TLS_CERT_ALTNAME_INVALID') return 'BACKEND_ERR_TLS_HOSTNAME';
+  if (err.code && TLS_UNTRUSTED_CODES.has(err.code)) return 'BACKEND_ERR_TLS_UNTRUSTED';
+  return 'BACKEND_ERR_TLS';
+}
+
+function formatDn(dn: PeerCertificate['subject'] | undefined): string | null {
+  if (!dn) return null;
+  const parts = Object.entries(dn).map(([k, v]) => `${k}=${Array.isArray(v) ? v.join('+') : String(v)}`);
+  return parts.length > 0 ? parts.join(', ') : null;
+}
+
+/**
+ * Opens a connection to a console endpoint and performs the RFB handshake as its client, up to
+ * and excluding ClientInit. Every step has a deadline; every failure is a VncgateError with a
+ * BACKEND_ERR_* or RFB_ERR_* code. The caller owns the returned socket.
+ */
+export async function connectBackend(opts: ConnectOptions): Promise<BackendConnection> {
+  const host = normalizeHost(opts.host);
+  const sec = opts.security;
+  // Refuse impossible configurations before touching the network.
+  const engine = new RfbClientHandshake({
+    security: sec.security,
+    ...(sec.password !== undefined ? { password: sec.password } : {}),
+    ...(sec.username !== undefined ? { username: sec.username } : {}),
+  });
+  const anonymousAllowed = sec.tls?.allowAnonymous === true;
+  if (!anonymousAllowed && sec.security.some((s) => SECURITY_CHOICES[s].transport === 'tls-anon')) {
+    throw new VncgateError(
+      'BACKEND_ERR_ANON_TLS_FORBIDDEN',
+      'anonymous TLS subtypes are listed but not allowed (set allowAnonymous to accept unauthenticated TLS)',
+    );
+  }
+  if (opts.signal?.aborted) throw new VncgateError('SESSION_ERR_SHUTDOWN', 'aborted before connecting');
+
+  const t0 = performance.now();
+  const socket = await tcpConnect(host, opts.port, opts.connectTimeoutMs, opts.signal);
+  const connectMs = performance.now() - t0;
+  const remote = { address: socket.remoteAddress ?? host, port: socket.remotePort ?? opts.port, family: socket.remoteFamily ?? '' };
+
+  try {
+    const t1 = performance.now();
+    const hs = await runHandshake(socket, engine, host, opts);
+    return {
+      socket: hs.socket,
+      info: hs.info,
+      tls: hs.tls,
+      trailing: hs.trailing,
+      remote,
+      timings: { connectMs, tlsMs: hs.tlsMs, handshakeMs: performance.now() - t1 },
+    };
+  } catch (err) {
+    socket.destroy();
+    throw err;
+  }
+}
+
+function tcpConnect(host: string, port: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<Socket> {
+  return new Promise<Socket>((resolve, reject) => {
+    // autoSelectFamily: try every resolved address (IPv6 and IPv4) instead of only the first.
+    const socket = netConnect({ host, port, noDelay: true, autoSelectFamily: isIP(host) === 0 });
+    const done = (err: VncgateError | null): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      socket.off('connect', onConnect);
+      socket.off('error', onError);
+      if (err) {
+        socket.destroy();
+        reject(err);
+      } else {
+        resolve(socket);
+      }
+    };
+    const onConnect = (): void => done(null);
+    const onError = (err: NodeJS.ErrnoException): void =>
+      done(new VncgateError(socketErrorCode(err), `connect to ${host}:${port} failed: ${err.code ?? err.message}`, { cause: err }));
+    const onAbort = (): void => done(new VncgateError('SESSION_ERR_SHUTDOWN', 'connect aborted'));
+    const timer = setTimeout(
+      () => done(new VncgateError('BACKEND_ERR_TIMEOUT', `connect to ${host}:${port} timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    socket.once('connect', onConnect);
+    socket.once('error', onError);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+type HandshakeOutcome = {
+  socket: Socket;
+  info: ClientHandshakeInfo;
+  tls: TlsSummary | null;
+  trailing: Buffer;
+  tlsMs: number | null;
+};
+
+function runHandshake(raw: Socket, engine: RfbClientHandshake, host: string, opts: ConnectOptions): Promise<HandshakeOutcome> {
+  return new Promise<HandshakeOutcome>((resolve, reject) => {
+    let current: Socket = raw;
+    let tlsSummary: TlsSummary | null = null;
+    let tlsMs: number | null = null;
+    let settled = false;
+
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      detach(current);
+    };
+    const fail = (err: VncgateError): void => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      current.destroy();
+      if (current !== raw) raw.destroy();
+      reject(err);
+    };
+    const onData = (chunk: Buffer): void => apply(engine.receive(chunk));
+    const onError = (err: NodeJS.ErrnoException): void =>
+      fail(new VncgateError(socketErrorCode(err), `console endpoint connection error: ${err.code ?? err.message}`, { cause: err }));
+    const onClose = (): void =>
+      fail(new VncgateError('BACKEND_ERR_CLOSED', `console endpoint closed the connection during the handshake (state ${engine.state})`));
+    const onAbort = (): void => fail(new VncgateError('SESSION_ERR_SHUTDOWN', 'handshake aborted'));
+    const attach = (s: Socket): void => {
+      s.on('data', onData);
+      s.on('error', onError);
+      s.on('close', onClose);
+    };
+    function detach(s: Socket): void {
+      s.off('data', onData);
+      s.off('error', onError);
+      s.off('close', onClose);
+    }
+
+    const apply = (actions: ClientAction[]): void => {
+      for (const a of actions) {
+        if (settled) return;
+        switch (a.type) {
+          case 'send':
+            current.write(a.bytes);
+            break;
+          case 'failed':
+            fail(a.error);
+            return;
+          case 'startTls':
+            upgrade(a.transport);
+            return;
+          case 'established':
+            settled = true;
+            cleanup();
+            current.pause();
+            resolve({ socket: current, info: a.info, tls: tlsSummary, trailing: a.trailing, tlsMs });
+            return;
+        }
+      }
+    };
+
+    const upgrade = (transport: 'tls-anon' | 'tls-x509'): void => {
+      detach(raw);
+      const t = performance.now();
+      const cfg = opts.security.tls ?? {};
+      const anonymous = transport === 'tls-anon';
+      const verifyHostname = !anonymous && cfg.verifyHostname !== false;
+      if (!anonymous && cfg.verifyHostname === false) {
+        opts.log?.warn({ backend: `${host}:${opts.port}` }, 'TLS hostname verification disabled for this backend by configuration');
+      }
+      const name = cfg.servername ?? host;
+      let tlsSocket: TLSSocket;
+      try {
+        tlsSocket = tlsConnect({
+          socket: raw,
+          host: name,
+          // SNI must be a DNS name, never an IP literal (RFC 6066 §3).
+          ...(isIP(name) === 0 ? { servername: name } : {}),
+          minVersion: cfg.minVersion ?? 'TLSv1.2',
+          ...(anonymous
+            ? {
+                // Anonymous DH/ECDH suites exist only up to TLS 1.2 and only at OpenSSL security
+                // level 0; there is no certificate to verify. Only reached when explicitly allowed.
+                ciphers: 'aNULL:!eNULL:@SECLEVEL=0',
+                maxVersion: 'TLSv1.2' as const,
+                rejectUnauthorized: false,
+              }
+            : {
+                rejectUnauthorized: true,
+                ...(cfg.ca !== undefined ? { ca: cfg.ca } : {}),
+                ...(cfg.cert !== undefined && cfg.key !== undefined ? { cert: cfg.cert, key: cfg.key } : {}),
+                ...(verifyHostname ? {} : { checkServerIdentity: () => undefined }),
+              }),
+        });
+      } catch (err) {
+        fail(new VncgateError('BACKEND_ERR_TLS', `TLS setup failed: ${(err as Error).message}`, { cause: err }));
+        return;
+      }
+      current = tlsSocket;
+      const onTlsError = (err: NodeJS.ErrnoException): void => {
+        tlsSocket.off('secureConnect', onSecure);
+        const code = tlsErrorCode(err);
+        fail(new VncgateError(code, `TLS with the console endpoint failed: ${err.code ?? ''} ${err.message}`.trim(), { cause: err }));
+      };
+      const onSecure = (): void => {
+        tlsSocket.off('error', onTlsError);
+        tlsMs = performance.now() - t;
+        const peer = anonymous ? null : tlsSocket.getPeerCertificate();
+        tlsSummary = {
+          protocol: tlsSocket.getProtocol(),
+          cipher: tlsSocket.getCipher()?.name ?? 'unknown',
+          anonymous,
+          peerSubject: peer ? formatDn(peer.subject) : null,
+          peerIssuer: peer ? formatDn(peer.issuer) : null,
+          peerValidTo: peer?.valid_to ?? null,
+          hostnameVerified: verifyHostname,
+        };
+        attach(tlsSocket);
+        try {
+          apply(engine.tlsEstablished());
+        } catch (err) {
+          fail(toVncgateError(err));
+        }
+      };
+      tlsSocket.once('error', onTlsError);
+      tlsSocket.once('secureConnect', onSecure);
+      tlsSocket.on('close', () => fail(new VncgateError('BACKEND_ERR_CLOSED', 'console endpoint closed the connection during TLS')));
+    };
+
+    const timer = setTimeout(
+      () => fail(new VncgateError('BACKEND_ERR_TIMEOUT', `RFB handshake not finished after ${opts.handshakeTimeoutMs} ms (state ${engine.state})`)),
+      opts.handshakeTimeoutMs,
+    );
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    attach(raw);
+  });
+}
+
+/**
+ * Sends ClientInit and reads ServerInit on an established connection, within a deadline. Used by
+ * `vncgate probe` (the proxy itself leaves the initialisation phase to the browser).
+ */
+export function exchangeInit(conn: BackendConnection, shared: boolean, timeoutMs: number): Promise<{ init: ServerInit; ms: number }> {
+  const { socket } = conn;
+  const reader = new ServerInitReader();
+  const t = performance.now();
+  return new Promise((resolve, reject) => {
+    let done = false;
+    const finish = (err: VncgateError | null, init?: ServerInit): void => {
+      done = true;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.off('error', onError);
+      socket.pause();
+      if (err) reject(err);
+      else resolve({ init: init!, ms: performance.now() - t });
+    };
+    const handle = (chunk: Buffer): void => {
+      const r = reader.receive(chunk);
+      if (r.type === 'done') finish(null, r.init);
+      else if (r.type === 'failed') finish(r.error);
+    };
+    const onData = (chunk: Buffer): void => handle(chunk);
+    const onClose = (): void => finish(new VncgateError('BACKEND_ERR_CLOSED', 'console endpoint closed the connection before ServerInit'));
+    const onError = (err: NodeJS.ErrnoException): void =>
+      finish(new VncgateError(socketErrorCode(err), `console endpoint connection error: ${err.code ?? err.message}`, { cause: err }));
+    const timer = setTimeout(() => finish(new VncgateError('BACKEND_ERR_TIMEOUT', `no ServerInit within ${timeoutMs} ms`)), timeoutMs);
+    socket.on('data', onData);
+    socket.on('close', onClose);
+    socket.on('error', onError);
+    socket.write(clientInit(shared));
+    if (conn.trailing.length > 0) handle(conn.trailing);
+    if (!done) socket.resume();
+  });
+}
