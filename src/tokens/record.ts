@@ -1,0 +1,64 @@
+import { parseTarget, type ConsoleTarget } from './target.js';
+
+export const TOKEN_RECORD_VERSION = 1;
+
+/** What a token stands for; stored as JSON under the token's hash. Contains no secret. */
+export interface TokenRecord {
+  /** Schema version of the stored JSON, so a later vncgate can read (or refuse) older records. */
+  readonly version: typeof TOKEN_RECORD_VERSION;
+  readonly target: ConsoleTarget;
+  /** ISO 8601 UTC, e.g. `2025-01-01T12:00:00.000Z`. */
+  readonly issuedAt: string;
+  /** ISO 8601 UTC. Informational for the Redis store (Redis' own TTL is authoritative there). */
+  readonly expiresAt: string;
+}
+
+/** Bound on the stored JSON we are willing to parse; a real record is a few hundred bytes. */
+export const MAX_RECORD_CHARS = 4096;
+
+export function newRecord(target: ConsoleTarget, issuedAtMs: number, ttlMs: number): TokenRecord {
+  return {
+    version: TOKEN_RECORD_VERSION,
+    target,
+    issuedAt: new Date(issuedAtMs).toISOString(),
+    expiresAt: new Date(issuedAtMs + ttlMs).toISOString(),
+  };
+}
+
+export function encodeRecord(record: TokenRecord): string {
+  return JSON.stringify(record);
+}
+
+export type RecordDecodeResult =
+  | { readonly ok: true; readonly record: TokenRecord }
+  | { readonly ok: false; readonly problem: string };
+
+function isIsoTimestamp(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  const ms = Date.parse(value);
+  return Number.isFinite(ms) && new Date(ms).toISOString() === value;
+}
+
+/**
+ * Parses what the store gave back. Anything unexpected (truncated JSON, an older or newer schema,
+ * someone else's key) becomes a problem string for the log, never an exception.
+ */
+export function decodeRecord(json: string): RecordDecodeResult {
+  if (json.length > MAX_RECORD_CHARS) return { ok: false, problem: `record longer than ${MAX_RECORD_CHARS} characters` };
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch {
+    return { ok: false, problem: 'record is not JSON' };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, problem: 'record is not an object' };
+  const r = value as Record<string, unknown>;
+  if (r['version'] !== TOKEN_RECORD_VERSION) return { ok: false, problem: 'record has an unknown version' };
+  if (!isIsoTimestamp(r['issuedAt']) || !isIsoTimestamp(r['expiresAt'])) return { ok: false, problem: 'record has invalid timestamps' };
+  const target = parseTarget(r['target']);
+  if (!target.ok) return { ok: false, problem: `record has an invalid target: ${target.problems.join('; ')}` };
+  return {
+    ok: true,
+    record: { version: TOKEN_RECORD_VERSION, target: target.target, issuedAt: r['issuedAt'], expiresAt: r['expiresAt'] },
+  };
+}

@@ -1,0 +1,333 @@
+import { Redis } from 'ioredis';
+import { VncgateError } from '../errors.js';
+import { decodeRecord, encodeRecord, newRecord, type TokenRecord } from './record.js';
+import type { ConsoleTarget } from './target.js';
+import { generateToken, hashToken, isWellFormedToken, tokenLogId } from './token.js';
+import {
+  checkIssueCount,
+  checkIssueTarget,
+  checkPositiveIntOption,
+  checkPresentedToken,
+  invalidToken,
+  silentLogger,
+  storeUnavailable,
+  TOKEN_STORE_DEFAULTS,
+  ttlToMs,
+  type IssuedToken,
+  type TokenStore,
+  type TokenStoreLogger,
+} from './token-store.js';
+
+export interface RedisTokenStoreOptions {
+  /** `redis://[user:password@]host:port[/db]` or `rediss://…` for TLS. Never logged (it may hold a password). */
+  url: string;
+  /** Prepended to every key: `<keyPrefix>tok:<sha256 hex>`. Default `vncgate:`. */
+  keyPrefix?: string | undefined;
+  /** Longest wait for a TCP connection, and at start-up for the first ready connection. Default 2000 ms. */
+  connectTimeoutMs?: number | undefined;
+  /** Longest wait for one reply. Default 1000 ms. */
+  commandTimeoutMs?: number | undefined;
+  /** Reconnect back-off cap; reconnection never gives up. Default 2000 ms. */
+  maxReconnectDelayMs?: number | undefined;
+  /** Default 86 400 s. */
+  maxTtlSeconds?: number | undefined;
+  /** Default 1000. */
+  maxIssueCount?: number | undefined;
+  /** Shown in `CLIENT LIST`. Default `vncgate`. */
+  connectionName?: string | undefined;
+  logger?: TokenStoreLogger | undefined;
+  /** Clock for `issuedAt`/`expiresAt` (Redis' TTL decides actual expiry). Default `Date.now`. */
+  now?: (() => number) | undefined;
+}
+
+/** GETDEL arrived in Redis 6.2; `ready()` refuses older servers with a clear message. */
+const MIN_REDIS_VERSION = [6, 2, 0] as const;
+const KEY_PREFIX = /^[\x21-\x7e]{0,64}$/;
+
+interface ReadyWaiter {
+  /** The request that is waiting, for the error it gets. */
+  readonly operation: string;
+  readonly resolve: () => void;
+  readonly reject: (error: VncgateError) => void;
+  /** Start-up waits for requests give up at the first failed connection attempt. */
+  readonly failOnClose: boolean;
+}
+
+/**
+ * Tokens in Redis, shared by any number of vncgate processes.
+ *
+ * Exactly-once consumption is Redis' job: `GETDEL` reads and deletes in one atomic command, so of
+ * concurrent consumers on any number of connections exactly one gets the value.
+ *
+ * Outage behaviour is fail-fast rather than queue-and-hope, so a browser gets a prompt 503 ("try
+ * again shortly") instead of hanging:
+ * - `enableOfflineQueue: false` — a command issued while disconnected is rejected at once. With a
+ *   queue, a consume that already reported failure could still run after reconnecting and burn
+ *   the token behind the caller's back.
+ * - `maxRetriesPerRequest: 0`, `autoResendUnfulfilledCommands: false` — commands in flight when the
+ *   connection drops are rejected, never replayed.
+ * - `commandTimeout` bounds each reply; `socketTimeout` (2× that) tears down a connection whose
+ *   server went silent, so later requests fail fast too instead of each waiting out the timeout.
+ * - `retryStrategy` reconnects for ever with capped back-off, so service resumes by itself.
+ * Before the first connection is ready, requests wait up to `connectTimeoutMs` for it (start-up
+ * race); after that, "not ready" means an outage and requests fail immediately.
+ *
+ * A consume whose reply is lost (timeout, dropped connection) may still have deleted the token on
+ * the server: failures err towards at-most-once, never towards a second use.
+ */
+export class RedisTokenStore implements TokenStore {
+  readonly kind = 'redis' as const;
+  readonly #client: Redis;
+  readonly #keyPrefix: string;
+  readonly #connectTimeoutMs: number;
+  readonly #commandTimeoutMs: number;
+  readonly #maxTtlSeconds: number;
+  readonly #maxIssueCount: number;
+  readonly #logger: TokenStoreLogger;
+  readonly #now: () => number;
+  readonly #waiters = new Set<ReadyWaiter>();
+  #closed = false;
+  /** Set by the first `ready`; from then on a missing connection is an outage (fail fast). */
+  #wasReady = false;
+  /** Set by the first `close` before any `ready`: Redis was down at start-up. */
+  #failedBeforeReady = false;
+  #down = false;
+  #versionChecked = false;
+
+  constructor(options: RedisTokenStoreOptions) {
+    const d = TOKEN_STORE_DEFAULTS;
+    if (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
+      throw new VncgateError('CONFIG_ERR_INVALID', 'Redis URL must start with redis:// or rediss://', {
+        details: { option: 'url' },
+      });
+    }
+    const keyPrefix = options.keyPrefix ?? d.keyPrefix;
+    if (typeof keyPrefix !== 'string' || !KEY_PREFIX.test(keyPrefix)) {
+      throw new VncgateError('CONFIG_ERR_INVALID', 'Redis key prefix must be at most 64 printable ASCII characters without spaces', {
+        details: { option: 'keyPrefix' },
+      });
+    }
+    this.#keyPrefix = keyPrefix;
+    this.#connectTimeoutMs = checkPositiveIntOption('connectTimeoutMs', options.connectTimeoutMs ?? d.connectTimeoutMs);
+    this.#commandTimeoutMs = checkPositiveIntOption('commandTimeoutMs', options.commandTimeoutMs ?? d.commandTimeoutMs);
+    const maxReconnectDelayMs = checkPositiveIntOption('maxReconnectDelayMs', options.maxReconnectDelayMs ?? d.maxReconnectDelayMs);
+    this.#maxTtlSeconds = checkPositiveIntOption('maxTtlSeconds', options.maxTtlSeconds ?? d.maxTtlSeconds);
+    this.#maxIssueCount = checkPositiveIntOption('maxIssueCount', options.maxIssueCount ?? d.maxIssueCount);
+    this.#logger = options.logger ?? silentLogger;
+    this.#now = options.now ?? Date.now;
+
+    this.#client = new Redis(options.url, {
+      connectionName: options.connectionName ?? 'vncgate',
+      connectTimeout: this.#connectTimeoutMs,
+      commandTimeout: this.#commandTimeoutMs,
+      socketTimeout: 2 * this.#commandTimeoutMs,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      retryStrategy: (attempt) => Math.min(maxReconnectDelayMs, 50 * 2 ** Math.min(attempt - 1, 16)),
+    });
+    this.#client.on('ready', () => this.#onReady());
+    this.#client.on('close', () => this.#onClose());
+    // Without a listener ioredis prints every connection error to stderr. Errors repeat on each
+    // reconnect attempt, so they go to debug; the outage itself is logged once in #onClose.
+    this.#client.on('error', (error: Error) => {
+      this.#logger.debug({ store: this.kind, err: error.message }, 'Redis token store connection error');
+    });
+  }
+
+  async issue(target: ConsoleTarget, ttlSeconds: number): Promise<IssuedToken> {
+    const [issued] = await this.issueMany(target, ttlSeconds, 1);
+    return issued!;
+  }
+
+  async issueMany(target: ConsoleTarget, ttlSeconds: number, count: number): Promise<IssuedToken[]> {
+    const clean = checkIssueTarget(target);
+    const ttlMs = ttlToMs(ttlSeconds, this.#maxTtlSeconds);
+    checkIssueCount(count, this.#maxIssueCount);
+    const issuedAtMs = this.#now();
+    const batch = Array.from({ length: count }, () => {
+      const token = generateToken();
+      return { token, record: newRecord(clean, issuedAtMs, ttlMs) };
+    });
+    // MULTI/EXEC: one round trip, and either every SET runs or (connection lost before EXEC) none.
+    // NX because overwriting a live token would silently retarget it; with 256 random bits a
+    // collision means a broken RNG, which deserves a loud failure.
+    const replies = await this.#run('issue', async (client) => {
+      const tx = client.multi();
+      for (const { token, record } of batch) tx.set(this.#key(token), encodeRecord(record), 'PX', ttlMs, 'NX');
+      return tx.exec();
+    });
+    if (replies === null || replies.length !== count) {
+      throw storeUnavailable(this.kind, 'issue', 'transaction was not executed');
+    }
+    for (const [error, reply] of replies) {
+      if (error !== null) throw storeUnavailable(this.kind, 'issue', error.message, error);
+      if (reply !== 'OK') throw new VncgateError('INTERNAL_ERR', 'a freshly generated token already existed in Redis');
+    }
+    return batch.map(({ token, record }) => ({ token, expiresAt: record.expiresAt, record }));
+  }
+
+  async consume(token: string | null | undefined): Promise<TokenRecord> {
+    const presented = checkPresentedToken(token);
+    const json = await this.#run('consume', (client) => client.getdel(this.#key(presented)));
+    if (json === null) throw invalidToken(presented, 'unknown');
+    const decoded = decodeRecord(json);
+    if (!decoded.ok) {
+      // Already deleted by GETDEL, so a bad record cannot be retried into anything worse.
+      this.#logger.warn(
+        { store: this.kind, tokenId: tokenLogId(presented), problem: decoded.problem },
+        'corrupt console token record in Redis',
+      );
+      throw invalidToken(presented, 'corrupt');
+    }
+    this.#logger.debug({ store: this.kind, tokenId: tokenLogId(presented) }, 'console token consumed');
+    return decoded.record;
+  }
+
+  async revoke(token: string): Promise<boolean> {
+    if (!isWellFormedToken(token)) return false;
+    const deleted = await this.#run('revoke', (client) => client.del(this.#key(token)));
+    return deleted === 1;
+  }
+
+  async ready(): Promise<void> {
+    this.#assertOpen('ready');
+    if (this.#client.status !== 'ready') await this.#waitForReady('ready', false);
+    if (!this.#versionChecked) await this.#checkServerVersion();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const waiter of this.#waiters) waiter.reject(storeUnavailable(this.kind, waiter.operation, 'store is closed'));
+    this.#waiters.clear();
+    try {
+      if (this.#client.status === 'ready') await withDeadline(this.#client.quit(), this.#commandTimeoutMs);
+    } catch {
+      // QUIT is a courtesy; disconnect() below is what frees the socket and stops reconnecting.
+    } finally {
+      this.#client.disconnect();
+    }
+  }
+
+  #key(token: string): string {
+    return `${this.#keyPrefix}tok:${hashToken(token)}`;
+  }
+
+  async #run<T>(operation: string, command: (client: Redis) => Promise<T>): Promise<T> {
+    await this.#available(operation);
+    try {
+      return await command(this.#client);
+    } catch (error) {
+      throw storeUnavailable(this.kind, operation, error instanceof Error ? error.message : String(error), error);
+    }
+  }
+
+  async #available(operation: string): Promise<void> {
+    this.#assertOpen(operation);
+    const status = this.#client.status;
+    if (status === 'ready') return;
+    if (this.#wasReady || this.#failedBeforeReady) {
+      throw storeUnavailable(this.kind, operation, `not connected to Redis (connection status "${status}")`);
+    }
+    await this.#waitForReady(operation, true);
+  }
+
+  #assertOpen(operation: string): void {
+    if (this.#closed) throw storeUnavailable(this.kind, operation, 'store is closed');
+  }
+
+  #waitForReady(operation: string, failOnClose: boolean): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#waiters.delete(waiter);
+        reject(storeUnavailable(this.kind, operation, `Redis not ready within ${this.#connectTimeoutMs} ms`));
+      }, this.#connectTimeoutMs);
+      const waiter: ReadyWaiter = {
+        operation,
+        failOnClose,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      this.#waiters.add(waiter);
+    });
+  }
+
+  #onReady(): void {
+    this.#wasReady = true;
+    if (this.#down) this.#logger.info({ store: this.kind }, 'Redis token store reconnected');
+    this.#down = false;
+    for (const waiter of this.#waiters) waiter.resolve();
+    this.#waiters.clear();
+  }
+
+  #onClose(): void {
+    if (this.#closed) return;
+    if (!this.#wasReady) this.#failedBeforeReady = true;
+    if (!this.#down) {
+      this.#down = true;
+      this.#logger.warn({ store: this.kind }, 'Redis token store connection lost; failing requests until it is back');
+    }
+    for (const waiter of this.#waiters) {
+      if (!waiter.failOnClose) continue;
+      this.#waiters.delete(waiter);
+      waiter.reject(storeUnavailable(this.kind, waiter.operation, 'connecting to Redis failed'));
+    }
+  }
+
+  /**
+   * Refuses a server without GETDEL once, up front, rather than failing every consume later. An
+   * ACL that forbids INFO only skips the check; a connection failure is an outage as usual.
+   */
+  async #checkServerVersion(): Promise<void> {
+    let info: string;
+    try {
+      info = await this.#client.info('server');
+    } catch (error) {
+      if (error instanceof Error && error.name === 'ReplyError') {
+        this.#versionChecked = true;
+        this.#logger.debug({ store: this.kind, err: error.message }, 'cannot read Redis version; skipping check');
+        return;
+      }
+      throw storeUnavailable(this.kind, 'ready', error instanceof Error ? error.message : String(error), error);
+    }
+    const match = /^redis_version:(\d+)\.(\d+)\.(\d+)/m.exec(info);
+    if (match !== null) {
+      const version = [Number(match[1]), Number(match[2]), Number(match[3])];
+      if (compareVersions(version, MIN_REDIS_VERSION) < 0) {
+        throw new VncgateError('CONFIG_ERR_INVALID', `Redis ${version.join('.')} is too old for the token store (needs ≥ ${MIN_REDIS_VERSION.join('.')} for GETDEL)`, {
+          details: { redisVersion: version.join('.'), minimum: MIN_REDIS_VERSION.join('.') },
+        });
+      }
+    }
+    this.#versionChecked = true;
+  }
+}
+
+function compareVersions(a: readonly number[], b: readonly number[]): number {
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+async function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no reply within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
