@@ -49,6 +49,10 @@ export const ERROR_CODES = {
   SESSION_ERR_IDLE_TIMEOUT: { httpStatus: 408, wsClose: 4000, reason: 'The console was idle for too long' },
   SESSION_ERR_MAX_LIFETIME: { httpStatus: 408, wsClose: 4001, reason: 'The console session reached its maximum duration' },
   SESSION_ERR_HEARTBEAT: { httpStatus: 408, wsClose: 1001, reason: 'The browser stopped answering' },
+  SESSION_ERR_CAPACITY: { httpStatus: 503, wsClose: 1013, reason: 'The console service is at capacity - try again shortly' },
+  SESSION_ERR_BACKEND_CLOSED: { httpStatus: 502, wsClose: 1000, reason: 'The console endpoint closed the connection' },
+  SESSION_ERR_BROWSER_PROTOCOL: { httpStatus: 400, wsClose: 1003, reason: 'The browser sent data the console cannot accept' },
+  SESSION_ERR_TARGET_UNSUPPORTED: { httpStatus: 500, wsClose: 1011, reason: 'This kind of console is not configured on this service' },
   SESSION_ERR_SHUTDOWN: { httpStatus: 503, wsClose: 1001, reason: 'The console service is restarting' },
 
   // Configuration (src/config).

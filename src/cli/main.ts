@@ -1,10 +1,16 @@
 import { pino } from 'pino';
+import { isVncgateError } from '../errors.js';
 import { PROBE_USAGE, probeCommand } from './probe.js';
+import { SERVE_USAGE, serveCommand } from './serve.js';
+import { TOKEN_USAGE, tokenCommand } from './token.js';
 import { UsageError, type CliIo } from './io.js';
 
 const USAGE = `Usage: vncgate <command> [options]
 
 Commands:
+  serve             run the console proxy (HTTPS/WSS, console page, token API)
+  token create      mint single-use console tokens in Redis (JSON lines)
+  token revoke      revoke a console token
   probe HOST:PORT   check a VNC console endpoint: handshake, security, TLS, ServerInit (JSON)
 
 Run "vncgate <command> --help" for a command's options.
@@ -13,6 +19,8 @@ Run "vncgate <command> --help" for a command's options.
 type Command = { usage: string; run: (argv: string[], io: CliIo) => Promise<number> };
 
 const COMMANDS: Record<string, Command> = {
+  serve: { usage: SERVE_USAGE, run: serveCommand },
+  token: { usage: TOKEN_USAGE, run: tokenCommand },
   probe: { usage: PROBE_USAGE, run: probeCommand },
 };
 
@@ -42,6 +50,11 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof UsageError || (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {
       io.err(`vncgate ${name}: ${(err as Error).message}\n\n${cmd.usage}`);
       return 2;
+    }
+    if (isVncgateError(err)) {
+      // Configuration and environment problems: the message is for the operator.
+      io.err(`vncgate ${name}: ${err.code}: ${err.message}`);
+      return 1;
     }
     throw err;
   }

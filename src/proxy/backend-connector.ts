@@ -47,6 +47,8 @@ export type ConnectOptions = {
   handshakeTimeoutMs: number;
   signal?: AbortSignal;
   log?: Pick<Logger, 'warn' | 'debug'>;
+  /** Called once the TCP connection is up, before the RFB handshake. */
+  onConnected?: () => void;
 };
 
 export type TlsSummary = {
@@ -147,6 +149,7 @@ export async function connectBackend(opts: ConnectOptions): Promise<BackendConne
   const t0 = performance.now();
   const socket = await tcpConnect(host, opts.port, opts.connectTimeoutMs, opts.signal);
   const connectMs = performance.now() - t0;
+  opts.onConnected?.();
   const remote = { address: socket.remoteAddress ?? host, port: socket.remotePort ?? opts.port, family: socket.remoteFamily ?? '' };
 
   try {

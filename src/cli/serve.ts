@@ -1,0 +1,83 @@
+import { parseArgs } from 'node:util';
+import { loadConfig, type Config } from '../config/index.js';
+import { createLogger } from '../log.js';
+import { buildServer, type VncgateServer } from '../proxy/server.js';
+import { createTokenStore, type TokenStore } from '../tokens/index.js';
+import { registerConsolePage } from '../web/index.js';
+import type { CliIo } from './io.js';
+
+export const SERVE_USAGE = `Usage: vncgate serve [--config FILE] [--listen HOST:PORT]...
+
+Runs the console proxy: HTTPS/WSS front end, console page, token API.
+Configuration comes from FILE (or $VNCGATE_CONFIG) and VNCGATE_* environment variables; see the
+README's Configuration section. Prints one JSON line with the bound addresses once listening; logs
+go to stderr.
+`;
+
+export function serveArgs(argv: string[]): { config?: string; listen?: string[] } {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: { config: { type: 'string' }, listen: { type: 'string', multiple: true } },
+  });
+  return {
+    ...(values.config !== undefined ? { config: values.config } : {}),
+    ...(values.listen !== undefined ? { listen: values.listen } : {}),
+  };
+}
+
+/** Starts vncgate from a loaded config; used by `serve` and `demo`. */
+export async function startVncgate(config: Config, io: Pick<CliIo, 'err'>): Promise<{ server: VncgateServer; tokens: TokenStore }> {
+  const log = createLogger({ level: config.raw.log.level });
+  const tokens = createTokenStore({
+    redisUrl: config.raw.redis.url ?? undefined,
+    keyPrefix: config.raw.redis.keyPrefix,
+    connectTimeoutMs: config.raw.redis.connectTimeoutMs,
+    commandTimeoutMs: config.raw.redis.commandTimeoutMs,
+    maxTtlSeconds: config.raw.tokens.maxTtlSeconds,
+    logger: log.child({ component: 'tokens' }),
+  });
+  if (tokens.kind === 'memory') {
+    log.warn('no redis.url configured: console tokens are held in this process only (single-process deployments and the demo)');
+  }
+  for (const name of config.hostnameCheckDisabled) {
+    log.warn({ profile: name }, 'backend profile disables TLS hostname verification (certificate chain is still verified)');
+  }
+  if (!config.tls) log.warn('serving plain HTTP/WS: only behind a TLS-terminating proxy');
+  try {
+    await tokens.ready();
+  } catch (err) {
+    io.err(`vncgate: token store not ready: ${(err as Error).message} (continuing; sessions fail until it is)`);
+  }
+  const server = await buildServer({
+    config,
+    tokens,
+    log,
+    plugins: [(app) => registerConsolePage(app, { frameAncestors: [...config.raw.console.frameAncestors] })],
+  });
+  log.info({ addresses: server.addresses, tls: config.tls !== null, tokenStore: tokens.kind }, 'vncgate listening');
+  return { server, tokens };
+}
+
+export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
+  const args = serveArgs(argv);
+  const config = loadConfig({ ...(args.config !== undefined ? { file: args.config } : {}), ...(args.listen ? { overrides: { listen: args.listen } } : {}) });
+  const { server, tokens } = await startVncgate(config, io);
+  io.out({ listening: server.addresses, baseUrl: server.baseUrl });
+  await waitForSignal();
+  await server.close();
+  await tokens.close();
+  return 0;
+}
+
+export function waitForSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (sig: NodeJS.Signals): void => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      resolve(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}

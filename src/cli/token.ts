@@ -1,0 +1,78 @@
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/index.js';
+import { VncgateError } from '../errors.js';
+import { consoleUrl } from '../proxy/console-url.js';
+import { createTokenStore, type StaticTarget } from '../tokens/index.js';
+import { UsageError, parseHostPort, type CliIo } from './io.js';
+
+export const TOKEN_USAGE = `Usage: vncgate token create --target HOST:PORT [--profile NAME] [--ttl SECONDS] [--count N] [--config FILE]
+       vncgate token revoke TOKEN [--config FILE]
+
+create  mints single-use console tokens in the configured Redis and prints one JSON object
+        {"token", "url", "expiresAt"} per line (N lines with --count).
+revoke  deletes a token; prints {"revoked": true|false}.
+`;
+
+export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      target: { type: 'string' },
+      profile: { type: 'string' },
+      ttl: { type: 'string' },
+      count: { type: 'string' },
+      config: { type: 'string' },
+    },
+  });
+  if (sub !== 'create' && sub !== 'revoke') throw new UsageError('expected "token create" or "token revoke"');
+  const config = loadConfig(values.config !== undefined ? { file: values.config } : {});
+  if (config.raw.redis.url === null) {
+    throw new VncgateError(
+      'CONFIG_ERR_INVALID',
+      'token commands need redis.url (VNCGATE_REDIS_URL): without Redis, tokens live inside one `vncgate serve` process; use POST /v1/console-tokens there',
+    );
+  }
+  const tokens = createTokenStore({
+    redisUrl: config.raw.redis.url,
+    keyPrefix: config.raw.redis.keyPrefix,
+    connectTimeoutMs: config.raw.redis.connectTimeoutMs,
+    commandTimeoutMs: config.raw.redis.commandTimeoutMs,
+    maxTtlSeconds: config.raw.tokens.maxTtlSeconds,
+    logger: io.log,
+  });
+  try {
+    await tokens.ready();
+    if (sub === 'revoke') {
+      if (positionals.length !== 1) throw new UsageError('token revoke takes one TOKEN');
+      io.out({ revoked: await tokens.revoke(positionals[0]!) });
+      return 0;
+    }
+    if (values.target === undefined) throw new UsageError('--target HOST:PORT is required');
+    const { host, port } = parseHostPort(values.target);
+    if (values.profile !== undefined && !config.profiles.has(values.profile)) {
+      throw new UsageError(`unknown backend profile ${JSON.stringify(values.profile)} (configured: ${[...config.profiles.keys()].join(', ')})`);
+    }
+    const ttl = values.ttl === undefined ? config.raw.tokens.defaultTtlSeconds : Number(values.ttl);
+    const count = values.count === undefined ? 1 : Number(values.count);
+    if (!Number.isInteger(count) || count < 1) throw new UsageError('--count must be a positive integer');
+    const target: StaticTarget = { kind: 'static', host, port, ...(values.profile !== undefined ? { profile: values.profile } : {}) };
+    const base = config.publicUrl ?? defaultBase(config.listen[0], config.tls !== null);
+    // Large counts go in batches the store accepts in one round trip.
+    for (let left = count; left > 0; ) {
+      const n = Math.min(left, 1000);
+      for (const t of await tokens.issueMany(target, ttl, n)) io.out({ token: t.token, url: consoleUrl(base, t.token), expiresAt: t.expiresAt });
+      left -= n;
+    }
+    return 0;
+  } finally {
+    await tokens.close();
+  }
+}
+
+function defaultBase(l: { host: string; port: number } | undefined, tls: boolean): string {
+  const host = !l || l.host === '0.0.0.0' || l.host === '::' ? 'localhost' : l.host.includes(':') ? `[${l.host}]` : l.host;
+  return `${tls ? 'https' : 'http'}://${host}:${l?.port ?? 6080}/`;
+}

@@ -1,0 +1,180 @@
+import { SECURITY_CHOICES } from '../rfb/index.js';
+
+/**
+ * The one configuration schema: every option, its type, bounds and default. README
+ * "Configuration" documents the same options; a test keeps the two in step.
+ * Units are in the names (…Ms, …Seconds, …Bytes); secrets are only ever read from *File paths.
+ */
+export const CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    /** Addresses to listen on: "host:port" or "[v6]:port"; several for IPv4 and IPv6. */
+    listen: {
+      type: 'array',
+      minItems: 1,
+      items: { type: 'string', minLength: 3 },
+      default: ['127.0.0.1:6080'],
+    },
+    /** Base of the console URLs handed out, e.g. "https://console.example.com:6080". */
+    publicUrl: { type: ['string', 'null'], default: null },
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        certFile: { type: ['string', 'null'], default: null },
+        keyFile: { type: ['string', 'null'], default: null },
+        minVersion: { enum: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2' },
+        /** OpenSSL cipher list for TLS ≤ 1.2; null keeps Node's default. */
+        ciphers: { type: ['string', 'null'], default: null },
+        /** Serve plain HTTP/WS (only behind a TLS-terminating proxy). Must be set explicitly. */
+        plainHttp: { type: 'boolean', default: false },
+      },
+    },
+    redis: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** redis://[:password@]host:port/db or rediss://…; null = in-memory tokens (single process). */
+        url: { type: ['string', 'null'], default: null },
+        keyPrefix: { type: 'string', default: 'vncgate:' },
+        connectTimeoutMs: { type: 'integer', minimum: 1, maximum: 60_000, default: 2_000 },
+        commandTimeoutMs: { type: 'integer', minimum: 1, maximum: 60_000, default: 1_000 },
+      },
+    },
+    tokens: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        defaultTtlSeconds: { type: 'integer', minimum: 1, maximum: 86_400, default: 300 },
+        maxTtlSeconds: { type: 'integer', minimum: 1, maximum: 86_400, default: 86_400 },
+      },
+    },
+    api: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** JWT bearer verification for POST /v1/console-tokens; the API is off until one key source is set. */
+        jwt: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            hs256SecretFile: { type: ['string', 'null'], default: null },
+            jwksFile: { type: ['string', 'null'], default: null },
+            jwksUrl: { type: ['string', 'null'], default: null },
+            issuer: { type: ['string', 'null'], default: null },
+            audience: { type: ['string', 'null'], default: null },
+            clockToleranceSeconds: { type: 'integer', minimum: 0, maximum: 300, default: 30 },
+          },
+        },
+      },
+    },
+    origins: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** Check the WebSocket Origin header (the request's own scheme://host is always allowed). */
+        check: { type: 'boolean', default: true },
+        /** More allowed origins, exactly as browsers send them: "https://horizon.example.com". */
+        allowed: { type: 'array', items: { type: 'string' }, default: [] },
+        /** Refuse WebSocket requests without an Origin header (non-browser clients send none). */
+        requireOrigin: { type: 'boolean', default: false },
+        /** Trust X-Forwarded-Proto/-Host from a TLS-terminating proxy when computing the own origin. */
+        trustForwardedHeaders: { type: 'boolean', default: false },
+      },
+    },
+    console: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** CSP frame-ancestors sources allowed to embed the console page (Horizon's origin). */
+        frameAncestors: { type: 'array', items: { type: 'string' }, default: ["'self'"] },
+      },
+    },
+    session: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        connectTimeoutMs: { type: 'integer', minimum: 100, maximum: 300_000, default: 10_000 },
+        /** From the TCP connection to both SecurityResults (browser and console endpoint). */
+        handshakeTimeoutMs: { type: 'integer', minimum: 100, maximum: 300_000, default: 15_000 },
+        /** Close a session with no traffic either way for this long; 0 = never. */
+        idleTimeoutMs: { type: 'integer', minimum: 0, maximum: 604_800_000, default: 3_600_000 },
+        /** Close any session after this long; 0 = never. */
+        maxLifetimeMs: { type: 'integer', minimum: 0, maximum: 604_800_000, default: 0 },
+        /** WebSocket ping interval; a browser that misses a pong is disconnected. 0 = off. */
+        heartbeatIntervalMs: { type: 'integer', minimum: 0, maximum: 3_600_000, default: 30_000 },
+        /** Per-direction buffer above which the sender is paused (backpressure). */
+        highWaterMarkBytes: { type: 'integer', minimum: 16_384, maximum: 67_108_864, default: 1_048_576 },
+        /** Largest WebSocket message accepted from a browser. */
+        maxMessageBytes: { type: 'integer', minimum: 1024, maximum: 67_108_864, default: 4_194_304 },
+        /** Concurrent sessions in this process; more are refused with a reason. */
+        maxSessions: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 20_000 },
+      },
+    },
+    backends: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** Profile used by targets that name none. */
+        defaultProfile: { type: 'string', default: 'none' },
+        /** Named backend security profiles. "none" (security None) always exists unless redefined. */
+        profiles: {
+          type: 'object',
+          default: {},
+          additionalProperties: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['security'],
+            properties: {
+              security: { type: 'array', minItems: 1, items: { enum: Object.keys(SECURITY_CHOICES) } },
+              passwordFile: { type: 'string' },
+              username: { type: 'string' },
+              caFile: { type: 'string' },
+              certFile: { type: 'string' },
+              keyFile: { type: 'string' },
+              verifyHostname: { type: 'boolean', default: true },
+              servername: { type: 'string' },
+              allowAnonymousTls: { type: 'boolean', default: false },
+            },
+          },
+        },
+      },
+    },
+    log: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' },
+      },
+    },
+  },
+} as const;
+
+/** Environment variables, each overriding one option; only src/config reads process.env. */
+export const ENV_OVERRIDES = {
+  VNCGATE_LISTEN: { path: ['listen'], parse: 'list' },
+  VNCGATE_PUBLIC_URL: { path: ['publicUrl'], parse: 'string' },
+  VNCGATE_TLS_CERT_FILE: { path: ['tls', 'certFile'], parse: 'string' },
+  VNCGATE_TLS_KEY_FILE: { path: ['tls', 'keyFile'], parse: 'string' },
+  VNCGATE_TLS_MIN_VERSION: { path: ['tls', 'minVersion'], parse: 'string' },
+  VNCGATE_PLAIN_HTTP: { path: ['tls', 'plainHttp'], parse: 'boolean' },
+  VNCGATE_REDIS_URL: { path: ['redis', 'url'], parse: 'string' },
+  VNCGATE_ALLOWED_ORIGINS: { path: ['origins', 'allowed'], parse: 'list' },
+  VNCGATE_API_JWT_SECRET_FILE: { path: ['api', 'jwt', 'hs256SecretFile'], parse: 'string' },
+  VNCGATE_API_JWKS_FILE: { path: ['api', 'jwt', 'jwksFile'], parse: 'string' },
+  VNCGATE_API_JWKS_URL: { path: ['api', 'jwt', 'jwksUrl'], parse: 'string' },
+  VNCGATE_API_JWT_ISSUER: { path: ['api', 'jwt', 'issuer'], parse: 'string' },
+  VNCGATE_API_JWT_AUDIENCE: { path: ['api', 'jwt', 'audience'], parse: 'string' },
+  VNCGATE_LOG_LEVEL: { path: ['log', 'level'], parse: 'string' },
+} as const satisfies Record<string, { path: readonly string[]; parse: 'string' | 'list' | 'boolean' }>;

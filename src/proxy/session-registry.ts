@@ -1,0 +1,52 @@
+import { VncgateError } from '../errors.js';
+import type { ConsoleSession, SessionLimits } from './session.js';
+
+/**
+ * Live sessions of this process. One sweep timer (not one timer per session) enforces idle time,
+ * maximum lifetime and the WebSocket heartbeat, so ten thousand idle sessions cost ten thousand
+ * map entries and nothing more.
+ */
+export class SessionRegistry {
+  readonly #sessions = new Set<ConsoleSession>();
+  readonly #limits: SessionLimits;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(limits: SessionLimits, sweepIntervalMs = 1_000) {
+    this.#limits = limits;
+    this.#timer = setInterval(() => this.sweep(Date.now()), sweepIntervalMs);
+    this.#timer.unref();
+  }
+
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  add(s: ConsoleSession): void {
+    this.#sessions.add(s);
+  }
+
+  delete(s: ConsoleSession): void {
+    this.#sessions.delete(s);
+  }
+
+  sweep(now: number): void {
+    const { idleTimeoutMs, maxLifetimeMs, heartbeatIntervalMs } = this.#limits;
+    for (const s of this.#sessions) {
+      if (s.status !== 'piping') continue; // before piping the handshake deadline rules
+      if (maxLifetimeMs > 0 && now - s.startedAt >= maxLifetimeMs) {
+        s.terminate(new VncgateError('SESSION_ERR_MAX_LIFETIME', `session reached its maximum lifetime of ${maxLifetimeMs} ms`));
+      } else if (idleTimeoutMs > 0 && now - s.lastActivity >= idleTimeoutMs) {
+        s.terminate(new VncgateError('SESSION_ERR_IDLE_TIMEOUT', `no traffic for ${idleTimeoutMs} ms`));
+      } else if (heartbeatIntervalMs > 0 && now - s.lastPingAt >= heartbeatIntervalMs) {
+        if (s.pongPending) s.terminate(new VncgateError('SESSION_ERR_HEARTBEAT', 'browser missed a WebSocket pong'));
+        else s.ping();
+      }
+    }
+  }
+
+  /** Ends every session (server shutdown) and stops the sweep. */
+  closeAll(error: VncgateError): void {
+    clearInterval(this.#timer);
+    for (const s of [...this.#sessions]) s.terminate(error);
+  }
+}

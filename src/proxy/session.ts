@@ -1,0 +1,337 @@
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { WebSocket, RawData } from 'ws';
+import { VncgateError, toVncgateError, type ErrorCode } from '../errors.js';
+import { RfbServerHandshake, type ServerAction } from '../rfb/index.js';
+import type { ConsoleTarget, TokenStore } from '../tokens/index.js';
+import { tokenLogId } from '../tokens/index.js';
+import { connectBackend, type BackendConnection, type BackendSecurity } from './backend-connector.js';
+
+export type SessionStatus = 'authorizing' | 'connecting' | 'handshaking' | 'piping' | 'closing' | 'closed';
+
+/** Where a token's target actually is, and how to authenticate to it. */
+export type ResolvedTarget = { host: string; port: number; security: BackendSecurity; profile: string; label: string };
+
+export interface TargetResolver {
+  resolve(target: ConsoleTarget, signal: AbortSignal): Promise<ResolvedTarget>;
+}
+
+export type SessionLimits = {
+  connectTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxLifetimeMs: number;
+  heartbeatIntervalMs: number;
+  highWaterMarkBytes: number;
+};
+
+export type SessionDeps = {
+  tokens: TokenStore;
+  resolver: TargetResolver;
+  limits: SessionLimits;
+  log: Logger;
+  /** Called once when the session is closed (registry bookkeeping). */
+  onClosed: (s: ConsoleSession) => void;
+};
+
+/**
+ * One console session: browser WebSocket ⇄ vncgate ⇄ console endpoint.
+ *
+ * authorizing (consume the token) → connecting (TCP) → handshaking (RFB with the endpoint, TLS)
+ * → piping (raw bytes both ways, with backpressure) → closing → closed. The browser side of the
+ * RFB handshake runs alongside from the first moment; it is answered with SecurityResult OK only
+ * once the endpoint is authenticated, or with a failure whose reason noVNC shows.
+ */
+export class ConsoleSession {
+  readonly id = randomBytes(6).toString('hex');
+  readonly startedAt = Date.now();
+  readonly #ws: WebSocket;
+  readonly #token: string | null;
+  readonly #deps: SessionDeps;
+  readonly #log: Logger;
+  readonly #abort = new AbortController();
+  readonly #rfb = new RfbServerHandshake({ security: ['none'] });
+  #status: SessionStatus = 'authorizing';
+  #backend: Socket | null = null;
+  #backendInfo: BackendConnection | null = null;
+  #target: ResolvedTarget | null = null;
+  #browserTrailing: Buffer | null = null;
+  #handshakeTimer: NodeJS.Timeout | null = null;
+  #closeError: VncgateError | null = null;
+  #closedBy: 'browser' | 'backend' | 'vncgate' | null = null;
+  #inflightToBrowser = 0;
+  #backendPaused = false;
+  /** Counters and clocks read by the registry's sweep. */
+  bytesToBrowser = 0;
+  bytesToBackend = 0;
+  lastActivity = Date.now();
+  lastPingAt = Date.now();
+  pongPending = false;
+
+  constructor(ws: WebSocket, token: string | null, remote: string, deps: SessionDeps) {
+    this.#ws = ws;
+    this.#token = token;
+    this.#deps = deps;
+    // Never the token itself: a short hash correlates log lines with the issuing side.
+    this.#log = deps.log.child({ sessionId: this.id, remote, ...(token ? { tokenId: tokenLogId(token) } : {}) });
+  }
+
+  get status(): SessionStatus {
+    return this.#status;
+  }
+
+  get log(): Logger {
+    return this.#log;
+  }
+
+  start(): void {
+    const ws = this.#ws;
+    ws.on('message', this.#onBrowserMessage);
+    ws.on('close', this.#onBrowserClose);
+    ws.on('error', this.#onBrowserError);
+    ws.on('pong', () => {
+      this.pongPending = false;
+    });
+    this.#handshakeTimer = setTimeout(
+      () => this.fail(new VncgateError('SESSION_ERR_HANDSHAKE_TIMEOUT', `session not established after ${this.#deps.limits.handshakeTimeoutMs} ms (${this.#status})`)),
+      this.#deps.limits.handshakeTimeoutMs,
+    );
+    this.#applyBrowser(this.#rfb.start());
+    void this.#authorizeAndConnect();
+  }
+
+  #setStatus(to: SessionStatus): void {
+    if (this.#status === to) return;
+    this.#log.debug({ from: this.#status, to }, 'session status');
+    this.#status = to;
+  }
+
+  async #authorizeAndConnect(): Promise<void> {
+    try {
+      const record = await this.#deps.tokens.consume(this.#token);
+      if (this.#isEnding()) return;
+      const target = await this.#deps.resolver.resolve(record.target, this.#abort.signal);
+      this.#target = target;
+      if (this.#isEnding()) return;
+      this.#setStatus('connecting');
+      const conn = await connectBackend({
+        host: target.host,
+        port: target.port,
+        security: target.security,
+        connectTimeoutMs: this.#deps.limits.connectTimeoutMs,
+        handshakeTimeoutMs: this.#deps.limits.handshakeTimeoutMs,
+        signal: this.#abort.signal,
+        log: this.#log,
+        onConnected: () => this.#setStatus('handshaking'),
+      });
+      if (this.#isEnding()) {
+        conn.socket.destroy();
+        return;
+      }
+      this.#backend = conn.socket;
+      this.#backendInfo = conn;
+      conn.socket.on('error', this.#onBackendError);
+      conn.socket.on('close', this.#onBackendClose);
+      this.#applyBrowser(this.#rfb.accept());
+    } catch (err) {
+      this.fail(toVncgateError(err));
+    }
+  }
+
+  readonly #onBrowserMessage = (data: RawData, isBinary: boolean): void => {
+    const chunk = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
+    if (!isBinary) {
+      // noVNC only sends binary frames; base64 text framing (websockify's legacy mode) is not offered.
+      this.fail(new VncgateError('SESSION_ERR_BROWSER_PROTOCOL', 'browser sent a text frame'));
+      return;
+    }
+    this.lastActivity = Date.now();
+    if (this.#status === 'piping') {
+      this.#toBackend(chunk);
+      return;
+    }
+    this.#applyBrowser(this.#rfb.receive(chunk));
+  };
+
+  #applyBrowser(actions: ServerAction[]): void {
+    for (const a of actions) {
+      switch (a.type) {
+        case 'send':
+          if (this.#ws.readyState === this.#ws.OPEN) this.#ws.send(a.bytes);
+          break;
+        case 'failed':
+          this.#close(a.error, a.error.code.startsWith('RFB_ERR_CLIENT') ? 'browser' : 'vncgate');
+          return;
+        case 'established':
+          this.#browserTrailing = a.trailing;
+          this.#startPiping();
+          return;
+      }
+    }
+  }
+
+  #startPiping(): void {
+    const backend = this.#backend;
+    const info = this.#backendInfo;
+    if (!backend || !info) throw new Error('piping without a backend');
+    if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
+    this.#setStatus('piping');
+    this.#log.info(
+      {
+        target: this.#target?.label,
+        profile: this.#target?.profile,
+        backendVersion: info.info.serverVersion,
+        security: info.info.security,
+        tls: info.tls ? { protocol: info.tls.protocol, cipher: info.tls.cipher } : null,
+        setupMs: Date.now() - this.startedAt,
+      },
+      'session started',
+    );
+    backend.on('data', this.#onBackendData);
+    if (info.trailing.length > 0) this.#onBackendData(info.trailing);
+    if (this.#browserTrailing && this.#browserTrailing.length > 0) this.#toBackend(this.#browserTrailing);
+    this.#browserTrailing = null;
+    backend.resume();
+  }
+
+  /** Backend → browser, pausing the backend while too much is queued toward the browser. */
+  readonly #onBackendData = (chunk: Buffer): void => {
+    this.bytesToBrowser += chunk.length;
+    this.lastActivity = Date.now();
+    const ws = this.#ws;
+    if (ws.readyState !== ws.OPEN) return;
+    const len = chunk.length;
+    this.#inflightToBrowser += len;
+    ws.send(chunk, { binary: true }, this.#onSentToBrowser(len));
+    if (!this.#backendPaused && this.#inflightToBrowser > this.#deps.limits.highWaterMarkBytes) {
+      this.#backendPaused = true;
+      this.#backend?.pause();
+    }
+  };
+
+  #onSentToBrowser(len: number): (err?: Error) => void {
+    return () => {
+      this.#inflightToBrowser -= len;
+      if (this.#backendPaused && this.#inflightToBrowser <= this.#deps.limits.highWaterMarkBytes / 2) {
+        this.#backendPaused = false;
+        if (this.#status === 'piping') this.#backend?.resume();
+      }
+    };
+  }
+
+  /** Browser → backend, pausing the WebSocket while the backend socket is full. */
+  #toBackend(chunk: Buffer): void {
+    const backend = this.#backend;
+    if (!backend || backend.destroyed) return;
+    this.bytesToBackend += chunk.length;
+    if (!backend.write(chunk)) {
+      this.#ws.pause();
+      backend.once('drain', () => {
+        if (this.#status === 'piping') this.#ws.resume();
+      });
+    }
+  }
+
+  get queuedToBrowserBytes(): number {
+    return this.#inflightToBrowser;
+  }
+
+  readonly #onBrowserClose = (code: number): void => {
+    this.#close(null, 'browser', code);
+  };
+
+  readonly #onBrowserError = (err: Error): void => {
+    this.#log.warn({ err: { message: err.message } }, 'browser WebSocket error');
+    this.#close(new VncgateError('SESSION_ERR_BROWSER_PROTOCOL', `browser WebSocket error: ${err.message}`, { cause: err }), 'browser');
+  };
+
+  readonly #onBackendError = (err: NodeJS.ErrnoException): void => {
+    this.#close(new VncgateError('SESSION_ERR_BACKEND_CLOSED', `console endpoint error: ${err.code ?? err.message}`, { cause: err }), 'backend');
+  };
+
+  readonly #onBackendClose = (): void => {
+    this.#close(new VncgateError('SESSION_ERR_BACKEND_CLOSED', 'console endpoint closed the connection'), 'backend');
+  };
+
+  #isEnding(): boolean {
+    return this.#status === 'closing' || this.#status === 'closed';
+  }
+
+  /**
+   * Ends the session because of `error`. Before piping, the browser is told why through an RFB
+   * SecurityResult failure (once its handshake has got that far; the deadline bounds the wait).
+   */
+  fail(error: VncgateError): void {
+    if (this.#isEnding()) return;
+    if (this.#status !== 'piping' && this.#closeError === null) {
+      this.#closeError = error;
+      this.#abort.abort();
+      const actions = this.#rfb.reject(error);
+      if (actions.length > 0) {
+        this.#applyBrowser(actions);
+        return;
+      }
+      // The browser has not reached the point where a reason can be sent; it gets until the
+      // handshake deadline, which is already running.
+      if (error.code !== 'SESSION_ERR_HANDSHAKE_TIMEOUT') return;
+    }
+    this.#close(this.#closeError ?? error, 'vncgate');
+  }
+
+  #close(error: VncgateError | null, by: 'browser' | 'backend' | 'vncgate', browserCode?: number): void {
+    if (this.#isEnding()) return;
+    this.#setStatus('closing');
+    this.#closeError = error ?? this.#closeError;
+    this.#closedBy = by;
+    if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
+    this.#abort.abort();
+    this.#backend?.destroy();
+    const ws = this.#ws;
+    ws.off('message', this.#onBrowserMessage);
+    if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) {
+      const e = this.#closeError;
+      // Close frames carry at most 123 bytes of reason; ours are short ASCII.
+      if (e) ws.close(e.wsClose, e.publicReason.slice(0, 120));
+      else ws.close(1000);
+      // A browser that does not complete the closing handshake is cut off.
+      setTimeout(() => ws.terminate(), 5_000).unref();
+    }
+    this.#setStatus('closed');
+    const e = this.#closeError;
+    const code: ErrorCode | null = e?.code ?? null;
+    const line = {
+      durationMs: Date.now() - this.startedAt,
+      bytesToBrowser: this.bytesToBrowser,
+      bytesToBackend: this.bytesToBackend,
+      closedBy: this.#closedBy,
+      code,
+      ...(browserCode !== undefined ? { browserCloseCode: browserCode } : {}),
+      ...(e && by !== 'browser' ? { reason: e.message } : {}),
+      ...(this.#target ? { target: this.#target.label } : {}),
+    };
+    // Peer faults warn; ordinary ends (browser left, endpoint closed after piping) are info.
+    const ordinary = code === null || code === 'SESSION_ERR_BACKEND_CLOSED' || code === 'SESSION_ERR_IDLE_TIMEOUT' || code === 'SESSION_ERR_MAX_LIFETIME';
+    if (ordinary) this.#log.info(line, 'session ended');
+    else this.#log.warn(line, 'session ended');
+    this.#deps.onClosed(this);
+  }
+
+  /** Immediate close (idle, lifetime, heartbeat, shutdown) from the registry. */
+  terminate(error: VncgateError): void {
+    if (this.#isEnding()) return;
+    if (error.code === 'SESSION_ERR_HEARTBEAT') this.#ws.terminate();
+    if (this.#status !== 'piping' && this.#closeError === null) {
+      this.fail(error);
+      if (this.#isEnding()) return;
+    }
+    this.#close(error, 'vncgate');
+  }
+
+  ping(): void {
+    if (this.#ws.readyState !== this.#ws.OPEN) return;
+    this.pongPending = true;
+    this.lastPingAt = Date.now();
+    this.#ws.ping();
+  }
+}

@@ -1,0 +1,33 @@
+import { VncgateError } from '../errors.js';
+import type { ConsoleTarget } from '../tokens/index.js';
+import type { BackendSecurity } from './backend-connector.js';
+import type { ResolvedTarget, TargetResolver } from './session.js';
+
+/** Resolves static targets (host:port + named profile) from the configured profiles. */
+export class StaticTargetResolver implements TargetResolver {
+  readonly #profiles: ReadonlyMap<string, BackendSecurity>;
+  readonly #defaultProfile: string;
+
+  constructor(profiles: ReadonlyMap<string, BackendSecurity>, defaultProfile: string) {
+    this.#profiles = profiles;
+    this.#defaultProfile = defaultProfile;
+  }
+
+  hasProfile(name: string): boolean {
+    return this.#profiles.has(name);
+  }
+
+  async resolve(target: ConsoleTarget): Promise<ResolvedTarget> {
+    if (target.kind !== 'static') {
+      throw new VncgateError('SESSION_ERR_TARGET_UNSUPPORTED', `target kind ${target.kind} is not configured`);
+    }
+    const profile = target.profile ?? this.#defaultProfile;
+    const security = this.#profiles.get(profile);
+    if (!security) {
+      // A token minted against a profile that a later configuration removed.
+      throw new VncgateError('CONFIG_ERR_INVALID', `token names backend profile ${JSON.stringify(profile)}, which is not configured`);
+    }
+    const label = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+    return { host: target.host, port: target.port, security, profile, label };
+  }
+}
