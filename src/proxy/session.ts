@@ -264,7 +264,7 @@ export class ConsoleSession {
    */
   fail(error: VncgateError): void {
     if (this.#isEnding()) return;
-    if (this.#status !== 'piping' && this.#closeError === null) {
+    if (this.#status !== 'piping' && this.#closeError === null && !this.#rfb.hasVerdict) {
       this.#closeError = error;
       this.#abort.abort();
       const actions = this.#rfb.reject(error);
@@ -321,7 +321,7 @@ export class ConsoleSession {
   terminate(error: VncgateError): void {
     if (this.#isEnding()) return;
     if (error.code === 'SESSION_ERR_HEARTBEAT') this.#ws.terminate();
-    if (this.#status !== 'piping' && this.#closeError === null) {
+    if (this.#status !== 'piping' && this.#closeError === null && !this.#rfb.hasVerdict) {
       this.fail(error);
       if (this.#isEnding()) return;
     }

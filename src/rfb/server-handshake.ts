@@ -71,6 +71,11 @@ export class RfbServerHandshake {
     return this.#q.length;
   }
 
+  /** Whether accept() or reject() has been called. */
+  get hasVerdict(): boolean {
+    return this.#verdict !== null;
+  }
+
   /** Our ProtocolVersion; the server speaks first (§7.1.1). */
   start(): ServerAction[] {
     if (this.#state !== 'idle') throw new Error('start() called twice');

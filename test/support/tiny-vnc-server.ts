@@ -1,0 +1,71 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import { RfbServerHandshake, encodeServerInit, type ServerSecurity } from '../../src/rfb/index.js';
+
+/**
+ * An in-process RFB server for unit tests of the proxy: handshake through our own server engine,
+ * then ServerInit, then it echoes whatever the client sends after ClientInit (so a test can check
+ * bytes pass both ways). Real servers (Xvnc, QEMU) are used in the integration tier.
+ */
+export async function startTinyVncServer(opts: { security?: ServerSecurity[]; password?: string; name?: string; silent?: boolean } = {}): Promise<{
+  port: number;
+  server: Server;
+  sockets: Set<Socket>;
+  close: () => Promise<void>;
+}> {
+  const sockets = new Set<Socket>();
+  const server = createServer((sock) => {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    sock.on('error', () => sock.destroy());
+    if (opts.silent) return; // accepts TCP, never speaks: for handshake-deadline tests
+    const engine = new RfbServerHandshake({
+      security: opts.security ?? ['none'],
+      ...(opts.password !== undefined ? { password: Buffer.from(opts.password), randomBytes } : {}),
+    });
+    let phase: 'handshake' | 'init' | 'echo' = 'handshake';
+    const handle = (chunk: Buffer): void => {
+      if (phase === 'echo') {
+        sock.write(chunk);
+        return;
+      }
+      if (phase === 'init') {
+        phase = 'echo';
+        sock.write(
+          encodeServerInit({
+            width: 320,
+            height: 200,
+            name: opts.name ?? 'tiny',
+            pixelFormat: { bitsPerPixel: 32, depth: 24, bigEndian: false, trueColour: true, redMax: 255, greenMax: 255, blueMax: 255, redShift: 16, greenShift: 8, blueShift: 0 },
+          }),
+        );
+        if (chunk.length > 1) handle(chunk.subarray(1));
+        return;
+      }
+      for (const a of engine.receive(chunk)) {
+        if (a.type === 'send') sock.write(a.bytes);
+        else if (a.type === 'failed') sock.end();
+        else if (a.type === 'established') {
+          phase = 'init';
+          if (a.trailing.length > 0) handle(a.trailing);
+        }
+      }
+    };
+    for (const a of engine.start()) if (a.type === 'send') sock.write(a.bytes);
+    engine.accept();
+    sock.on('data', handle);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const addr = server.address();
+  if (!addr || typeof addr !== 'object') throw new Error('no address');
+  return {
+    port: addr.port,
+    server,
+    sockets,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
