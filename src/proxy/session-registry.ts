@@ -21,6 +21,11 @@ export class SessionRegistry {
     return this.#sessions.size;
   }
 
+  /** A snapshot of the live sessions (metrics, tests). */
+  list(): ConsoleSession[] {
+    return [...this.#sessions];
+  }
+
   add(s: ConsoleSession): void {
     this.#sessions.add(s);
   }

@@ -233,8 +233,14 @@ export class ConsoleSession {
     }
   }
 
+  /** Bytes accepted from the backend but not yet written to the browser's socket. */
   get queuedToBrowserBytes(): number {
     return this.#inflightToBrowser;
+  }
+
+  /** Bytes accepted from the browser but not yet written to the backend's socket. */
+  get queuedToBackendBytes(): number {
+    return this.#backend?.writableLength ?? 0;
   }
 
   readonly #onBrowserClose = (code: number): void => {

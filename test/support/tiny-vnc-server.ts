@@ -7,13 +7,35 @@ import { RfbServerHandshake, encodeServerInit, type ServerSecurity } from '../..
  * then ServerInit, then it echoes whatever the client sends after ClientInit (so a test can check
  * bytes pass both ways). Real servers (Xvnc, QEMU) are used in the integration tier.
  */
-export async function startTinyVncServer(opts: { security?: ServerSecurity[]; password?: string; name?: string; silent?: boolean } = {}): Promise<{
+export async function startTinyVncServer(
+  opts: {
+    security?: ServerSecurity[];
+    password?: string;
+    name?: string;
+    /** Accept TCP and never speak (handshake-deadline tests). */
+    silent?: boolean;
+    /** After ServerInit: 'echo' (default), 'flood' (write as fast as the socket takes), 'stall' (stop reading). */
+    after?: 'echo' | 'flood' | 'stall';
+  } = {},
+): Promise<{
   port: number;
   server: Server;
   sockets: Set<Socket>;
+  /** Bytes written in flood mode, over all connections. */
+  flooded: () => number;
   close: () => Promise<void>;
 }> {
   const sockets = new Set<Socket>();
+  let flooded = 0;
+  const chunk = Buffer.alloc(64 * 1024, 0x5a);
+  const flood = (sock: Socket): void => {
+    // Writes until the socket refuses, then waits for 'drain': a well-behaved fast producer.
+    while (!sock.destroyed && sock.write(chunk)) flooded += chunk.length;
+    if (!sock.destroyed) {
+      flooded += chunk.length;
+      sock.once('drain', () => flood(sock));
+    }
+  };
   const server = createServer((sock) => {
     sockets.add(sock);
     sock.on('close', () => sockets.delete(sock));
@@ -39,7 +61,9 @@ export async function startTinyVncServer(opts: { security?: ServerSecurity[]; pa
             pixelFormat: { bitsPerPixel: 32, depth: 24, bigEndian: false, trueColour: true, redMax: 255, greenMax: 255, blueMax: 255, redShift: 16, greenShift: 8, blueShift: 0 },
           }),
         );
-        if (chunk.length > 1) handle(chunk.subarray(1));
+        if (opts.after === 'flood') flood(sock);
+        else if (opts.after === 'stall') sock.pause();
+        else if (chunk.length > 1) handle(chunk.subarray(1));
         return;
       }
       for (const a of engine.receive(chunk)) {
@@ -62,6 +86,7 @@ export async function startTinyVncServer(opts: { security?: ServerSecurity[]; pa
     port: addr.port,
     server,
     sockets,
+    flooded: () => flooded,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
