@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { isVncgateError } from '../errors.js';
+import { DEMO_USAGE, demoCommand } from './demo.js';
 import { PROBE_USAGE, probeCommand } from './probe.js';
 import { SERVE_USAGE, serveCommand } from './serve.js';
 import { TOKEN_USAGE, tokenCommand } from './token.js';
@@ -9,6 +10,7 @@ const USAGE = `Usage: vncgate <command> [options]
 
 Commands:
   serve             run the console proxy (HTTPS/WSS, console page, token API)
+  demo              run vncgate with a demo VNC console and print a console URL
   token create      mint single-use console tokens in Redis (JSON lines)
   token revoke      revoke a console token
   probe HOST:PORT   check a VNC console endpoint: handshake, security, TLS, ServerInit (JSON)
@@ -20,6 +22,7 @@ type Command = { usage: string; run: (argv: string[], io: CliIo) => Promise<numb
 
 const COMMANDS: Record<string, Command> = {
   serve: { usage: SERVE_USAGE, run: serveCommand },
+  demo: { usage: DEMO_USAGE, run: demoCommand },
   token: { usage: TOKEN_USAGE, run: tokenCommand },
   probe: { usage: PROBE_USAGE, run: probeCommand },
 };

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../config/index.js';
 import { createLogger } from '../log.js';
 import { buildServer, type VncgateServer } from '../proxy/server.js';
@@ -27,7 +28,11 @@ export function serveArgs(argv: string[]): { config?: string; listen?: string[] 
 }
 
 /** Starts vncgate from a loaded config; used by `serve` and `demo`. */
-export async function startVncgate(config: Config, io: Pick<CliIo, 'err'>): Promise<{ server: VncgateServer; tokens: TokenStore }> {
+export async function startVncgate(
+  config: Config,
+  io: Pick<CliIo, 'err'>,
+  opts: { extraPlugins?: ((app: FastifyInstance) => void | Promise<void>)[] } = {},
+): Promise<{ server: VncgateServer; tokens: TokenStore }> {
   const log = createLogger({ level: config.raw.log.level });
   const tokens = createTokenStore({
     redisUrl: config.raw.redis.url ?? undefined,
@@ -53,7 +58,7 @@ export async function startVncgate(config: Config, io: Pick<CliIo, 'err'>): Prom
     config,
     tokens,
     log,
-    plugins: [(app) => registerConsolePage(app, { frameAncestors: [...config.raw.console.frameAncestors] })],
+    plugins: [(app) => registerConsolePage(app, { frameAncestors: [...config.raw.console.frameAncestors] }), ...(opts.extraPlugins ?? [])],
   });
   log.info({ addresses: server.addresses, tls: config.tls !== null, tokenStore: tokens.kind }, 'vncgate listening');
   return { server, tokens };

@@ -1,0 +1,71 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/index.js';
+import { consoleUrl } from '../proxy/console-url.js';
+import { startSyntheticServer } from '../synthetic/index.js';
+import type { StaticTarget } from '../tokens/index.js';
+import { ensureDevCertificate, ensureSecretFile } from './dev-cert.js';
+import type { CliIo } from './io.js';
+import { startVncgate, waitForSignal } from './serve.js';
+
+export const DEMO_USAGE = `Usage: vncgate demo [--listen HOST:PORT] [--state-dir DIR]
+
+Starts vncgate with a generated development certificate and in-memory tokens, plus the synthetic
+demo VNC server (VNC password authentication, which vncgate performs; the browser never sees the
+password). Prints a ready console URL on stdout; open it in a browser. Every console link works
+once; GET /demo on the same address hands out a fresh one.
+`;
+
+export async function demoCommand(argv: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: { listen: { type: 'string' }, 'state-dir': { type: 'string' } },
+  });
+  const stateDir = resolve(values['state-dir'] ?? '.cache/demo');
+  const { certFile, keyFile, fingerprint256 } = ensureDevCertificate(stateDir);
+  const passwordFile = resolve(stateDir, 'vnc-password');
+  const password = ensureSecretFile(passwordFile);
+
+  const vnc = await startSyntheticServer({ mode: 'demo', security: ['vncauth'], password });
+  const target: StaticTarget = { kind: 'static', host: vnc.host, port: vnc.port };
+  const config = loadConfig({
+    overrides: {
+      ...(values.listen !== undefined ? { listen: [values.listen] } : process.env.VNCGATE_LISTEN ? {} : { listen: ['127.0.0.1:6080'] }),
+      tls: { certFile, keyFile, plainHttp: false },
+      backends: { defaultProfile: 'demo', profiles: { demo: { security: ['vncauth'], passwordFile } } },
+    },
+  });
+  const { server, tokens } = await startVncgate(config, io, {
+    extraPlugins: [
+      (app) => {
+        // Demo convenience: a fresh single-use link on every visit.
+        app.get('/demo', async (_req, reply) => {
+          const t = await tokens.issue(target, 3600);
+          reply.header('Cache-Control', 'no-store');
+          return reply.redirect(consoleUrl(server.baseUrl, t.token), 303);
+        });
+      },
+    ],
+  });
+  const first = await tokens.issue(target, 3600);
+  const url = consoleUrl(server.baseUrl, first.token);
+  io.err(
+    [
+      '',
+      `vncgate demo: synthetic VNC console (VNC password auth) on ${vnc.host}:${vnc.port}`,
+      `vncgate demo: vncgate listening on ${server.addresses.join(', ')} with a self-signed development certificate`,
+      `             (SHA-256 ${fingerprint256}); your browser will ask you to accept it.`,
+      'vncgate demo: open the console URL below. It works once; for a fresh one open',
+      `             ${new URL('demo', server.baseUrl).toString()}`,
+      'vncgate demo: press Ctrl-C to stop.',
+      '',
+    ].join('\n'),
+  );
+  process.stdout.write(`${url}\n`);
+  await waitForSignal();
+  await server.close();
+  await tokens.close();
+  await vnc.close();
+  return 0;
+}
