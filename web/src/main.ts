@@ -1,0 +1,332 @@
+/**
+ * vncgate console page: noVNC's RFB client plus a small toolbar. The proxy authenticates to the
+ * console endpoint itself and offers the browser security type None, so the page never asks for
+ * a password; what it must do well is say *why* a console cannot be shown (the proxy's RFB 3.8
+ * SecurityResult reason) and keep the single-use token out of sight.
+ */
+import RFB from '@novnc/novnc';
+import { ConsoleLinkError, readConsoleSettings, RESIZE_MODES, scrubConsoleUrl } from './params.js';
+import type { ConsoleSettings, ResizeMode } from './params.js';
+import { cleanText, decodeRfbText } from './text.js';
+
+/** Automatic reconnecting stops after this many attempts in a row that never got connected. */
+const MAX_FAILED_ATTEMPTS = 5;
+
+/**
+ * Close codes after which trying again cannot help: 1008 (policy violation) and the application
+ * range 4000–4999, which vncgate uses for token, origin, idle-time and lifetime refusals
+ * (src/errors.ts `wsClose`).
+ */
+function isFinalClose(code: number): boolean {
+  return code === 1008 || (code >= 4000 && code <= 4999);
+}
+
+type PageState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'disconnected' | 'failed';
+
+/** One WebSocket + RFB pair. noVNC's `disconnect` event and the socket's `close` event arrive in either order. */
+interface Attempt {
+  readonly rfb: RFB;
+  connected: boolean;
+  ended: { readonly clean: boolean } | undefined;
+  close: { readonly code: number; readonly reason: string } | undefined;
+  /** Set by `securityfailure`: the reason to show ('' when the server gave none). */
+  securityFailure: string | undefined;
+  credentialsRequired: boolean;
+}
+
+interface Outcome {
+  readonly state: PageState;
+  readonly status: string;
+  readonly title: string;
+  readonly text: string;
+  /** Retrying with the same link cannot succeed (used token, refused, idle timeout…). */
+  readonly final: boolean;
+}
+
+function byId<T extends HTMLElement>(id: string, type: { new (): T; prototype: T }): T {
+  const element = document.getElementById(id);
+  if (!(element instanceof type)) throw new Error(`console page: #${id} is missing`);
+  return element;
+}
+
+const ui = {
+  statusText: byId('status-text', HTMLSpanElement),
+  viewOnlyBadge: byId('view-only-badge', HTMLSpanElement),
+  connect: byId('btn-connect', HTMLButtonElement),
+  cad: byId('btn-cad', HTMLButtonElement),
+  clipboardToggle: byId('btn-clipboard', HTMLButtonElement),
+  resizeMode: byId('resize-mode', HTMLSelectElement),
+  fullscreen: byId('btn-fullscreen', HTMLButtonElement),
+  clipboardPanel: byId('clipboard-panel', HTMLElement),
+  clipboardText: byId('clipboard-text', HTMLTextAreaElement),
+  clipboardSend: byId('clipboard-send', HTMLButtonElement),
+  clipboardNote: byId('clipboard-note', HTMLSpanElement),
+  screen: byId('screen', HTMLDivElement),
+  notice: byId('notice', HTMLDivElement),
+  noticeTitle: byId('notice-title', HTMLHeadingElement),
+  noticeText: byId('notice-text', HTMLParagraphElement),
+  noticeRetry: byId('notice-retry', HTMLButtonElement),
+};
+
+let settings: ConsoleSettings | undefined;
+let current: Attempt | undefined;
+let failedAttempts = 0;
+let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+let desktopName = '';
+let resizeMode: ResizeMode = 'scale';
+/** Set when the page's own CSP refused the WebSocket URL (a `host`/`port` pointing elsewhere). */
+let connectBlocked = false;
+
+function setState(state: PageState, status: string): void {
+  document.body.dataset['state'] = state;
+  ui.statusText.textContent = status;
+}
+
+function showNotice(title: string, text: string, offerRetry: boolean): void {
+  ui.noticeTitle.textContent = title;
+  ui.noticeText.textContent = text;
+  ui.noticeRetry.hidden = !offerRetry;
+  ui.notice.hidden = false;
+}
+
+function hideNotice(): void {
+  ui.notice.hidden = true;
+}
+
+function setSessionControls(enabled: boolean): void {
+  const input = enabled && settings?.viewOnly !== true;
+  ui.cad.disabled = !input;
+  ui.clipboardSend.disabled = !input;
+}
+
+function applyResize(rfb: RFB, mode: ResizeMode): void {
+  rfb.scaleViewport = mode === 'scale';
+  rfb.resizeSession = mode === 'remote';
+  rfb.clipViewport = false;
+}
+
+function clearReconnect(): void {
+  if (reconnectTimer !== undefined) clearTimeout(reconnectTimer);
+  reconnectTimer = undefined;
+}
+
+function connect(): void {
+  if (settings === undefined) return;
+  clearReconnect();
+  hideNotice();
+  ui.connect.hidden = true;
+  connectBlocked = false;
+  setState(failedAttempts > 0 || current !== undefined ? 'reconnecting' : 'connecting', 'Connecting…');
+
+  // Assigned below; the close listener goes on first so that, when the socket closes while
+  // connected, the close code is known by the time noVNC reports `disconnect`.
+  let created: Attempt | undefined;
+  let rfb: RFB;
+  try {
+    // Our own WebSocket (rather than a URL for noVNC to open) so the close code and reason the
+    // proxy sends are visible; noVNC only reports clean/unclean. Subprotocol `binary` is what
+    // websockify-era proxies expect.
+    const ws = new WebSocket(settings.url, ['binary']);
+    ws.addEventListener('close', (ev) => {
+      if (created === undefined) return;
+      created.close = { code: ev.code, reason: ev.reason };
+      if (created.ended !== undefined) settle(created);
+    });
+    rfb = new RFB(ui.screen, ws, { shared: settings.shared });
+  } catch {
+    // Chromium throws here when the page's CSP connect-src refuses the URL.
+    current = undefined;
+    setState('failed', 'Not connected');
+    showNotice('Console unavailable', blockedText(), false);
+    return;
+  }
+  const attempt: Attempt = {
+    rfb,
+    connected: false,
+    ended: undefined,
+    close: undefined,
+    securityFailure: undefined,
+    credentialsRequired: false,
+  };
+  created = attempt;
+  current = attempt;
+
+  rfb.viewOnly = settings.viewOnly;
+  rfb.showDotCursor = settings.showDot;
+  applyResize(rfb, resizeMode);
+
+  rfb.addEventListener('connect', () => {
+    if (attempt !== current) return;
+    attempt.connected = true;
+    failedAttempts = 0;
+    setState('connected', desktopName === '' ? 'Connected' : `Connected to ${desktopName}`);
+    setSessionControls(true);
+    rfb.focus();
+  });
+  rfb.addEventListener('desktopname', (ev) => {
+    if (attempt !== current) return;
+    desktopName = cleanText(ev.detail.name);
+    document.title = desktopName === '' ? 'Console' : `${desktopName} – Console`;
+    if (attempt.connected) setState('connected', `Connected to ${desktopName}`);
+  });
+  rfb.addEventListener('securityfailure', (ev) => {
+    attempt.securityFailure = ev.detail.reason === undefined ? '' : decodeRfbText(ev.detail.reason);
+  });
+  rfb.addEventListener('credentialsrequired', () => {
+    // The proxy offers None; a password prompt means something in between is not vncgate.
+    attempt.credentialsRequired = true;
+    rfb.disconnect();
+  });
+  rfb.addEventListener('clipboard', (ev) => {
+    ui.clipboardText.value = ev.detail.text;
+    ui.clipboardNote.textContent = 'Received from the remote machine.';
+  });
+  rfb.addEventListener('disconnect', (ev) => {
+    attempt.ended = { clean: ev.detail.clean };
+    if (!attempt.connected) failedAttempts += 1;
+    if (attempt === current) setSessionControls(false);
+    settle(attempt);
+  });
+}
+
+function blockedText(): string {
+  return 'This page may not connect to the console server named in the link. Open the console from the link your cloud gave you.';
+}
+
+function describe(attempt: Attempt): Outcome {
+  const close = attempt.close;
+  const closeReason = close !== undefined && close.code !== 1000 && close.code !== 1005 ? cleanText(close.reason) : '';
+  const closeFinal = close !== undefined && isFinalClose(close.code);
+
+  if (attempt.securityFailure !== undefined) {
+    const text = attempt.securityFailure === '' ? 'The console service refused the connection.' : attempt.securityFailure;
+    return { state: 'failed', status: 'Not connected', title: 'Console unavailable', text, final: true };
+  }
+  if (attempt.credentialsRequired) {
+    const text = 'The console asked for a password, which this page does not handle. Ask your operator to check the console service.';
+    return { state: 'failed', status: 'Not connected', title: 'Console unavailable', text, final: true };
+  }
+  if (connectBlocked) {
+    return { state: 'failed', status: 'Not connected', title: 'Console unavailable', text: blockedText(), final: true };
+  }
+  if (closeReason !== '') {
+    const title = attempt.connected ? 'Console closed' : 'Console unavailable';
+    return { state: 'failed', status: attempt.connected ? 'Disconnected' : 'Not connected', title, text: closeReason, final: closeFinal };
+  }
+  if (!attempt.connected) {
+    return { state: 'failed', status: 'Not connected', title: 'Console unavailable', text: 'Could not connect to the console service.', final: closeFinal };
+  }
+  // noVNC calls a server-side close while connected "clean"; an abnormal socket close (1006) is not.
+  if (attempt.ended?.clean === false || close?.code === 1006) {
+    return { state: 'failed', status: 'Connection lost', title: 'Connection lost', text: 'The connection to the console was interrupted.', final: closeFinal };
+  }
+  return { state: 'disconnected', status: 'Disconnected', title: 'Console closed', text: 'The console session ended.', final: closeFinal };
+}
+
+/** Shows how `attempt` ended and decides on reconnecting; runs again when late close details arrive. */
+function settle(attempt: Attempt): void {
+  if (attempt !== current || attempt.ended === undefined || settings === undefined) return;
+  const outcome = describe(attempt);
+  const retry = settings.reconnect && !outcome.final && failedAttempts < MAX_FAILED_ATTEMPTS;
+  if (retry) {
+    if (reconnectTimer === undefined) {
+      reconnectTimer = setTimeout(() => {
+        reconnectTimer = undefined;
+        connect();
+      }, settings.reconnectDelayMs);
+    }
+    hideNotice();
+    setState('reconnecting', `${outcome.status} – reconnecting…`);
+    return;
+  }
+  clearReconnect();
+  setState(outcome.state, outcome.status);
+  // A used single-use token stays used: offer "Reconnect" only where it can help.
+  showNotice(outcome.title, outcome.text, !outcome.final);
+}
+
+function wireToolbar(): void {
+  ui.connect.addEventListener('click', () => {
+    failedAttempts = 0;
+    connect();
+  });
+  ui.noticeRetry.addEventListener('click', () => {
+    failedAttempts = 0;
+    connect();
+  });
+
+  ui.cad.addEventListener('click', () => {
+    current?.rfb.sendCtrlAltDel();
+    current?.rfb.focus();
+  });
+
+  ui.clipboardToggle.addEventListener('click', () => {
+    const open = ui.clipboardPanel.hidden;
+    ui.clipboardPanel.hidden = !open;
+    ui.clipboardToggle.setAttribute('aria-expanded', String(open));
+    if (open) ui.clipboardText.focus();
+  });
+  ui.clipboardSend.addEventListener('click', () => {
+    if (current?.connected !== true) return;
+    current.rfb.clipboardPasteFrom(ui.clipboardText.value);
+    ui.clipboardNote.textContent = 'Sent to the remote machine.';
+  });
+
+  ui.resizeMode.value = resizeMode;
+  ui.resizeMode.addEventListener('change', () => {
+    const mode = RESIZE_MODES.find((m) => m === ui.resizeMode.value);
+    if (mode === undefined) return;
+    resizeMode = mode;
+    if (current !== undefined) applyResize(current.rfb, mode);
+  });
+
+  // Inside an iframe without allow="fullscreen" the API is unavailable: hide the button.
+  ui.fullscreen.hidden = !document.fullscreenEnabled;
+  ui.fullscreen.addEventListener('click', () => {
+    if (document.fullscreenElement) {
+      void document.exitFullscreen();
+    } else {
+      document.documentElement.requestFullscreen().catch(() => undefined);
+    }
+  });
+  document.addEventListener('fullscreenchange', () => {
+    const on = document.fullscreenElement !== null;
+    ui.fullscreen.setAttribute('aria-pressed', String(on));
+    ui.fullscreen.textContent = on ? 'Exit full screen' : 'Full screen';
+  });
+
+  document.addEventListener('securitypolicyviolation', (ev) => {
+    if (ev.effectiveDirective !== 'connect-src') return;
+    connectBlocked = true;
+    if (current !== undefined) settle(current);
+  });
+}
+
+function start(): void {
+  const href = window.location.href;
+  try {
+    settings = readConsoleSettings(href);
+  } catch (error) {
+    setState('failed', 'Not connected');
+    const text = error instanceof ConsoleLinkError ? error.message : 'This console link is not valid.';
+    showNotice('Console unavailable', text, false);
+    return;
+  } finally {
+    // The token has been read; take it out of the address bar, history and any bookmark.
+    const scrubbed = scrubConsoleUrl(href);
+    if (scrubbed !== href) window.history.replaceState(window.history.state, '', scrubbed);
+  }
+
+  resizeMode = settings.resize;
+  ui.viewOnlyBadge.hidden = !settings.viewOnly;
+  wireToolbar();
+
+  if (settings.autoconnect) {
+    connect();
+  } else {
+    setState('idle', 'Not connected');
+    ui.connect.hidden = false;
+  }
+}
+
+start();
