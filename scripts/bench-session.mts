@@ -7,18 +7,20 @@
  * Throughput: `stream` backend, the client asks for the next update as soon as one is complete
  * (256 KiB Raw updates), so the figure is what one noVNC-like client can pull. Latency: `pingpong`
  * backend, one 1×1 update per request, round trip measured per request. Medians over rounds.
- * Prints a table on stdout; progress on stderr.
+ * vncgate is the built binary in its own process (run `npm run build` first). Prints a table on
+ * stdout; progress on stderr.
  */
 import { performance } from 'node:perf_hooks';
 import { connect as netConnect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { loadConfig } from '../src/config/index.js';
-import { createLogger } from '../src/log.js';
-import { buildServer } from '../src/proxy/server.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { SignJWT } from 'jose';
 import { RfbClientHandshake, ServerInitReader, clientInit } from '../src/rfb/index.js';
-import { startSyntheticServer } from '../src/synthetic/index.js';
-import { MemoryTokenStore } from '../src/tokens/index.js';
 import { ensureDevCertificate } from '../src/cli/dev-cert.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string' }, rounds: { type: 'string' } } });
@@ -56,78 +58,75 @@ function wsTransport(url: string): Promise<Transport> {
   });
 }
 
-/** Handshake (None), ClientInit, ServerInit; then `run` gets a reader of the update stream. */
-async function session(t: Transport): Promise<{ bpp: number; width: number; next: (n: number) => Promise<void> }> {
+/**
+ * Handshake (None), ClientInit, ServerInit; then `next()` sends one FramebufferUpdateRequest
+ * (§7.5.3) and resolves when its one-rectangle Raw answer (§7.6.1) has fully arrived. The update
+ * stream is parsed in place (a 16-byte header, then a byte count to skip): the client must not be
+ * the bottleneck it measures.
+ */
+async function session(t: Transport): Promise<{ next: () => Promise<void> }> {
   const engine = new RfbClientHandshake({ security: ['none'] });
   let reader: ServerInitReader | null = null;
-  let buffered: Buffer[] = [];
-  let have = 0;
-  let want = 0;
-  let wake: (() => void) | null = null;
-  let init: { bpp: number; width: number } | null = null;
-  let initDone: (() => void) | null = null;
-  const initP = new Promise<void>((r) => (initDone = r));
-  t.onData((chunk) => {
-    if (!init) {
-      if (!reader) {
-        for (const a of engine.receive(chunk)) {
-          if (a.type === 'send') t.write(a.bytes);
-          else if (a.type === 'failed') throw a.error;
-          else if (a.type === 'established') {
-            reader = new ServerInitReader();
-            t.write(clientInit(true));
-          }
+  let bpp = 4;
+  let ready: (() => void) | null = null;
+  const initP = new Promise<void>((r) => (ready = r));
+  let piping = false;
+  const header = Buffer.alloc(16);
+  let headerHave = 0;
+  let skip = 0;
+  let done: (() => void) | null = null;
+  const onStream = (chunk: Buffer): void => {
+    let i = 0;
+    while (i < chunk.length) {
+      if (skip > 0) {
+        const n = Math.min(skip, chunk.length - i);
+        skip -= n;
+        i += n;
+        if (skip === 0) {
+          const d = done;
+          done = null;
+          d?.();
         }
-        return;
+        continue;
       }
-      const r = reader.receive(chunk);
-      if (r.type === 'done') {
-        init = { bpp: r.init.pixelFormat.bitsPerPixel / 8, width: r.init.width };
-        initDone!();
+      const n = Math.min(16 - headerHave, chunk.length - i);
+      chunk.copy(header, headerHave, i, i + n);
+      headerHave += n;
+      i += n;
+      if (headerHave === 16) {
+        headerHave = 0;
+        skip = header.readUInt16BE(8) * header.readUInt16BE(10) * bpp;
+      }
+    }
+  };
+  t.onData((chunk) => {
+    if (piping) return onStream(chunk);
+    if (!reader) {
+      for (const a of engine.receive(chunk)) {
+        if (a.type === 'send') t.write(a.bytes);
+        else if (a.type === 'failed') throw a.error;
+        else if (a.type === 'established') {
+          reader = new ServerInitReader();
+          t.write(clientInit(true));
+        }
       }
       return;
     }
-    buffered.push(chunk);
-    have += chunk.length;
-    if (want > 0 && have >= want && wake) {
-      const w = wake;
-      wake = null;
-      w();
+    const r = reader.receive(chunk);
+    if (r.type === 'done') {
+      bpp = r.init.pixelFormat.bitsPerPixel / 8;
+      piping = true;
+      ready!();
     }
   });
   await initP;
-  // Reads exactly n bytes of the stream (discarding them).
-  const consume = (n: number): Promise<Buffer> =>
-    new Promise((resolve) => {
-      const finish = (): void => {
-        const all = Buffer.concat(buffered);
-        buffered = all.length > n ? [all.subarray(n)] : [];
-        have = all.length - n;
-        want = 0;
-        resolve(all.subarray(0, n));
-      };
-      if (have >= n) finish();
-      else {
-        want = n;
-        wake = finish;
-      }
-    });
+  const req = Buffer.from([3, 1, 0, 0, 0, 0, 0, 1, 0, 1]);
   return {
-    bpp: init!.bpp,
-    width: init!.width,
-    // One FramebufferUpdateRequest (§7.5.3) and its one-rectangle Raw answer (§7.6.1).
-    next: async () => {
-      const req = Buffer.alloc(10);
-      req.writeUInt8(3, 0);
-      req.writeUInt8(1, 1);
-      req.writeUInt16BE(1, 6);
-      req.writeUInt16BE(1, 8);
-      t.write(req);
-      const head = await consume(4 + 12);
-      const w = head.readUInt16BE(8);
-      const h = head.readUInt16BE(10);
-      await consume(w * h * init!.bpp);
-    },
+    next: () =>
+      new Promise<void>((resolve) => {
+        done = resolve;
+        t.write(req);
+      }),
   };
 }
 
@@ -136,9 +135,8 @@ async function throughput(t: Transport): Promise<number> {
   let bytes = 0;
   const until = performance.now() + SECONDS * 1000;
   const start = performance.now();
-  // Keep two requests in flight, as noVNC effectively does while drawing.
   while (performance.now() < until) {
-    await s.next(0);
+    await s.next();
     bytes += 256 * 1024;
   }
   const secs = (performance.now() - start) / 1000;
@@ -152,7 +150,7 @@ async function latency(t: Transport): Promise<number[]> {
   const until = performance.now() + SECONDS * 1000;
   while (performance.now() < until) {
     const t0 = performance.now();
-    await s.next(0);
+    await s.next();
     samples.push((performance.now() - t0) * 1000);
   }
   t.close();
@@ -162,24 +160,73 @@ async function latency(t: Transport): Promise<number[]> {
 const q = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? NaN;
 const median = (xs: number[]): number => q([...xs].sort((a, b) => a - b), 0.5);
 
-const stream = await startSyntheticServer({ mode: 'stream' });
-const ping = await startSyntheticServer({ mode: 'pingpong' });
-const tokens = new MemoryTokenStore();
-const { certFile, keyFile } = ensureDevCertificate('.cache/bench');
-const log = createLogger({ level: 'silent' });
-const plain = await buildServer({ config: loadConfig({ env: {}, overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, log: { level: 'silent' } } }), tokens, log });
-const tls = await buildServer({ config: loadConfig({ env: {}, overrides: { listen: ['127.0.0.1:0'], tls: { certFile, keyFile }, log: { level: 'silent' } } }), tokens, log });
+// Client, synthetic backends and vncgate each run in their own process, as in production, so the
+// direct-TCP baseline pays the same cross-process wake-ups as the proxied paths.
+const backends = spawn(
+  process.execPath,
+  [
+    '--input-type=module',
+    '-e',
+    `import { startSyntheticServer } from './dist/synthetic/index.js';
+     const s = await startSyntheticServer({ mode: 'stream' });
+     const p = await startSyntheticServer({ mode: 'pingpong' });
+     console.log(JSON.stringify({ stream: s.port, ping: p.port }));
+     process.on('SIGTERM', () => process.exit(0));`,
+  ],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
+const ports = JSON.parse(await new Promise<string>((res) => createInterface({ input: backends.stdout! }).once('line', res))) as { stream: number; ping: number };
+const stream = { port: ports.stream };
+const ping = { port: ports.ping };
+const state = resolve('.cache/bench');
+mkdirSync(state, { recursive: true });
+const { certFile, keyFile } = ensureDevCertificate(state);
+const secret = randomBytes(32).toString('hex');
+writeFileSync(join(state, 'jwt-secret'), `${secret}\n`, { mode: 0o600 });
 
-async function via(kind: 'tcp' | 'ws' | 'wss', port: number): Promise<Transport> {
+async function startVncgate(tls: boolean): Promise<{ child: ChildProcess; address: string }> {
+  const child = spawn(process.execPath, ['bin/vncgate.js', 'serve'], {
+    env: {
+      ...process.env,
+      VNCGATE_LISTEN: '127.0.0.1:0',
+      VNCGATE_LOG_LEVEL: 'warn',
+      VNCGATE_API_JWT_SECRET_FILE: join(state, 'jwt-secret'),
+      VNCGATE_API_JWT_ISSUER: 'bench',
+      VNCGATE_API_JWT_AUDIENCE: 'vncgate',
+      ...(tls ? { VNCGATE_TLS_CERT_FILE: certFile, VNCGATE_TLS_KEY_FILE: keyFile } : { VNCGATE_PLAIN_HTTP: 'true' }),
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = await new Promise<string>((res, rej) => {
+    createInterface({ input: child.stdout! }).once('line', res);
+    child.once('exit', (c) => rej(new Error(`vncgate serve exited with ${c}`)));
+  });
+  const { listening } = JSON.parse(line) as { listening: string[] };
+  return { child, address: listening[0]! };
+}
+const plain = await startVncgate(false);
+const tls = await startVncgate(true);
+const bearer = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer('bench').setAudience('vncgate').setExpirationTime('1h').sign(Buffer.from(secret));
+
+const naiveChild = spawn(process.execPath, ['tmp/naive.mjs'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const naivePort = (JSON.parse(await new Promise<string>((res) => createInterface({ input: naiveChild.stdout! }).once('line', res))) as { port: number }).port;
+async function via(kind: 'tcp' | 'ws' | 'wss' | 'naive', port: number): Promise<Transport> {
   if (kind === 'tcp') return tcpTransport(port);
-  const t = await tokens.issue({ kind: 'static', host: '127.0.0.1', port }, 60);
+  if (kind === 'naive') return wsTransport(`ws://127.0.0.1:${naivePort}/?port=${port}`);
   const srv = kind === 'ws' ? plain : tls;
-  return wsTransport(`${kind}://${srv.addresses[0]}/websockify?token=${t.token}`);
+  process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; // our own development certificate, loopback only
+  const res = await fetch(`${kind === 'ws' ? 'http' : 'https'}://${srv.address}/v1/console-tokens`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ target: `127.0.0.1:${port}`, ttlSeconds: 60 }),
+  });
+  const { token } = (await res.json()) as { token: string };
+  return wsTransport(`${kind}://${srv.address}/websockify?token=${token}`);
 }
 
-const kinds = ['tcp', 'ws', 'wss'] as const;
-const tp: Record<string, number[]> = { tcp: [], ws: [], wss: [] };
-const rtt: Record<string, { p50: number[]; p99: number[] }> = { tcp: { p50: [], p99: [] }, ws: { p50: [], p99: [] }, wss: { p50: [], p99: [] } };
+const kinds = ['tcp', 'naive', 'ws', 'wss'] as const;
+const tp: Record<string, number[]> = { tcp: [], naive: [], ws: [], wss: [] };
+const rtt: Record<string, { p50: number[]; p99: number[] }> = { tcp: { p50: [], p99: [] }, naive: { p50: [], p99: [] }, ws: { p50: [], p99: [] }, wss: { p50: [], p99: [] } };
 for (let round = 1; round <= ROUNDS; round++) {
   for (const k of kinds) {
     process.stderr.write(`round ${round}/${ROUNDS}: ${k} throughput… `);
@@ -203,7 +250,7 @@ const lines = [
   }),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
-await plain.close();
-await tls.close();
-await stream.close();
-await ping.close();
+plain.child.kill('SIGTERM');
+tls.child.kill('SIGTERM');
+backends.kill('SIGTERM');
+naiveChild.kill('SIGTERM');
