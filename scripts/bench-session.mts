@@ -208,7 +208,7 @@ const plain = await startVncgate(false);
 const tls = await startVncgate(true);
 const bearer = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer('bench').setAudience('vncgate').setExpirationTime('1h').sign(Buffer.from(secret));
 
-const naiveChild = spawn(process.execPath, ['tmp/naive.mjs'], { stdio: ['ignore', 'pipe', 'inherit'] });
+const naiveChild = spawn(process.execPath, ['scripts/naive-relay.mjs'], { stdio: ['ignore', 'pipe', 'inherit'] });
 const naivePort = (JSON.parse(await new Promise<string>((res) => createInterface({ input: naiveChild.stdout! }).once('line', res))) as { port: number }).port;
 async function via(kind: 'tcp' | 'ws' | 'wss' | 'naive', port: number): Promise<Transport> {
   if (kind === 'tcp') return tcpTransport(port);
