@@ -143,11 +143,9 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
       log,
       onClosed: (s) => registry.delete(s),
     });
+    const full = registry.size >= raw.session.maxSessions;
     registry.add(session);
-    session.start();
-    if (registry.size > raw.session.maxSessions) {
-      session.fail(new VncgateError('SESSION_ERR_CAPACITY', `more than ${raw.session.maxSessions} sessions`));
-    }
+    session.start(full ? new VncgateError('SESSION_ERR_CAPACITY', `${raw.session.maxSessions} sessions already open`) : undefined);
   };
 
   const notFound = async (_req: FastifyRequest, reply: FastifyReply): Promise<void> => {

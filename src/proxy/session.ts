@@ -85,7 +85,11 @@ export class ConsoleSession {
     return this.#log;
   }
 
-  start(): void {
+  /**
+   * Begins the session. With `refuse`, the browser is only told why (capacity, say): the token is
+   * not consumed, so the same link works once the reason has passed.
+   */
+  start(refuse?: VncgateError): void {
     const ws = this.#ws;
     ws.on('message', this.#onBrowserMessage);
     ws.on('close', this.#onBrowserClose);
@@ -98,7 +102,8 @@ export class ConsoleSession {
       this.#deps.limits.handshakeTimeoutMs,
     );
     this.#applyBrowser(this.#rfb.start());
-    void this.#authorizeAndConnect();
+    if (refuse) this.fail(refuse);
+    else void this.#authorizeAndConnect();
   }
 
   #setStatus(to: SessionStatus): void {
@@ -270,6 +275,9 @@ export class ConsoleSession {
    */
   fail(error: VncgateError): void {
     if (this.#isEnding()) return;
+    // Already refused: the browser is being told the first reason; later ones (the aborted
+    // connect, say) change nothing. Only the deadline cuts the wait short.
+    if (this.#closeError !== null && this.#status !== 'piping' && error.code !== 'SESSION_ERR_HANDSHAKE_TIMEOUT') return;
     if (this.#status !== 'piping' && this.#closeError === null && !this.#rfb.hasVerdict) {
       this.#closeError = error;
       this.#abort.abort();

@@ -1,0 +1,144 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { loadConfig } from '../../src/config/index.js';
+import { createLogger } from '../../src/log.js';
+import { buildServer, type VncgateServer } from '../../src/proxy/server.js';
+import { MemoryTokenStore } from '../../src/tokens/index.js';
+import { startTinyVncServer } from '../support/tiny-vnc-server.js';
+import { wsRfbConnect } from '../support/ws-rfb-client.js';
+
+/** Deadlines and limits of a session, each ending that one session with its reason or close code. */
+const tokens = new MemoryTokenStore();
+let backend: Awaited<ReturnType<typeof startTinyVncServer>>;
+let silent: Awaited<ReturnType<typeof startTinyVncServer>>;
+const servers: VncgateServer[] = [];
+
+async function proxy(session: Record<string, number>): Promise<VncgateServer> {
+  const config = loadConfig({ env: {}, overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, session, log: { level: 'silent' } } });
+  const srv = await buildServer({ config, tokens, log: createLogger({ level: 'silent' }) });
+  servers.push(srv);
+  return srv;
+}
+
+async function open(srv: VncgateServer, port: number) {
+  const t = await tokens.issue({ kind: 'static', host: '127.0.0.1', port }, 60);
+  return wsRfbConnect(`ws://${srv.addresses[0]}/websockify?token=${t.token}`, { timeoutMs: 20_000 });
+}
+
+function closed(ws: WebSocket, withinMs: number): Promise<{ code: number; reason: string; ms: number }> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not closed within ${withinMs} ms`)), withinMs);
+    ws.once('close', (code, reason) => {
+      clearTimeout(timer);
+      resolve({ code, reason: reason.toString(), ms: Date.now() - t0 });
+    });
+  });
+}
+
+beforeAll(async () => {
+  backend = await startTinyVncServer();
+  silent = await startTinyVncServer({ silent: true });
+});
+afterAll(async () => {
+  for (const s of servers) await s.close();
+  await backend.close();
+  await silent.close();
+});
+
+describe('session limits', () => {
+  it('handshake deadline: an endpoint that never speaks gives the browser a reason', async () => {
+    const srv = await proxy({ handshakeTimeoutMs: 400 });
+    const t0 = Date.now();
+    const r = await open(srv, silent.port);
+    expect(r).toMatchObject({ ok: false, serverReason: 'The console endpoint did not complete the VNC handshake in time' });
+    expect(Date.now() - t0).toBeLessThan(5_000);
+  });
+
+  it('idle timeout closes a session with no traffic, with close code 4000', async () => {
+    const srv = await proxy({ idleTimeoutMs: 300, heartbeatIntervalMs: 0 });
+    const r = await open(srv, backend.port);
+    if (!r.ok) throw new Error(r.code);
+    const c = await closed(r.ws, 5_000);
+    expect(c.code).toBe(4000);
+    expect(c.reason).toBe('The console was idle for too long');
+    expect(srv.registry.size).toBe(0);
+  });
+
+  it('traffic keeps a session alive past the idle timeout', async () => {
+    const srv = await proxy({ idleTimeoutMs: 600, heartbeatIntervalMs: 0 });
+    const r = await open(srv, backend.port);
+    if (!r.ok) throw new Error(r.code);
+    for (let i = 0; i < 8; i++) {
+      r.ws.send(Buffer.from('x')); // echoed by the tiny server: traffic both ways
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    expect(r.ws.readyState).toBe(WebSocket.OPEN);
+    r.ws.close();
+  });
+
+  it('maximum lifetime closes even a busy session, with close code 4001', async () => {
+    const srv = await proxy({ maxLifetimeMs: 500, heartbeatIntervalMs: 0 });
+    const r = await open(srv, backend.port);
+    if (!r.ok) throw new Error(r.code);
+    const tick = setInterval(() => r.ws.readyState === WebSocket.OPEN && r.ws.send(Buffer.from('x')), 50);
+    const c = await closed(r.ws, 5_000);
+    clearInterval(tick);
+    expect(c.code).toBe(4001);
+  });
+
+  it('heartbeat: a browser that stops answering pings is cut off; one that answers is not', async () => {
+    const srv = await proxy({ heartbeatIntervalMs: 200, idleTimeoutMs: 0 });
+    const alive = await open(srv, backend.port);
+    const dead = await open(srv, backend.port);
+    if (!alive.ok || !dead.ok) throw new Error('open failed');
+    // ws answers pings automatically; a paused socket cannot read them, so it never answers.
+    dead.ws.pause();
+    await new Promise((res) => setTimeout(res, 2_500));
+    expect(alive.ws.readyState).toBe(WebSocket.OPEN);
+    expect(srv.registry.size).toBe(1);
+    alive.ws.close();
+    dead.ws.terminate();
+  });
+
+  it('capacity: past maxSessions the browser is told the service is at capacity', async () => {
+    const srv = await proxy({ maxSessions: 1 });
+    const first = await open(srv, backend.port);
+    expect(first.ok).toBe(true);
+    const t = await tokens.issue({ kind: 'static', host: '127.0.0.1', port: backend.port }, 60);
+    const url = `ws://${srv.addresses[0]}/websockify?token=${t.token}`;
+    const second = await wsRfbConnect(url);
+    expect(second).toMatchObject({ ok: false, serverReason: 'The console service is at capacity - try again shortly' });
+    // The refused link was not used up: once there is room, it works.
+    if (first.ok) first.ws.close();
+    for (let i = 0; i < 50 && srv.registry.size > 0; i++) await new Promise((res) => setTimeout(res, 20));
+    const third = await wsRfbConnect(url);
+    expect(third.ok).toBe(true);
+    if (third.ok) third.ws.close();
+  });
+
+  it('a text frame from the browser ends only that session', async () => {
+    const srv = await proxy({});
+    const good = await open(srv, backend.port);
+    const bad = await open(srv, backend.port);
+    if (!good.ok || !bad.ok) throw new Error('open failed');
+    bad.ws.send('not binary');
+    const c = await closed(bad.ws, 5_000);
+    expect(c.code).toBe(1003);
+    const echoed = new Promise<Buffer>((res) => good.ws.once('message', (d: Buffer) => res(d)));
+    good.ws.send(Buffer.from('still here'));
+    expect((await echoed).toString()).toBe('still here');
+    good.ws.close();
+  });
+
+  it('the endpoint closing a running session closes the WebSocket normally', async () => {
+    const srv = await proxy({});
+    const own = await startTinyVncServer();
+    const r = await open(srv, own.port);
+    if (!r.ok) throw new Error(r.code);
+    const c = closed(r.ws, 5_000);
+    for (const s of own.sockets) s.destroy();
+    expect((await c).code).toBe(1000);
+    await own.close();
+  });
+});
