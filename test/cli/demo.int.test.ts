@@ -1,0 +1,93 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VNCGATE_BIN } from '../support/cli.js';
+
+/**
+ * `vncgate demo` (what `npm run demo` runs after building): prints a console URL that shows the
+ * demo console in Chromium; the link works once; /demo hands out fresh ones; SIGTERM stops it.
+ */
+let demo: ChildProcess;
+let stderr = '';
+let url = '';
+let browser: Browser;
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+beforeAll(async () => {
+  const state = mkdtempSync(join(tmpdir(), 'vncgate-demo-'));
+  demo = spawn(process.execPath, [VNCGATE_BIN, 'demo', '--listen', '127.0.0.1:0', '--state-dir', state], { stdio: ['ignore', 'pipe', 'pipe'] });
+  demo.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no URL within 20 s:\n${stderr}`)), 20_000);
+    createInterface({ input: demo.stdout! }).once('line', (line) => {
+      clearTimeout(timer);
+      resolve(line);
+    });
+    demo.once('exit', (code) => reject(new Error(`demo exited with ${code}:\n${stderr}`)));
+  });
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  if (demo && demo.exitCode === null) demo.kill('SIGKILL');
+});
+
+async function openConsole(target: string): Promise<{ status: string; lit: number; notice: string | null }> {
+  const page = await browser.newPage({ ignoreHTTPSErrors: true });
+  try {
+    await page.goto(target);
+    await page.waitForFunction(() => /Connected|Not connected|unavailable/i.test(document.querySelector('#status-text')?.textContent ?? ''), null, { timeout: 15_000 });
+    await page.waitForTimeout(700);
+    const lit = await page.evaluate(() => {
+      const canvas = document.querySelector<HTMLCanvasElement>('#screen canvas');
+      if (!canvas || canvas.width === 0) return 0;
+      const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+      let n = 0;
+      for (let i = 0; i < data.length; i += 4 * 97) if (data[i]! + data[i + 1]! + data[i + 2]! > 60) n++;
+      return n;
+    });
+    const status = (await page.textContent('#status-text')) ?? '';
+    const notice = (await page.isVisible('#notice')) ? await page.textContent('#notice-text') : null;
+    return { status, lit, notice };
+  } finally {
+    await page.close();
+  }
+}
+
+describe('vncgate demo', () => {
+  it('prints exactly one https console URL on stdout', () => {
+    expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/vnc\.html\?path=websockify%3Ftoken%3D[A-Za-z0-9_-]{43}$/);
+  });
+
+  it('the URL shows the moving demo console in Chromium', async () => {
+    const r = await openConsole(url);
+    expect(r.status).toBe('Connected to vncgate demo console');
+    expect(r.lit).toBeGreaterThan(500);
+  });
+
+  it('the same link a second time shows why it no longer works', async () => {
+    const r = await openConsole(url);
+    expect(r.notice).toBe('This console link has expired or was already used - request a new one');
+  });
+
+  it('/demo hands out a fresh working link', async () => {
+    const r = await openConsole(new URL('/demo', url).toString());
+    expect(r.status).toBe('Connected to vncgate demo console');
+  });
+
+  it('stops cleanly on SIGTERM and never logged a token', async () => {
+    const token = decodeURIComponent(new URL(url).searchParams.get('path')!).split('token=')[1]!;
+    const exited = new Promise<number | null>((resolve) => demo.once('exit', resolve));
+    demo.kill('SIGTERM');
+    const code = await Promise.race([exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 10_000))]);
+    expect(code).toBe(0);
+    expect(stderr).not.toContain(token);
+    expect(stderr).not.toMatch(/token=/);
+  });
+});
