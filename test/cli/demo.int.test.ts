@@ -42,16 +42,17 @@ async function openConsole(target: string): Promise<{ status: string; lit: numbe
   const page = await browser.newPage({ ignoreHTTPSErrors: true });
   try {
     await page.goto(target);
-    await page.waitForFunction(() => /Connected|Not connected|unavailable/i.test(document.querySelector('#status-text')?.textContent ?? ''), null, { timeout: 15_000 });
+    // Page code is passed as strings: this project's tsconfig has no DOM library.
+    await page.waitForFunction(`/Connected|Not connected|unavailable/i.test(document.querySelector('#status-text')?.textContent ?? '')`, null, { timeout: 15_000 });
     await page.waitForTimeout(700);
-    const lit = await page.evaluate(() => {
-      const canvas = document.querySelector<HTMLCanvasElement>('#screen canvas');
+    const lit = await page.evaluate<number>(`(() => {
+      const canvas = document.querySelector('#screen canvas');
       if (!canvas || canvas.width === 0) return 0;
-      const data = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+      const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
       let n = 0;
-      for (let i = 0; i < data.length; i += 4 * 97) if (data[i]! + data[i + 1]! + data[i + 2]! > 60) n++;
+      for (let i = 0; i < data.length; i += 4 * 97) if (data[i] + data[i + 1] + data[i + 2] > 60) n++;
       return n;
-    });
+    })()`);
     const status = (await page.textContent('#status-text')) ?? '';
     const notice = (await page.isVisible('#notice')) ? await page.textContent('#notice-text') : null;
     return { status, lit, notice };
