@@ -34,6 +34,20 @@ export const ERROR_CODES = {
   BACKEND_ERR_TLS: { httpStatus: 502, wsClose: 1011, reason: 'Secure connection to the console endpoint failed' },
   BACKEND_ERR_ANON_TLS_FORBIDDEN: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint only offers unauthenticated TLS, which is not allowed' },
 
+  // The Ironic API (src/ironic). Reasons name no node; the resolver adds the node to the reason.
+  IRONIC_ERR_NOT_CONFIGURED: { httpStatus: 500, wsClose: 1011, reason: 'Bare-metal consoles are not configured on this service' },
+  IRONIC_ERR_UNREACHABLE: { httpStatus: 502, wsClose: 1011, reason: 'The bare-metal service is unreachable - try again shortly' },
+  IRONIC_ERR_TIMEOUT: { httpStatus: 504, wsClose: 1011, reason: 'The bare-metal service did not answer in time - try again shortly' },
+  IRONIC_ERR_SERVER: { httpStatus: 502, wsClose: 1011, reason: 'The bare-metal service failed - try again shortly' },
+  IRONIC_ERR_BAD_RESPONSE: { httpStatus: 502, wsClose: 1011, reason: 'The bare-metal service sent an unexpected answer' },
+  IRONIC_ERR_AUTH: { httpStatus: 502, wsClose: 1011, reason: 'The console service could not authenticate to the bare-metal service' },
+  IRONIC_ERR_NODE_NOT_FOUND: { httpStatus: 404, wsClose: 4404, reason: 'This bare-metal node does not exist' },
+  IRONIC_ERR_CONSOLE_DISABLED: { httpStatus: 409, wsClose: 4409, reason: "This node's console is not enabled" },
+  IRONIC_ERR_CONSOLE_TYPE: { httpStatus: 409, wsClose: 4409, reason: "This node's console is not a graphical (VNC) console" },
+  IRONIC_ERR_ENABLE_FAILED: { httpStatus: 504, wsClose: 1011, reason: "This node's console could not be enabled" },
+  IRONIC_ERR_SESSION_BUSY: { httpStatus: 409, wsClose: 4409, reason: "Another console session is open for this node - close it first" },
+  IRONIC_ERR_NO_ENDPOINT: { httpStatus: 502, wsClose: 1011, reason: "This node's console has no VNC address yet - try again shortly" },
+
   // Console tokens (src/tokens).
   TOKEN_ERR_MISSING: { httpStatus: 401, wsClose: 4401, reason: 'This console link has no token - request a new one' },
   TOKEN_ERR_INVALID: { httpStatus: 403, wsClose: 4403, reason: 'This console link has expired or was already used - request a new one' },
@@ -69,16 +83,22 @@ export class VncgateError extends Error {
   readonly code: ErrorCode;
   /** Extra machine-readable facts for logs and the probe's JSON (never secrets). */
   readonly details: Readonly<Record<string, unknown>> | undefined;
+  readonly #publicReason: string | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown> }) {
+  /**
+   * `publicReason` replaces the code's reason when our own code knows a more helpful one (naming
+   * the node, say). It is made printable ASCII and bounded here; it must never carry secrets.
+   */
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; details?: Record<string, unknown>; publicReason?: string }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.details = options?.details;
+    this.#publicReason = options?.publicReason === undefined ? undefined : toAsciiReason(options.publicReason);
   }
 
   /** The short text a browser user may see. */
   get publicReason(): string {
-    return ERROR_CODES[this.code].reason;
+    return this.#publicReason ?? ERROR_CODES[this.code].reason;
   }
 
   get httpStatus(): number {
@@ -88,6 +108,12 @@ export class VncgateError extends Error {
   get wsClose(): number {
     return ERROR_CODES[this.code].wsClose;
   }
+}
+
+/** Printable ASCII, at most 200 characters: what a reason string may carry to noVNC. */
+export function toAsciiReason(s: string): string {
+  const ascii = s.replace(/[\u2013\u2014]/g, '-').replace(/[^\x20-\x7e]/g, '?');
+  return ascii.length > 200 ? `${ascii.slice(0, 197)}...` : ascii;
 }
 
 export function isVncgateError(value: unknown): value is VncgateError {

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config } from '../config/index.js';
 import { createLogger } from '../log.js';
 import { buildServer, type VncgateServer } from '../proxy/server.js';
+import { createIronic } from '../ironic/index.js';
 import { createTokenStore, type TokenStore } from '../tokens/index.js';
 import { registerConsolePage } from '../web/index.js';
 import type { CliIo } from './io.js';
@@ -54,10 +55,13 @@ export async function startVncgate(
   } catch (err) {
     io.err(`vncgate: token store not ready: ${(err as Error).message} (continuing; sessions fail until it is)`);
   }
+  const ironic = createIronic(config);
+  if (ironic) log.info({ ironic: config.ironic?.url ?? '(from the Keystone catalog)', auth: config.raw.ironic.auth }, 'Ironic node consoles enabled');
   const server = await buildServer({
     config,
     tokens,
     log,
+    ironic: ironic?.resolver ?? null,
     plugins: [(app) => registerConsolePage(app, { frameAncestors: [...config.raw.console.frameAncestors] }), ...(opts.extraPlugins ?? [])],
   });
   log.info({ addresses: server.addresses, tls: config.tls !== null, tokenStore: tokens.kind }, 'vncgate listening');

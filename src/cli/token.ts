@@ -2,10 +2,10 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import { VncgateError } from '../errors.js';
 import { consoleUrl } from '../proxy/console-url.js';
-import { createTokenStore, type StaticTarget } from '../tokens/index.js';
+import { createTokenStore, parseTarget, type ConsoleTarget } from '../tokens/index.js';
 import { UsageError, parseHostPort, type CliIo } from './io.js';
 
-export const TOKEN_USAGE = `Usage: vncgate token create --target HOST:PORT [--profile NAME] [--ttl SECONDS] [--count N] [--config FILE]
+export const TOKEN_USAGE = `Usage: vncgate token create (--target HOST:PORT [--profile NAME] | --node UUID|NAME) [--ttl SECONDS] [--count N] [--config FILE]
        vncgate token revoke TOKEN [--config FILE]
 
 create  mints single-use console tokens in the configured Redis and prints one JSON object
@@ -21,6 +21,7 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
     strict: true,
     options: {
       target: { type: 'string' },
+      node: { type: 'string' },
       profile: { type: 'string' },
       ttl: { type: 'string' },
       count: { type: 'string' },
@@ -50,15 +51,26 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
       io.out({ revoked: await tokens.revoke(positionals[0]!) });
       return 0;
     }
-    if (values.target === undefined) throw new UsageError('--target HOST:PORT is required');
-    const { host, port } = parseHostPort(values.target);
+    if ((values.target === undefined) === (values.node === undefined)) throw new UsageError('give --target HOST:PORT or --node UUID|NAME');
+    if (values.node !== undefined && values.profile !== undefined) throw new UsageError('--profile goes with --target; node profiles come from the ironic section of the config');
+    if (values.node !== undefined && config.ironic === null) {
+      throw new VncgateError('IRONIC_ERR_NOT_CONFIGURED', '--node needs Ironic to be configured (ironic.url / VNCGATE_IRONIC_URL) for the serving processes');
+    }
     if (values.profile !== undefined && !config.profiles.has(values.profile)) {
       throw new UsageError(`unknown backend profile ${JSON.stringify(values.profile)} (configured: ${[...config.profiles.keys()].join(', ')})`);
     }
     const ttl = values.ttl === undefined ? config.raw.tokens.defaultTtlSeconds : Number(values.ttl);
     const count = values.count === undefined ? 1 : Number(values.count);
     if (!Number.isInteger(count) || count < 1) throw new UsageError('--count must be a positive integer');
-    const target: StaticTarget = { kind: 'static', host, port, ...(values.profile !== undefined ? { profile: values.profile } : {}) };
+    let target: ConsoleTarget;
+    if (values.node !== undefined) {
+      const parsed = parseTarget({ kind: 'node', node: values.node });
+      if (!parsed.ok) throw new UsageError(`--node: ${parsed.problems.join('; ')}`);
+      target = parsed.target;
+    } else {
+      const { host, port } = parseHostPort(values.target!);
+      target = { kind: 'static', host, port, ...(values.profile !== undefined ? { profile: values.profile } : {}) };
+    }
     const base = config.publicUrl ?? defaultBase(config.listen[0], config.tls !== null);
     // Large counts go in batches the store accepts in one round trip.
     for (let left = count; left > 0; ) {

@@ -52,8 +52,52 @@ export type RawConfig = {
       }
     >;
   };
+  ironic: {
+    url: string | null;
+    auth: 'none' | 'http_basic' | 'keystone';
+    username: string | null;
+    passwordFile: string | null;
+    keystone: {
+      authUrl: string | null;
+      username: string | null;
+      passwordFile: string | null;
+      userDomainName: string;
+      projectName: string | null;
+      projectDomainName: string;
+      applicationCredentialId: string | null;
+      applicationCredentialSecretFile: string | null;
+      interface: 'public' | 'internal' | 'admin';
+      region: string | null;
+      serviceType: string;
+    };
+    caFile: string | null;
+    timeoutMs: number;
+    retries: number;
+    autoEnableConsole: boolean;
+    enableTimeoutMs: number;
+    defaultProfile: string;
+    profilesByNode: Record<string, string>;
+    profilesByConsoleInterface: Record<string, string>;
+    profilesByDriver: Record<string, string>;
+    acceptIronicUrls: boolean;
+    ironicTokenReuse: 'reusable' | 'single-use' | 'one-session';
+    ironicTokenTtlSeconds: number;
+  };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
 };
+
+/** Ironic settings with secrets read, or null when Ironic is not configured. */
+export type IronicSettings = Readonly<{
+  url: string | null;
+  auth:
+    | { type: 'none' }
+    | { type: 'http_basic'; username: string; password: string }
+    | ({ type: 'keystone'; authUrl: string; interface: 'public' | 'internal' | 'admin'; region: string | null; serviceType: string } & (
+        | { method: 'password'; username: string; password: string; userDomainName: string; projectName: string; projectDomainName: string }
+        | { method: 'application_credential'; applicationCredentialId: string; applicationCredentialSecret: string }
+      ));
+  ca: Buffer | null;
+}>;
 
 export type ListenAddress = { host: string; port: number };
 
@@ -69,6 +113,7 @@ export type Config = Readonly<{
   profiles: ReadonlyMap<string, BackendSecurity>;
   /** Backend profiles that turn hostname verification off (logged at start-up). */
   hostnameCheckDisabled: readonly string[];
+  ironic: IronicSettings | null;
   jwt: Readonly<{
     hs256Secret: Buffer | null;
     jwks: unknown | null;
@@ -296,8 +341,66 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     };
   }
 
+  const ironic = resolveIronic(raw.ironic, profiles, readFile, problems);
+
   if (problems.length > 0) throw configError(file, problems);
-  return deepFreeze({ raw, source: file, listen, tls, publicUrl: raw.publicUrl, profiles, hostnameCheckDisabled, jwt }) as Config;
+  return deepFreeze({ raw, source: file, listen, tls, publicUrl: raw.publicUrl, profiles, hostnameCheckDisabled, ironic, jwt }) as Config;
+}
+
+function resolveIronic(
+  r: RawConfig['ironic'],
+  profiles: ReadonlyMap<string, unknown>,
+  readFile: (what: string, path: string) => Buffer | null,
+  problems: string[],
+): IronicSettings | null {
+  for (const [where, map] of [
+    ['ironic.profilesByNode', r.profilesByNode],
+    ['ironic.profilesByConsoleInterface', r.profilesByConsoleInterface],
+    ['ironic.profilesByDriver', r.profilesByDriver],
+  ] as const) {
+    for (const [k, v] of Object.entries(map)) if (!profiles.has(v)) problems.push(`${where}.${k}: no backend profile named ${JSON.stringify(v)}`);
+  }
+  if (!profiles.has(r.defaultProfile)) problems.push(`ironic.defaultProfile: no backend profile named ${JSON.stringify(r.defaultProfile)}`);
+  if (r.url === null && r.auth !== 'keystone') return null;
+  if (r.url !== null && !/^https?:\/\//.test(r.url)) problems.push('ironic.url: must be an http(s) URL');
+  const ca = r.caFile !== null ? readFile('ironic.caFile', r.caFile) : null;
+  const secret = (what: string, path: string | null): string | null => {
+    if (path === null) {
+      problems.push(`${what}: required`);
+      return null;
+    }
+    const b = readFile(what, path);
+    return b ? firstLine(b).toString('utf8') : null;
+  };
+  if (r.auth === 'none') return { url: r.url, auth: { type: 'none' }, ca };
+  if (r.auth === 'http_basic') {
+    if (r.username === null) problems.push('ironic.username: required for http_basic');
+    const password = secret('ironic.passwordFile', r.passwordFile);
+    return { url: r.url, auth: { type: 'http_basic', username: r.username ?? '', password: password ?? '' }, ca };
+  }
+  const k = r.keystone;
+  if (k.authUrl === null) problems.push('ironic.keystone.authUrl: required for keystone');
+  const common = { type: 'keystone' as const, authUrl: k.authUrl ?? '', interface: k.interface, region: k.region, serviceType: k.serviceType };
+  if (k.applicationCredentialId !== null) {
+    const s = secret('ironic.keystone.applicationCredentialSecretFile', k.applicationCredentialSecretFile);
+    return { url: r.url, auth: { ...common, method: 'application_credential', applicationCredentialId: k.applicationCredentialId, applicationCredentialSecret: s ?? '' }, ca };
+  }
+  if (k.username === null) problems.push('ironic.keystone: username (with passwordFile and projectName) or applicationCredentialId is required');
+  if (k.projectName === null) problems.push('ironic.keystone.projectName: required with a username');
+  const password = secret('ironic.keystone.passwordFile', k.passwordFile);
+  return {
+    url: r.url,
+    auth: {
+      ...common,
+      method: 'password',
+      username: k.username ?? '',
+      password: password ?? '',
+      userDomainName: k.userDomainName,
+      projectName: k.projectName ?? '',
+      projectDomainName: k.projectDomainName,
+    },
+    ca,
+  };
 }
 
 function firstLine(b: Buffer): Buffer {

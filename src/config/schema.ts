@@ -150,6 +150,57 @@ export const CONFIG_SCHEMA = {
         },
       },
     },
+    /** OpenStack Ironic: `{node}` targets and Ironic's own console URLs (drop-in for ironic-novncproxy). */
+    ironic: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** API root, e.g. http://ironic.example.com:6385; with keystone, overrides the catalog. */
+        url: { type: ['string', 'null'], default: null },
+        auth: { enum: ['none', 'http_basic', 'keystone'], default: 'none' },
+        /** http_basic credentials (Ironic's [DEFAULT] auth_strategy = http_basic). */
+        username: { type: ['string', 'null'], default: null },
+        passwordFile: { type: ['string', 'null'], default: null },
+        keystone: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            authUrl: { type: ['string', 'null'], default: null },
+            username: { type: ['string', 'null'], default: null },
+            passwordFile: { type: ['string', 'null'], default: null },
+            userDomainName: { type: 'string', default: 'Default' },
+            projectName: { type: ['string', 'null'], default: null },
+            projectDomainName: { type: 'string', default: 'Default' },
+            applicationCredentialId: { type: ['string', 'null'], default: null },
+            applicationCredentialSecretFile: { type: ['string', 'null'], default: null },
+            interface: { enum: ['public', 'internal', 'admin'], default: 'internal' },
+            region: { type: ['string', 'null'], default: null },
+            serviceType: { type: 'string', default: 'baremetal' },
+          },
+        },
+        /** PEM bundle for the Ironic (and Keystone) API's TLS; the system store when null. */
+        caFile: { type: ['string', 'null'], default: null },
+        timeoutMs: { type: 'integer', minimum: 100, maximum: 120_000, default: 10_000 },
+        /** Extra attempts for GETs after a transport error, a timeout or a 5xx. */
+        retries: { type: 'integer', minimum: 0, maximum: 5, default: 2 },
+        /** Enable a disabled console when a vncgate `{node}` token is used. */
+        autoEnableConsole: { type: 'boolean', default: false },
+        enableTimeoutMs: { type: 'integer', minimum: 1_000, maximum: 600_000, default: 60_000 },
+        /** Backend profile for node consoles: by node (UUID or name), console interface, driver, else default. */
+        defaultProfile: { type: 'string', default: 'none' },
+        profilesByNode: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+        profilesByConsoleInterface: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+        profilesByDriver: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+        /** Accept Ironic's own console URLs (websockify?node=…&token=…). */
+        acceptIronicUrls: { type: 'boolean', default: true },
+        /** Ironic tokens: reusable until Ironic expires them (as upstream), single-use, or one live session per node. */
+        ironicTokenReuse: { enum: ['reusable', 'single-use', 'one-session'], default: 'reusable' },
+        /** How long a single-use Ironic token stays marked used ([vnc] token_timeout). */
+        ironicTokenTtlSeconds: { type: 'integer', minimum: 60, maximum: 604_800, default: 600 },
+      },
+    },
     log: {
       type: 'object',
       additionalProperties: false,
@@ -177,4 +228,17 @@ export const ENV_OVERRIDES = {
   VNCGATE_API_JWT_ISSUER: { path: ['api', 'jwt', 'issuer'], parse: 'string' },
   VNCGATE_API_JWT_AUDIENCE: { path: ['api', 'jwt', 'audience'], parse: 'string' },
   VNCGATE_LOG_LEVEL: { path: ['log', 'level'], parse: 'string' },
+  VNCGATE_IRONIC_URL: { path: ['ironic', 'url'], parse: 'string' },
+  VNCGATE_IRONIC_AUTH: { path: ['ironic', 'auth'], parse: 'string' },
+  VNCGATE_IRONIC_USERNAME: { path: ['ironic', 'username'], parse: 'string' },
+  VNCGATE_IRONIC_PASSWORD_FILE: { path: ['ironic', 'passwordFile'], parse: 'string' },
+  VNCGATE_IRONIC_CA_FILE: { path: ['ironic', 'caFile'], parse: 'string' },
+  VNCGATE_IRONIC_AUTO_ENABLE: { path: ['ironic', 'autoEnableConsole'], parse: 'boolean' },
+  VNCGATE_KEYSTONE_AUTH_URL: { path: ['ironic', 'keystone', 'authUrl'], parse: 'string' },
+  VNCGATE_KEYSTONE_USERNAME: { path: ['ironic', 'keystone', 'username'], parse: 'string' },
+  VNCGATE_KEYSTONE_PASSWORD_FILE: { path: ['ironic', 'keystone', 'passwordFile'], parse: 'string' },
+  VNCGATE_KEYSTONE_PROJECT_NAME: { path: ['ironic', 'keystone', 'projectName'], parse: 'string' },
+  VNCGATE_KEYSTONE_APPLICATION_CREDENTIAL_ID: { path: ['ironic', 'keystone', 'applicationCredentialId'], parse: 'string' },
+  VNCGATE_KEYSTONE_APPLICATION_CREDENTIAL_SECRET_FILE: { path: ['ironic', 'keystone', 'applicationCredentialSecretFile'], parse: 'string' },
+  VNCGATE_KEYSTONE_REGION: { path: ['ironic', 'keystone', 'region'], parse: 'string' },
 } as const satisfies Record<string, { path: readonly string[]; parse: 'string' | 'list' | 'boolean' }>;

@@ -9,15 +9,17 @@ import { pathOnly } from '../log.js';
 import { parseTarget, type ConsoleTarget, type TokenStore } from '../tokens/index.js';
 import { createJwtVerifier } from './api-auth.js';
 import { consoleUrl } from './console-url.js';
-import { ConsoleSession, type SessionLimits, type TargetResolver } from './session.js';
+import type { IronicNodeResolver } from '../ironic/index.js';
+import { TargetResolvers, authorizeRequest } from './authorize.js';
+import { ConsoleSession, type SessionLimits } from './session.js';
 import { SessionRegistry } from './session-registry.js';
-import { StaticTargetResolver } from './target-resolver.js';
 
 export type ServerDeps = {
   config: Config;
   tokens: TokenStore;
   log: Logger;
-  resolver?: TargetResolver;
+  /** Ironic node resolver (from createIronic); node targets are refused without one. */
+  ironic?: IronicNodeResolver | null;
   /** Registers extra routes (the console page) on the app before it starts. */
   plugins?: ((app: FastifyInstance) => Promise<void> | void)[];
 };
@@ -63,7 +65,7 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
     heartbeatIntervalMs: raw.session.heartbeatIntervalMs,
     highWaterMarkBytes: raw.session.highWaterMarkBytes,
   };
-  const resolver = deps.resolver ?? new StaticTargetResolver(config.profiles, raw.backends.defaultProfile);
+  const resolvers = new TargetResolvers(config, deps.ironic ?? null);
   const registry = new SessionRegistry(limits);
   const scheme = config.tls ? 'https' : 'http';
 
@@ -72,6 +74,11 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
     // We log requests ourselves, by path only: query strings carry tokens.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 16 * 1024,
+    // Every wait has a deadline, including a client that connects and never sends a request; on
+    // shutdown, connections that never sent a request must not hold the process open.
+    connectionTimeout: 60_000,
+    requestTimeout: 30_000,
+    forceCloseConnections: true,
     trustProxy: raw.origins.trustForwardedHeaders,
     ...(config.tls
       ? {
@@ -134,15 +141,17 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   };
 
   const onConsoleSocket = (socket: WebSocket, req: FastifyRequest): void => {
-    const token = queryOf(req.url).get('token');
+    const query = queryOf(req.url);
+    const token = query.get('token');
+    const node = query.get('node');
     const remote = req.ip;
-    const session = new ConsoleSession(socket, token, remote, {
-      tokens,
-      resolver,
-      limits,
-      log,
-      onClosed: (s) => registry.delete(s),
-    });
+    const session = new ConsoleSession(
+      socket,
+      token,
+      remote,
+      { authorize: authorizeRequest(query, { config, tokens, resolvers }), limits, log, onClosed: (s) => registry.delete(s) },
+      node !== null ? { node: node.slice(0, 255) } : {},
+    );
     const full = registry.size >= raw.session.maxSessions;
     registry.add(session);
     session.start(full ? new VncgateError('SESSION_ERR_CAPACITY', `${raw.session.maxSessions} sessions already open`) : undefined);
@@ -179,7 +188,7 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
     if (!verifyJwt) return sendError(reply, new VncgateError('HTTP_ERR_UNAUTHORIZED', 'the token API is not enabled (configure api.jwt)'));
     try {
       const claims = await verifyJwt(firstHeader(req.headers.authorization));
-      const { target, ttlSeconds, count } = parseTokenRequest(req.body, raw.tokens.defaultTtlSeconds, resolver);
+      const { target, ttlSeconds, count } = parseTokenRequest(req.body, raw.tokens.defaultTtlSeconds, resolvers);
       const base = config.publicUrl ?? `${ownOrigin(req) ?? `${scheme}://localhost`}/`;
       const issued = count === undefined ? [await tokens.issue(target, ttlSeconds)] : await tokens.issueMany(target, ttlSeconds, count);
       req.log.info({ sub: claims.sub, target: describeTarget(target), count: issued.length, ttlSeconds }, 'console tokens issued');
@@ -237,24 +246,28 @@ function describeTarget(t: ConsoleTarget): string {
 function parseTokenRequest(
   body: unknown,
   defaultTtl: number,
-  resolver: TargetResolver,
+  resolvers: TargetResolvers,
 ): { target: ConsoleTarget; ttlSeconds: number; count: number | undefined } {
   const bad = (m: string): VncgateError => new VncgateError('HTTP_ERR_BAD_REQUEST', m);
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw bad('expected a JSON object');
   const b = body as Record<string, unknown>;
   let candidate: unknown;
-  if (typeof b.target === 'string') {
+  if (b.node !== undefined) {
+    if (!resolvers.ironic) throw bad('node targets need Ironic to be configured (ironic.url)');
+    if (b.target !== undefined) throw bad('give either target or node, not both');
+    candidate = { kind: 'node', node: b.node };
+  } else if (typeof b.target === 'string') {
     const m = /^\[([^\]]+)\]:(\d+)$/.exec(b.target) ?? /^([^:]+):(\d+)$/.exec(b.target);
     if (!m) throw bad('target must be "host:port" or "[ipv6]:port"');
     candidate = { kind: 'static', host: m[1], port: Number(m[2]), ...(b.profile !== undefined ? { profile: b.profile } : {}) };
   } else if (b.target && typeof b.target === 'object') {
     candidate = { kind: 'static', ...(b.target as object), ...(b.profile !== undefined ? { profile: b.profile } : {}) };
   } else {
-    throw bad('target is required');
+    throw bad('target (host:port) or node is required');
   }
   const parsed = parseTarget(candidate);
   if (!parsed.ok) throw bad(`invalid target: ${parsed.problems.join('; ')}`);
-  if (parsed.target.kind === 'static' && parsed.target.profile !== undefined && resolver instanceof StaticTargetResolver && !resolver.hasProfile(parsed.target.profile)) {
+  if (parsed.target.kind === 'static' && parsed.target.profile !== undefined && !resolvers.static.hasProfile(parsed.target.profile)) {
     throw bad(`unknown backend profile ${JSON.stringify(parsed.target.profile)}`);
   }
   const ttlSeconds = b.ttlSeconds === undefined ? defaultTtl : b.ttlSeconds;

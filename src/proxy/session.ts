@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { WebSocket, RawData } from 'ws';
 import { VncgateError, toVncgateError, type ErrorCode } from '../errors.js';
 import { RfbServerHandshake, type ServerAction } from '../rfb/index.js';
-import type { ConsoleTarget, TokenStore } from '../tokens/index.js';
+import type { ConsoleTarget } from '../tokens/index.js';
 import { tokenLogId } from '../tokens/index.js';
 import { connectBackend, type BackendConnection, type BackendSecurity } from './backend-connector.js';
 
@@ -17,6 +17,15 @@ export interface TargetResolver {
   resolve(target: ConsoleTarget, signal: AbortSignal): Promise<ResolvedTarget>;
 }
 
+/** What authorizing a session yields: where to connect, and what to undo when it ends. */
+export type Authorized = { target: ResolvedTarget; release?: () => void };
+
+/**
+ * Decides whether a session may proceed and where it goes (consume a vncgate token and resolve
+ * its target, or check an Ironic console token). Built per request by the server.
+ */
+export type Authorize = (signal: AbortSignal, sessionId: string) => Promise<Authorized>;
+
 export type SessionLimits = {
   connectTimeoutMs: number;
   handshakeTimeoutMs: number;
@@ -27,8 +36,7 @@ export type SessionLimits = {
 };
 
 export type SessionDeps = {
-  tokens: TokenStore;
-  resolver: TargetResolver;
+  authorize: Authorize;
   limits: SessionLimits;
   log: Logger;
   /** Called once when the session is closed (registry bookkeeping). */
@@ -47,7 +55,7 @@ export class ConsoleSession {
   readonly id = randomBytes(6).toString('hex');
   readonly startedAt = Date.now();
   readonly #ws: WebSocket;
-  readonly #token: string | null;
+  #release: (() => void) | null = null;
   readonly #deps: SessionDeps;
   readonly #log: Logger;
   readonly #abort = new AbortController();
@@ -69,12 +77,11 @@ export class ConsoleSession {
   lastPingAt = Date.now();
   pongPending = false;
 
-  constructor(ws: WebSocket, token: string | null, remote: string, deps: SessionDeps) {
+  constructor(ws: WebSocket, token: string | null, remote: string, deps: SessionDeps, logFields: Record<string, string> = {}) {
     this.#ws = ws;
-    this.#token = token;
     this.#deps = deps;
     // Never the token itself: a short hash correlates log lines with the issuing side.
-    this.#log = deps.log.child({ sessionId: this.id, remote, ...(token ? { tokenId: tokenLogId(token) } : {}) });
+    this.#log = deps.log.child({ sessionId: this.id, remote, ...(token ? { tokenId: tokenLogId(token) } : {}), ...logFields });
   }
 
   get status(): SessionStatus {
@@ -114,11 +121,13 @@ export class ConsoleSession {
 
   async #authorizeAndConnect(): Promise<void> {
     try {
-      const record = await this.#deps.tokens.consume(this.#token);
-      if (this.#isEnding()) return;
-      const target = await this.#deps.resolver.resolve(record.target, this.#abort.signal);
+      const { target, release } = await this.#deps.authorize(this.#abort.signal, this.id);
+      this.#release = release ?? null;
       this.#target = target;
-      if (this.#isEnding()) return;
+      if (this.#isEnding()) {
+        this.#runRelease();
+        return;
+      }
       this.#setStatus('connecting');
       const conn = await connectBackend({
         host: target.host,
@@ -311,6 +320,7 @@ export class ConsoleSession {
       // A browser that does not complete the closing handshake is cut off.
       setTimeout(() => ws.terminate(), 5_000).unref();
     }
+    this.#runRelease();
     this.#setStatus('closed');
     const e = this.#closeError;
     const code: ErrorCode | null = e?.code ?? null;
@@ -329,6 +339,16 @@ export class ConsoleSession {
     if (ordinary) this.#log.info(line, 'session ended');
     else this.#log.warn(line, 'session ended');
     this.#deps.onClosed(this);
+  }
+
+  #runRelease(): void {
+    const r = this.#release;
+    this.#release = null;
+    try {
+      r?.();
+    } catch (err) {
+      this.#log.error({ err }, 'session release failed');
+    }
   }
 
   /** Immediate close (idle, lifetime, heartbeat, shutdown) from the registry. */

@@ -44,6 +44,8 @@ interface Entry {
 export class MemoryTokenStore implements TokenStore {
   readonly kind = 'memory' as const;
   readonly #entries = new Map<string, Entry>();
+  /** Single-use marks and one-session leases (Ironic drop-in tokens), keyed by hash. */
+  readonly #leases = new Map<string, { owner: string; expiresAtMs: number }>();
   readonly #maxTokens: number;
   readonly #maxTtlSeconds: number;
   readonly #maxIssueCount: number;
@@ -131,6 +133,39 @@ export class MemoryTokenStore implements TokenStore {
     return entry.expiresAtMs > this.#now();
   }
 
+  async claimOnce(key: string, ttlMs: number): Promise<boolean> {
+    return this.acquireLease(`used:${key}`, '1', ttlMs);
+  }
+
+  async acquireLease(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    this.#assertOpen('lease');
+    const h = hashToken(key);
+    const now = this.#now();
+    const cur = this.#leases.get(h);
+    if (cur && cur.expiresAtMs > now) return false;
+    if (this.#leases.size >= this.#maxTokens) this.#sweepLeases(now);
+    this.#leases.set(h, { owner, expiresAtMs: now + ttlMs });
+    return true;
+  }
+
+  async renewLease(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    this.#assertOpen('lease');
+    const cur = this.#leases.get(hashToken(key));
+    const now = this.#now();
+    if (!cur || cur.owner !== owner || cur.expiresAtMs <= now) return false;
+    cur.expiresAtMs = now + ttlMs;
+    return true;
+  }
+
+  async releaseLease(key: string, owner: string): Promise<void> {
+    const h = hashToken(key);
+    if (this.#leases.get(h)?.owner === owner) this.#leases.delete(h);
+  }
+
+  #sweepLeases(now: number): void {
+    for (const [k, v] of this.#leases) if (v.expiresAtMs <= now) this.#leases.delete(k);
+  }
+
   async ready(): Promise<void> {
     this.#assertOpen('ready');
   }
@@ -139,6 +174,7 @@ export class MemoryTokenStore implements TokenStore {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     this.#entries.clear();
+    this.#leases.clear();
   }
 
   #assertOpen(operation: string): void {

@@ -190,6 +190,34 @@ export class RedisTokenStore implements TokenStore {
     return deleted === 1;
   }
 
+  async claimOnce(key: string, ttlMs: number): Promise<boolean> {
+    const reply = await this.#run('claim', (client) => client.set(this.#leaseKey('used', key), '1', 'PX', Math.max(1, Math.round(ttlMs)), 'NX'));
+    return reply === 'OK';
+  }
+
+  async acquireLease(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    const reply = await this.#run('lease', (client) => client.set(this.#leaseKey('lease', key), owner, 'PX', Math.max(1, Math.round(ttlMs)), 'NX'));
+    return reply === 'OK';
+  }
+
+  async renewLease(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    // Compare-and-extend in one step, so a lease that expired and went to someone else stays theirs.
+    const reply = await this.#run('lease', (client) =>
+      client.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end", 1, this.#leaseKey('lease', key), owner, String(Math.max(1, Math.round(ttlMs)))),
+    );
+    return reply === 1;
+  }
+
+  async releaseLease(key: string, owner: string): Promise<void> {
+    await this.#run('lease', (client) =>
+      client.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end", 1, this.#leaseKey('lease', key), owner),
+    );
+  }
+
+  #leaseKey(kind: 'used' | 'lease', key: string): string {
+    return `${this.#keyPrefix}${kind}:${hashToken(key)}`;
+  }
+
   async ready(): Promise<void> {
     this.#assertOpen('ready');
     if (this.#client.status !== 'ready') await this.#waitForReady('ready', false);

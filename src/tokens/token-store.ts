@@ -33,6 +33,17 @@ export interface TokenStore {
   consume(token: string | null | undefined): Promise<TokenRecord>;
   /** Deletes the token; `true` if it was live. Malformed or unknown tokens give `false`. */
   revoke(token: string): Promise<boolean>;
+  /**
+   * Marks `key` used for `ttlMs`; `true` only for the first caller (Ironic tokens in single-use
+   * mode). Keys are hashed before they reach the store.
+   */
+  claimOnce(key: string, ttlMs: number): Promise<boolean>;
+  /** Takes a lease on `key` for `owner` unless someone else holds it (one live session per node). */
+  acquireLease(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Extends `owner`'s lease; `false` if it is no longer theirs. */
+  renewLease(key: string, owner: string, ttlMs: number): Promise<boolean>;
+  /** Drops `owner`'s lease (nothing if someone else holds it now). */
+  releaseLease(key: string, owner: string): Promise<void>;
   /** Resolves once the store can serve requests (bounded wait); for start-up and readiness checks. */
   ready(): Promise<void>;
   /** Releases connections and timers; later calls fail with `TOKEN_ERR_STORE_UNAVAILABLE`. */

@@ -20,6 +20,11 @@ export interface VncgateServeOptions {
    * `VNCGATE_LOG_LEVEL=debug` (the most log lines, the strictest leak check).
    */
   env: Readonly<Record<string, string>>;
+  /**
+   * Whether it serves plain HTTP, for `origin` and `wsBase`. Default: from `VNCGATE_PLAIN_HTTP`
+   * in `env` (a config file's `tls.plainHttp` is not read here).
+   */
+  plainHttp?: boolean;
   /** Extra `serve` arguments, e.g. `['--config', file]`. */
   args?: readonly string[];
   /** Label in messages. Default `vncgate serve`. */
@@ -60,7 +65,7 @@ export async function startVncgateServe(opts: VncgateServeOptions): Promise<Vncg
   const registry = opts.registry ?? defaultRegistry;
   const name = opts.name ?? 'vncgate serve';
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VNCGATE_')));
-  const env = { ...inherited, VNCGATE_LISTEN: '127.0.0.1:0', VNCGATE_LOG_LEVEL: 'debug', ...opts.env };
+  const env: Record<string, string | undefined> = { ...inherited, VNCGATE_LISTEN: '127.0.0.1:0', VNCGATE_LOG_LEVEL: 'debug', ...opts.env };
   const proc = await ManagedProcess.start({
     name,
     command: process.execPath,
@@ -82,7 +87,7 @@ export async function startVncgateServe(opts: VncgateServeOptions): Promise<Vncg
     const exposed = sockets.filter((s) => !isLoopback(s.address));
     if (exposed.length > 0) throw new Error(`${name} listens beyond loopback: ${exposed.map((s) => `${s.address}:${s.port}`).join(', ')}`);
 
-    const tls = env.VNCGATE_PLAIN_HTTP !== 'true';
+    const tls = !(opts.plainHttp ?? /^(1|true|yes)$/i.test(env.VNCGATE_PLAIN_HTTP ?? ''));
     const hostPart = host.includes(':') ? `[${host}]` : host;
     const logText = (): string => {
       const text = proc.output();

@@ -1,0 +1,114 @@
+import { VncgateError } from '../errors.js';
+import { httpJson, parseJsonBody } from './http.js';
+
+/** Keystone v3 credentials: a user's password or an application credential. */
+export type KeystoneCredentials = {
+  authUrl: string;
+  /** `public`, `internal` or `admin`: which catalog endpoint to use. */
+  interface: 'public' | 'internal' | 'admin';
+  region: string | null;
+  /** Catalog service type to look up. */
+  serviceType: string;
+  caBundle?: Buffer;
+  timeoutMs: number;
+} & (
+  | {
+      method: 'password';
+      username: string;
+      password: string;
+      userDomainName: string;
+      projectName: string;
+      projectDomainName: string;
+    }
+  | { method: 'application_credential'; applicationCredentialId: string; applicationCredentialSecret: string }
+);
+
+type CatalogEntry = { type?: string; endpoints?: { interface?: string; region?: string | null; region_id?: string | null; url?: string }[] };
+
+export type KeystoneToken = { token: string; expiresAt: number; endpoint: string };
+
+/**
+ * A Keystone v3 session: one token, reused until a minute before it expires (or until the API
+ * says 401), and the service endpoint from that token's catalog.
+ */
+export class KeystoneSession {
+  readonly #creds: KeystoneCredentials;
+  #current: KeystoneToken | null = null;
+  #pending: Promise<KeystoneToken> | null = null;
+  readonly #now: () => number;
+
+  constructor(creds: KeystoneCredentials, now: () => number = Date.now) {
+    this.#creds = creds;
+    this.#now = now;
+  }
+
+  /** A valid token and endpoint, fetching a new token when needed (concurrent callers share one). */
+  async get(): Promise<KeystoneToken> {
+    if (this.#current && this.#current.expiresAt - 60_000 > this.#now()) return this.#current;
+    this.#pending ??= this.#issue().finally(() => {
+      this.#pending = null;
+    });
+    this.#current = await this.#pending;
+    return this.#current;
+  }
+
+  /** Forget the token (after a 401 from the service). */
+  invalidate(): void {
+    this.#current = null;
+  }
+
+  async #issue(): Promise<KeystoneToken> {
+    const c = this.#creds;
+    const identity =
+      c.method === 'password'
+        ? {
+            methods: ['password'],
+            password: { user: { name: c.username, domain: { name: c.userDomainName }, password: c.password } },
+          }
+        : {
+            methods: ['application_credential'],
+            application_credential: { id: c.applicationCredentialId, secret: c.applicationCredentialSecret },
+          };
+    const body = {
+      auth: {
+        identity,
+        // Application credentials carry their own scope; a password user is scoped to a project.
+        ...(c.method === 'password' ? { scope: { project: { name: c.projectName, domain: { name: c.projectDomainName } } } } : {}),
+      },
+    };
+    const base = c.authUrl.replace(/\/+$/, '').replace(/\/v3$/, '');
+    const res = await httpJson({
+      method: 'POST',
+      url: `${base}/v3/auth/tokens`,
+      body,
+      timeoutMs: c.timeoutMs,
+      ...(c.caBundle ? { ca: c.caBundle } : {}),
+      family: 'KEYSTONE',
+    });
+    if (res.status !== 201 && res.status !== 200) {
+      throw new VncgateError('IRONIC_ERR_AUTH', `Keystone refused the credentials (HTTP ${res.status})`, { details: { status: res.status } });
+    }
+    const token = res.headers['x-subject-token'];
+    if (typeof token !== 'string' || token === '') throw new VncgateError('IRONIC_ERR_AUTH', 'Keystone answered without X-Subject-Token');
+    const doc = parseJsonBody(res, 'Keystone token', 'KEYSTONE') as { token?: { expires_at?: string; catalog?: CatalogEntry[] } };
+    const expiresAt = Date.parse(doc.token?.expires_at ?? '');
+    if (!Number.isFinite(expiresAt)) throw new VncgateError('IRONIC_ERR_AUTH', 'Keystone token has no valid expires_at');
+    const endpoint = findEndpoint(doc.token?.catalog ?? [], c.serviceType, c.interface, c.region);
+    if (!endpoint) {
+      throw new VncgateError('IRONIC_ERR_AUTH', `no ${c.interface} ${c.serviceType} endpoint${c.region ? ` in region ${c.region}` : ''} in the Keystone catalog`);
+    }
+    return { token, expiresAt, endpoint };
+  }
+}
+
+export function findEndpoint(catalog: CatalogEntry[], type: string, iface: string, region: string | null): string | null {
+  for (const entry of catalog) {
+    if (entry.type !== type) continue;
+    for (const e of entry.endpoints ?? []) {
+      if (e.interface !== iface) continue;
+      if (region !== null && e.region !== region && e.region_id !== region) continue;
+      if (typeof e.url === 'string' && e.url !== '') return e.url.replace(/\/+$/, '');
+    }
+  }
+  return null;
+}
