@@ -131,7 +131,7 @@ describe('POST /v1/console-tokens', () => {
 
   it('rejects bad requests with 400 and says why', async () => {
     const auth = await jwt();
-    for (const body of [{}, { target: 'nonsense' }, { target: '127.0.0.1:0' }, { target: '127.0.0.1:5901', profile: 'nope' }, { target: '127.0.0.1:5901', ttlSeconds: 0 }, { target: '127.0.0.1:5901', count: 100000 }]) {
+    for (const body of [{}, { node: 'no-ironic-configured' }, { target: 'nonsense' }, { target: '127.0.0.1:0' }, { target: '127.0.0.1:5901', profile: 'nope' }, { target: '127.0.0.1:5901', ttlSeconds: 0 }, { target: '127.0.0.1:5901', count: 100000 }]) {
       const r = await post(body, auth);
       expect(r.statusCode, JSON.stringify(body)).toBe(400);
       expect(r.json().error.code).toBe('HTTP_ERR_BAD_REQUEST');
