@@ -45,8 +45,17 @@ export const ERROR_CODES = {
   IRONIC_ERR_CONSOLE_DISABLED: { httpStatus: 409, wsClose: 4409, reason: "This node's console is not enabled" },
   IRONIC_ERR_CONSOLE_TYPE: { httpStatus: 409, wsClose: 4409, reason: "This node's console is not a graphical (VNC) console" },
   IRONIC_ERR_ENABLE_FAILED: { httpStatus: 504, wsClose: 1011, reason: "This node's console could not be enabled" },
-  IRONIC_ERR_SESSION_BUSY: { httpStatus: 409, wsClose: 4409, reason: "Another console session is open for this node - close it first" },
   IRONIC_ERR_NO_ENDPOINT: { httpStatus: 502, wsClose: 1011, reason: "This node's console has no VNC address yet - try again shortly" },
+
+  // Nova console tokens (src/nova).
+  NOVA_ERR_UNREACHABLE: { httpStatus: 502, wsClose: 1011, reason: 'The compute service is unreachable - try again shortly' },
+  NOVA_ERR_TIMEOUT: { httpStatus: 504, wsClose: 1011, reason: 'The compute service did not answer in time - try again shortly' },
+  NOVA_ERR_SERVER: { httpStatus: 502, wsClose: 1011, reason: 'The compute service failed - try again shortly' },
+  NOVA_ERR_BAD_RESPONSE: { httpStatus: 502, wsClose: 1011, reason: 'The compute service sent an unexpected answer' },
+  NOVA_ERR_AUTH: { httpStatus: 502, wsClose: 1011, reason: 'The console service could not authenticate to the compute service' },
+  NOVA_ERR_DB: { httpStatus: 503, wsClose: 1013, reason: 'The console service cannot check this link right now - try again shortly' },
+  NOVA_ERR_CONSOLE_TYPE: { httpStatus: 409, wsClose: 4409, reason: 'This console link is not for a noVNC console' },
+  BACKEND_ERR_TUNNEL: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint refused the tunnel to the console' },
 
   // Console tokens (src/tokens).
   TOKEN_ERR_MISSING: { httpStatus: 401, wsClose: 4401, reason: 'This console link has no token - request a new one' },
@@ -67,6 +76,7 @@ export const ERROR_CODES = {
   SESSION_ERR_BACKEND_CLOSED: { httpStatus: 502, wsClose: 1000, reason: 'The console endpoint closed the connection' },
   SESSION_ERR_BROWSER_PROTOCOL: { httpStatus: 400, wsClose: 1003, reason: 'The browser sent data the console cannot accept' },
   SESSION_ERR_TARGET_UNSUPPORTED: { httpStatus: 500, wsClose: 1011, reason: 'This kind of console is not configured on this service' },
+  SESSION_ERR_BUSY: { httpStatus: 409, wsClose: 4409, reason: 'Another console session is open for this machine - close it first' },
   SESSION_ERR_SHUTDOWN: { httpStatus: 503, wsClose: 1001, reason: 'The console service is restarting' },
 
   // Configuration (src/config).

@@ -4,6 +4,7 @@ import { loadConfig, type Config } from '../config/index.js';
 import { createLogger } from '../log.js';
 import { buildServer, type VncgateServer } from '../proxy/server.js';
 import { createIronic } from '../ironic/index.js';
+import { createNova } from '../nova/index.js';
 import { createTokenStore, type TokenStore } from '../tokens/index.js';
 import { registerConsolePage } from '../web/index.js';
 import type { CliIo } from './io.js';
@@ -62,6 +63,7 @@ export async function startVncgate(
     tokens,
     log,
     ironic: ironic?.resolver ?? null,
+    nova: createNova(config),
     plugins: [(app) => registerConsolePage(app, { frameAncestors: [...config.raw.console.frameAncestors] }), ...(opts.extraPlugins ?? [])],
   });
   log.info({ addresses: server.addresses, tls: config.tls !== null, tokenStore: tokens.kind }, 'vncgate listening');

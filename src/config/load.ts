@@ -52,24 +52,39 @@ export type RawConfig = {
       }
     >;
   };
+  keystone: {
+    authUrl: string | null;
+    username: string | null;
+    passwordFile: string | null;
+    userDomainName: string;
+    projectName: string | null;
+    projectDomainName: string;
+    applicationCredentialId: string | null;
+    applicationCredentialSecretFile: string | null;
+    interface: 'public' | 'internal' | 'admin';
+    region: string | null;
+  };
+  nova: {
+    enabled: boolean;
+    resolver: 'auto' | 'api' | 'db';
+    url: string | null;
+    auth: 'keystone' | 'noauth';
+    serviceType: string;
+    dbUrls: string[];
+    caFile: string | null;
+    timeoutMs: number;
+    retries: number;
+    tokenReuse: 'reusable' | 'single-use' | 'one-session';
+    enforceSessionTimeout: boolean;
+    profile: string;
+    acceptCookie: boolean;
+  };
   ironic: {
     url: string | null;
     auth: 'none' | 'http_basic' | 'keystone';
     username: string | null;
     passwordFile: string | null;
-    keystone: {
-      authUrl: string | null;
-      username: string | null;
-      passwordFile: string | null;
-      userDomainName: string;
-      projectName: string | null;
-      projectDomainName: string;
-      applicationCredentialId: string | null;
-      applicationCredentialSecretFile: string | null;
-      interface: 'public' | 'internal' | 'admin';
-      region: string | null;
-      serviceType: string;
-    };
+    serviceType: string;
     caFile: string | null;
     timeoutMs: number;
     retries: number;
@@ -86,16 +101,28 @@ export type RawConfig = {
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
 };
 
+/** Keystone v3 credentials with secrets read. */
+export type KeystoneSettings = { authUrl: string; interface: 'public' | 'internal' | 'admin'; region: string | null } & (
+  | { method: 'password'; username: string; password: string; userDomainName: string; projectName: string; projectDomainName: string }
+  | { method: 'application_credential'; applicationCredentialId: string; applicationCredentialSecret: string }
+);
+
 /** Ironic settings with secrets read, or null when Ironic is not configured. */
 export type IronicSettings = Readonly<{
   url: string | null;
   auth:
     | { type: 'none' }
     | { type: 'http_basic'; username: string; password: string }
-    | ({ type: 'keystone'; authUrl: string; interface: 'public' | 'internal' | 'admin'; region: string | null; serviceType: string } & (
-        | { method: 'password'; username: string; password: string; userDomainName: string; projectName: string; projectDomainName: string }
-        | { method: 'application_credential'; applicationCredentialId: string; applicationCredentialSecret: string }
-      ));
+    | ({ type: 'keystone'; serviceType: string } & KeystoneSettings);
+  ca: Buffer | null;
+}>;
+
+/** Nova settings with secrets read, or null when Nova is not configured. */
+export type NovaSettings = Readonly<{
+  resolver: 'api' | 'db';
+  url: string | null;
+  auth: { type: 'noauth' } | ({ type: 'keystone'; serviceType: string } & KeystoneSettings);
+  dbUrls: readonly string[];
   ca: Buffer | null;
 }>;
 
@@ -114,6 +141,7 @@ export type Config = Readonly<{
   /** Backend profiles that turn hostname verification off (logged at start-up). */
   hostnameCheckDisabled: readonly string[];
   ironic: IronicSettings | null;
+  nova: NovaSettings | null;
   jwt: Readonly<{
     hs256Secret: Buffer | null;
     jwks: unknown | null;
@@ -341,17 +369,84 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     };
   }
 
-  const ironic = resolveIronic(raw.ironic, profiles, readFile, problems);
+  let keystone: KeystoneSettings | null | undefined;
+  const getKeystone = (): KeystoneSettings | null => (keystone ??= resolveKeystone(raw.keystone, readFile, problems));
+  const ironic = resolveIronic(raw.ironic, profiles, readFile, problems, getKeystone);
+  const nova = resolveNova(raw.nova, profiles, readFile, problems, getKeystone);
 
   if (problems.length > 0) throw configError(file, problems);
-  return deepFreeze({ raw, source: file, listen, tls, publicUrl: raw.publicUrl, profiles, hostnameCheckDisabled, ironic, jwt }) as Config;
+  return deepFreeze({ raw, source: file, listen, tls, publicUrl: raw.publicUrl, profiles, hostnameCheckDisabled, ironic, nova, jwt }) as Config;
+}
+
+type ReadFile = (what: string, path: string) => Buffer | null;
+
+function readSecret(readFile: ReadFile, problems: string[], what: string, path: string | null): string | null {
+  if (path === null) {
+    problems.push(`${what}: required`);
+    return null;
+  }
+  const b = readFile(what, path);
+  return b ? firstLine(b).toString('utf8') : null;
+}
+
+function resolveKeystone(k: RawConfig['keystone'], readFile: ReadFile, problems: string[]): KeystoneSettings | null {
+  if (k.authUrl === null) {
+    problems.push('keystone.authUrl: required for keystone auth');
+    return null;
+  }
+  if (!/^https?:\/\//.test(k.authUrl)) problems.push('keystone.authUrl: must be an http(s) URL');
+  const common = { authUrl: k.authUrl, interface: k.interface, region: k.region };
+  if (k.applicationCredentialId !== null) {
+    const secret = readSecret(readFile, problems, 'keystone.applicationCredentialSecretFile', k.applicationCredentialSecretFile);
+    return { ...common, method: 'application_credential', applicationCredentialId: k.applicationCredentialId, applicationCredentialSecret: secret ?? '' };
+  }
+  if (k.username === null) problems.push('keystone: username (with passwordFile and projectName) or applicationCredentialId is required');
+  if (k.projectName === null) problems.push('keystone.projectName: required with a username');
+  const password = readSecret(readFile, problems, 'keystone.passwordFile', k.passwordFile);
+  return {
+    ...common,
+    method: 'password',
+    username: k.username ?? '',
+    password: password ?? '',
+    userDomainName: k.userDomainName,
+    projectName: k.projectName ?? '',
+    projectDomainName: k.projectDomainName,
+  };
+}
+
+function resolveNova(
+  r: RawConfig['nova'],
+  profiles: ReadonlyMap<string, unknown>,
+  readFile: ReadFile,
+  problems: string[],
+  getKeystone: () => KeystoneSettings | null,
+): NovaSettings | null {
+  if (!profiles.has(r.profile)) problems.push(`nova.profile: no backend profile named ${JSON.stringify(r.profile)}`);
+  for (const u of r.dbUrls) {
+    if (!/^(mysql|mariadb|postgres|postgresql)(\+[a-z0-9]+)?:\/\//.test(u)) problems.push(`nova.dbUrls: ${redactUrl(u)} is not a mysql:// or postgres:// URL`);
+  }
+  if (!r.enabled && r.url === null && r.dbUrls.length === 0) return null;
+  const resolver = r.resolver === 'auto' ? (r.dbUrls.length > 0 ? 'db' : 'api') : r.resolver;
+  if (resolver === 'db' && r.dbUrls.length === 0) problems.push('nova.dbUrls: required with resolver db');
+  if (resolver === 'api' && r.url === null && r.auth !== 'keystone') problems.push('nova.url: required with auth noauth');
+  if (r.url !== null && !/^https?:\/\//.test(r.url)) problems.push('nova.url: must be an http(s) URL');
+  const ca = r.caFile !== null ? readFile('nova.caFile', r.caFile) : null;
+  if (resolver === 'db' || r.auth === 'noauth') return { resolver, url: r.url, auth: { type: 'noauth' }, dbUrls: r.dbUrls, ca };
+  const k = getKeystone();
+  return { resolver, url: r.url, auth: k ? { type: 'keystone', serviceType: r.serviceType, ...k } : { type: 'noauth' }, dbUrls: r.dbUrls, ca };
+}
+
+/** A database URL without its password, for messages. */
+export function redactUrl(u: string): string {
+  return u.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 }
 
 function resolveIronic(
   r: RawConfig['ironic'],
   profiles: ReadonlyMap<string, unknown>,
-  readFile: (what: string, path: string) => Buffer | null,
+  readFile: ReadFile,
   problems: string[],
+  getKeystone: () => KeystoneSettings | null,
 ): IronicSettings | null {
   for (const [where, map] of [
     ['ironic.profilesByNode', r.profilesByNode],
@@ -364,43 +459,14 @@ function resolveIronic(
   if (r.url === null && r.auth !== 'keystone') return null;
   if (r.url !== null && !/^https?:\/\//.test(r.url)) problems.push('ironic.url: must be an http(s) URL');
   const ca = r.caFile !== null ? readFile('ironic.caFile', r.caFile) : null;
-  const secret = (what: string, path: string | null): string | null => {
-    if (path === null) {
-      problems.push(`${what}: required`);
-      return null;
-    }
-    const b = readFile(what, path);
-    return b ? firstLine(b).toString('utf8') : null;
-  };
   if (r.auth === 'none') return { url: r.url, auth: { type: 'none' }, ca };
   if (r.auth === 'http_basic') {
     if (r.username === null) problems.push('ironic.username: required for http_basic');
-    const password = secret('ironic.passwordFile', r.passwordFile);
+    const password = readSecret(readFile, problems, 'ironic.passwordFile', r.passwordFile);
     return { url: r.url, auth: { type: 'http_basic', username: r.username ?? '', password: password ?? '' }, ca };
   }
-  const k = r.keystone;
-  if (k.authUrl === null) problems.push('ironic.keystone.authUrl: required for keystone');
-  const common = { type: 'keystone' as const, authUrl: k.authUrl ?? '', interface: k.interface, region: k.region, serviceType: k.serviceType };
-  if (k.applicationCredentialId !== null) {
-    const s = secret('ironic.keystone.applicationCredentialSecretFile', k.applicationCredentialSecretFile);
-    return { url: r.url, auth: { ...common, method: 'application_credential', applicationCredentialId: k.applicationCredentialId, applicationCredentialSecret: s ?? '' }, ca };
-  }
-  if (k.username === null) problems.push('ironic.keystone: username (with passwordFile and projectName) or applicationCredentialId is required');
-  if (k.projectName === null) problems.push('ironic.keystone.projectName: required with a username');
-  const password = secret('ironic.keystone.passwordFile', k.passwordFile);
-  return {
-    url: r.url,
-    auth: {
-      ...common,
-      method: 'password',
-      username: k.username ?? '',
-      password: password ?? '',
-      userDomainName: k.userDomainName,
-      projectName: k.projectName ?? '',
-      projectDomainName: k.projectDomainName,
-    },
-    ca,
-  };
+  const k = getKeystone();
+  return k ? { url: r.url, auth: { type: 'keystone', serviceType: r.serviceType, ...k }, ca } : null;
 }
 
 function firstLine(b: Buffer): Buffer {

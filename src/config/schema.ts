@@ -150,6 +150,24 @@ export const CONFIG_SCHEMA = {
         },
       },
     },
+    /** Keystone v3 credentials shared by the Ironic and Nova clients (auth: keystone). */
+    keystone: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        authUrl: { type: ['string', 'null'], default: null },
+        username: { type: ['string', 'null'], default: null },
+        passwordFile: { type: ['string', 'null'], default: null },
+        userDomainName: { type: 'string', default: 'Default' },
+        projectName: { type: ['string', 'null'], default: null },
+        projectDomainName: { type: 'string', default: 'Default' },
+        applicationCredentialId: { type: ['string', 'null'], default: null },
+        applicationCredentialSecretFile: { type: ['string', 'null'], default: null },
+        interface: { enum: ['public', 'internal', 'admin'], default: 'internal' },
+        region: { type: ['string', 'null'], default: null },
+      },
+    },
     /** OpenStack Ironic: `{node}` targets and Ironic's own console URLs (drop-in for ironic-novncproxy). */
     ironic: {
       type: 'object',
@@ -159,28 +177,12 @@ export const CONFIG_SCHEMA = {
         /** API root, e.g. http://ironic.example.com:6385; with keystone, overrides the catalog. */
         url: { type: ['string', 'null'], default: null },
         auth: { enum: ['none', 'http_basic', 'keystone'], default: 'none' },
+        /** Catalog service type when the URL comes from Keystone. */
+        serviceType: { type: 'string', default: 'baremetal' },
         /** http_basic credentials (Ironic's [DEFAULT] auth_strategy = http_basic). */
         username: { type: ['string', 'null'], default: null },
         passwordFile: { type: ['string', 'null'], default: null },
-        keystone: {
-          type: 'object',
-          additionalProperties: false,
-          default: {},
-          properties: {
-            authUrl: { type: ['string', 'null'], default: null },
-            username: { type: ['string', 'null'], default: null },
-            passwordFile: { type: ['string', 'null'], default: null },
-            userDomainName: { type: 'string', default: 'Default' },
-            projectName: { type: ['string', 'null'], default: null },
-            projectDomainName: { type: 'string', default: 'Default' },
-            applicationCredentialId: { type: ['string', 'null'], default: null },
-            applicationCredentialSecretFile: { type: ['string', 'null'], default: null },
-            interface: { enum: ['public', 'internal', 'admin'], default: 'internal' },
-            region: { type: ['string', 'null'], default: null },
-            serviceType: { type: 'string', default: 'baremetal' },
-          },
-        },
-        /** PEM bundle for the Ironic (and Keystone) API's TLS; the system store when null. */
+        /** PEM bundle for the Ironic API's (and Keystone's) TLS; the system store when null. */
         caFile: { type: ['string', 'null'], default: null },
         timeoutMs: { type: 'integer', minimum: 100, maximum: 120_000, default: 10_000 },
         /** Extra attempts for GETs after a transport error, a timeout or a 5xx. */
@@ -199,6 +201,35 @@ export const CONFIG_SCHEMA = {
         ironicTokenReuse: { enum: ['reusable', 'single-use', 'one-session'], default: 'reusable' },
         /** How long a single-use Ironic token stays marked used ([vnc] token_timeout). */
         ironicTokenTtlSeconds: { type: 'integer', minimum: 60, maximum: 604_800, default: 600 },
+      },
+    },
+    /** OpenStack Nova: serve Nova's console URLs (drop-in for nova-novncproxy). */
+    nova: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** Serve Nova's URLs; implied by url or dbUrls. Needed alone for a catalog-only setup. */
+        enabled: { type: 'boolean', default: false },
+        /** How tokens are looked up: Nova's REST API, or the cell databases directly; auto = db when dbUrls are set. */
+        resolver: { enum: ['auto', 'api', 'db'], default: 'auto' },
+        /** Compute API root (…/v2.1); with keystone auth, the catalog's when null. */
+        url: { type: ['string', 'null'], default: null },
+        auth: { enum: ['keystone', 'noauth'], default: 'keystone' },
+        serviceType: { type: 'string', default: 'compute' },
+        /** Cell databases: mysql://… (MySQL/MariaDB) or postgres://… URLs. */
+        dbUrls: { type: 'array', items: { type: 'string' }, default: [] },
+        caFile: { type: ['string', 'null'], default: null },
+        timeoutMs: { type: 'integer', minimum: 100, maximum: 120_000, default: 10_000 },
+        retries: { type: 'integer', minimum: 0, maximum: 5, default: 2 },
+        /** Nova tokens: reusable until they expire (as upstream), single-use, or one live session per instance. */
+        tokenReuse: { enum: ['reusable', 'single-use', 'one-session'], default: 'reusable' },
+        /** Close sessions when the token expires ([consoleauth] enforce_session_timeout). DB resolver only. */
+        enforceSessionTimeout: { type: 'boolean', default: false },
+        /** Backend profile toward the compute host's VNC server ([vnc] auth_schemes, vencrypt_* files). */
+        profile: { type: 'string', default: 'none' },
+        /** Accept the token in a `token` cookie when the URL has none (noVNC 0.x pages). */
+        acceptCookie: { type: 'boolean', default: true },
       },
     },
     log: {
@@ -234,11 +265,15 @@ export const ENV_OVERRIDES = {
   VNCGATE_IRONIC_PASSWORD_FILE: { path: ['ironic', 'passwordFile'], parse: 'string' },
   VNCGATE_IRONIC_CA_FILE: { path: ['ironic', 'caFile'], parse: 'string' },
   VNCGATE_IRONIC_AUTO_ENABLE: { path: ['ironic', 'autoEnableConsole'], parse: 'boolean' },
-  VNCGATE_KEYSTONE_AUTH_URL: { path: ['ironic', 'keystone', 'authUrl'], parse: 'string' },
-  VNCGATE_KEYSTONE_USERNAME: { path: ['ironic', 'keystone', 'username'], parse: 'string' },
-  VNCGATE_KEYSTONE_PASSWORD_FILE: { path: ['ironic', 'keystone', 'passwordFile'], parse: 'string' },
-  VNCGATE_KEYSTONE_PROJECT_NAME: { path: ['ironic', 'keystone', 'projectName'], parse: 'string' },
-  VNCGATE_KEYSTONE_APPLICATION_CREDENTIAL_ID: { path: ['ironic', 'keystone', 'applicationCredentialId'], parse: 'string' },
-  VNCGATE_KEYSTONE_APPLICATION_CREDENTIAL_SECRET_FILE: { path: ['ironic', 'keystone', 'applicationCredentialSecretFile'], parse: 'string' },
-  VNCGATE_KEYSTONE_REGION: { path: ['ironic', 'keystone', 'region'], parse: 'string' },
+  VNCGATE_KEYSTONE_AUTH_URL: { path: ['keystone', 'authUrl'], parse: 'string' },
+  VNCGATE_KEYSTONE_USERNAME: { path: ['keystone', 'username'], parse: 'string' },
+  VNCGATE_KEYSTONE_PASSWORD_FILE: { path: ['keystone', 'passwordFile'], parse: 'string' },
+  VNCGATE_KEYSTONE_PROJECT_NAME: { path: ['keystone', 'projectName'], parse: 'string' },
+  VNCGATE_KEYSTONE_APPLICATION_CREDENTIAL_ID: { path: ['keystone', 'applicationCredentialId'], parse: 'string' },
+  VNCGATE_KEYSTONE_APPLICATION_CREDENTIAL_SECRET_FILE: { path: ['keystone', 'applicationCredentialSecretFile'], parse: 'string' },
+  VNCGATE_KEYSTONE_REGION: { path: ['keystone', 'region'], parse: 'string' },
+  VNCGATE_NOVA_URL: { path: ['nova', 'url'], parse: 'string' },
+  VNCGATE_NOVA_AUTH: { path: ['nova', 'auth'], parse: 'string' },
+  VNCGATE_NOVA_DB_URLS: { path: ['nova', 'dbUrls'], parse: 'list' },
+  VNCGATE_NOVA_RESOLVER: { path: ['nova', 'resolver'], parse: 'string' },
 } as const satisfies Record<string, { path: readonly string[]; parse: 'string' | 'list' | 'boolean' }>;

@@ -16,15 +16,22 @@ export type HttpOptions = {
   maxBodyBytes?: number;
   signal?: AbortSignal;
   /** Error code family for failures ("IRONIC" → IRONIC_ERR_UNREACHABLE …). */
-  family: 'IRONIC' | 'KEYSTONE';
+  family: HttpFamily;
 };
 
 const DEFAULT_MAX_BODY = 1024 * 1024;
 
+export type HttpFamily = 'IRONIC' | 'NOVA' | 'KEYSTONE';
+
 /** Transport failures talking to Keystone are authentication failures from our point of view. */
-function code(family: HttpOptions['family'], what: 'UNREACHABLE' | 'TIMEOUT' | 'BAD_RESPONSE'): ErrorCode {
-  if (family === 'KEYSTONE') return 'IRONIC_ERR_AUTH';
-  return what === 'UNREACHABLE' ? 'IRONIC_ERR_UNREACHABLE' : what === 'TIMEOUT' ? 'IRONIC_ERR_TIMEOUT' : 'IRONIC_ERR_BAD_RESPONSE';
+const CODES: Record<HttpFamily, Record<'UNREACHABLE' | 'TIMEOUT' | 'BAD_RESPONSE', ErrorCode>> = {
+  IRONIC: { UNREACHABLE: 'IRONIC_ERR_UNREACHABLE', TIMEOUT: 'IRONIC_ERR_TIMEOUT', BAD_RESPONSE: 'IRONIC_ERR_BAD_RESPONSE' },
+  NOVA: { UNREACHABLE: 'NOVA_ERR_UNREACHABLE', TIMEOUT: 'NOVA_ERR_TIMEOUT', BAD_RESPONSE: 'NOVA_ERR_BAD_RESPONSE' },
+  KEYSTONE: { UNREACHABLE: 'IRONIC_ERR_AUTH', TIMEOUT: 'IRONIC_ERR_AUTH', BAD_RESPONSE: 'IRONIC_ERR_AUTH' },
+};
+
+function code(family: HttpFamily, what: 'UNREACHABLE' | 'TIMEOUT' | 'BAD_RESPONSE'): ErrorCode {
+  return CODES[family][what];
 }
 
 /**
@@ -89,7 +96,7 @@ export function httpJson(opts: HttpOptions): Promise<HttpResponse> {
 }
 
 /** Parses a JSON body or fails with a BAD_RESPONSE code naming what was expected. */
-export function parseJsonBody(res: HttpResponse, what: string, family: HttpOptions['family'] = 'IRONIC'): unknown {
+export function parseJsonBody(res: HttpResponse, what: string, family: HttpFamily = 'IRONIC'): unknown {
   try {
     return JSON.parse(res.body) as unknown;
   } catch {

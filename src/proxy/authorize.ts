@@ -1,7 +1,9 @@
 import type { Config } from '../config/index.js';
 import { VncgateError } from '../errors.js';
 import type { IronicNodeResolver } from '../ironic/index.js';
+import { isNovaToken, novaTokenHash, type NovaTokenLookup } from '../nova/index.js';
 import type { ConsoleTarget, TokenStore } from '../tokens/index.js';
+import { normalizeHost } from './backend-connector.js';
 import type { Authorize, Authorized, ResolvedTarget, TargetResolver } from './session.js';
 import { StaticTargetResolver } from './target-resolver.js';
 
@@ -22,6 +24,65 @@ export class TargetResolvers implements TargetResolver {
   }
 }
 
+/** The last `token` cookie's value, if any (Nova's websocketproxy does the same). */
+export function cookieToken(header: string | undefined): string | null {
+  if (!header) return null;
+  let found: string | null = null;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq !== -1 && part.slice(0, eq).trim() === 'token') found = decodeURIComponent(part.slice(eq + 1).trim().replace(/^"|"$/g, ''));
+  }
+  return found;
+}
+
+function authorizeNova(token: string, nova: NovaTokenLookup, deps: { config: Config; tokens: TokenStore }): Authorize {
+  const { config, tokens } = deps;
+  const n = config.raw.nova;
+  return async (signal, sessionId): Promise<Authorized> => {
+    const c = await nova.lookup(token, signal);
+    // nova-novncproxy never checks this; a SPICE or serial token must not open a VNC relay.
+    if (c.consoleType !== null && c.consoleType !== 'novnc') {
+      throw new VncgateError('NOVA_ERR_CONSOLE_TYPE', `Nova token of instance ${c.instanceUuid} is for console type ${c.consoleType}, not novnc`);
+    }
+    const security = config.profiles.get(n.profile);
+    if (!security) throw new VncgateError('CONFIG_ERR_INVALID', `nova.profile ${n.profile} is not configured`);
+    const host = normalizeHost(c.host);
+    const target: ResolvedTarget = {
+      host,
+      port: c.port,
+      security,
+      profile: n.profile,
+      label: `instance ${c.instanceUuid} (${host.includes(':') ? `[${host}]` : host}:${c.port})`,
+      tunnelPath: c.internalAccessPath,
+      ...(n.enforceSessionTimeout && c.expires !== null ? { expiresAtMs: c.expires * 1000 } : {}),
+    };
+    const key = `nova:${novaTokenHash(token)}`;
+    if (n.tokenReuse === 'single-use') {
+      const ttlMs = c.expires !== null ? Math.max(1_000, c.expires * 1000 - Date.now()) : 86_400_000;
+      if (!(await tokens.claimOnce(key, ttlMs))) throw new VncgateError('TOKEN_ERR_INVALID', `Nova token of instance ${c.instanceUuid} was already used (single-use mode)`);
+      return { target };
+    }
+    if (n.tokenReuse === 'one-session') return leased(tokens, `nova-instance:${c.instanceUuid}`, sessionId, target, `instance ${c.instanceUuid}`);
+    return { target };
+  };
+}
+
+async function leased(tokens: TokenStore, key: string, sessionId: string, target: ResolvedTarget, what: string): Promise<Authorized> {
+  if (!(await tokens.acquireLease(key, sessionId, LEASE_MS))) {
+    throw new VncgateError('SESSION_ERR_BUSY', `${what} already has a live console session (one-session mode)`);
+  }
+  // Renewed while the session lives; a crashed process's lease lapses within LEASE_MS.
+  const timer = setInterval(() => void tokens.renewLease(key, sessionId, LEASE_MS).catch(() => undefined), LEASE_RENEW_MS);
+  timer.unref();
+  return {
+    target,
+    release: () => {
+      clearInterval(timer);
+      void tokens.releaseLease(key, sessionId).catch(() => undefined);
+    },
+  };
+}
+
 const LEASE_MS = 30_000;
 const LEASE_RENEW_MS = 10_000;
 
@@ -31,11 +92,18 @@ const LEASE_RENEW_MS = 10_000;
  * - `?node=&token=` — Ironic's own console URL (drop-in for ironic-novncproxy): the token must be
  *   the node's current one; optionally single use or one live session per node.
  */
-export function authorizeRequest(query: URLSearchParams, deps: { config: Config; tokens: TokenStore; resolvers: TargetResolvers }): Authorize {
-  const { config, tokens, resolvers } = deps;
-  const token = query.get('token');
+export function authorizeRequest(
+  query: URLSearchParams,
+  cookieHeader: string | undefined,
+  deps: { config: Config; tokens: TokenStore; resolvers: TargetResolvers; nova: NovaTokenLookup | null },
+): Authorize {
+  const { config, tokens, resolvers, nova } = deps;
+  let token = query.get('token');
   const node = query.get('node');
   const ironic = config.raw.ironic;
+  // Nova also accepts the token as a cookie (noVNC 0.x pages set one).
+  if (token === null && nova && config.raw.nova.acceptCookie) token = cookieToken(cookieHeader);
+  if (token !== null && nova && isNovaToken(token)) return authorizeNova(token, nova, deps);
   if (node !== null && resolvers.ironic && ironic.acceptIronicUrls) {
     const resolver = resolvers.ironic;
     return async (signal, sessionId): Promise<Authorized> => {
@@ -46,22 +114,7 @@ export function authorizeRequest(query: URLSearchParams, deps: { config: Config;
         if (!first) throw new VncgateError('TOKEN_ERR_INVALID', `Ironic console token for node ${target.uuid} was already used (single-use mode)`);
         return { target };
       }
-      if (ironic.ironicTokenReuse === 'one-session') {
-        const key = `ironic-node:${target.uuid}`;
-        if (!(await tokens.acquireLease(key, sessionId, LEASE_MS))) {
-          throw new VncgateError('IRONIC_ERR_SESSION_BUSY', `node ${target.uuid} already has a live console session (one-session mode)`);
-        }
-        // Renewed while the session lives; a crashed process's lease lapses within LEASE_MS.
-        const timer = setInterval(() => void tokens.renewLease(key, sessionId, LEASE_MS).catch(() => undefined), LEASE_RENEW_MS);
-        timer.unref();
-        return {
-          target,
-          release: () => {
-            clearInterval(timer);
-            void tokens.releaseLease(key, sessionId).catch(() => undefined);
-          },
-        };
-      }
+      if (ironic.ironicTokenReuse === 'one-session') return leased(tokens, `ironic-node:${target.uuid}`, sessionId, target, `node ${target.uuid}`);
       return { target };
     };
   }

@@ -49,7 +49,14 @@ export type ConnectOptions = {
   log?: Pick<Logger, 'warn' | 'debug'>;
   /** Called once the TCP connection is up, before the RFB handshake. */
   onConnected?: () => void;
+  /**
+   * Nova's `internal_access_path`: send `CONNECT <path> HTTP/1.1` and require a 200 before RFB
+   * (a hypervisor-side console tunnel). Null or absent for direct VNC.
+   */
+  tunnelPath?: string | null;
 };
+
+const MAX_TUNNEL_RESPONSE = 4096;
 
 export type TlsSummary = {
   protocol: string | null;
@@ -227,7 +234,28 @@ function runHandshake(raw: Socket, engine: RfbClientHandshake, host: string, opt
       if (current !== raw) raw.destroy();
       reject(err);
     };
-    const onData = (chunk: Buffer): void => apply(engine.receive(chunk));
+    let tunnel: Buffer | null = opts.tunnelPath ? Buffer.alloc(0) : null;
+    const onData = (chunk: Buffer): void => {
+      if (tunnel === null) {
+        apply(engine.receive(chunk));
+        return;
+      }
+      // Waiting for the tunnel's HTTP response; everything after its blank line is RFB.
+      tunnel = Buffer.concat([tunnel, chunk]);
+      const end = tunnel.indexOf('\r\n\r\n');
+      if (end === -1) {
+        if (tunnel.length > MAX_TUNNEL_RESPONSE) fail(new VncgateError('BACKEND_ERR_TUNNEL', 'tunnel response headers too long'));
+        return;
+      }
+      const status = /^HTTP\/1\.[01] (\d{3})/.exec(tunnel.subarray(0, end).toString('latin1'));
+      if (!status || status[1] !== '200') {
+        fail(new VncgateError('BACKEND_ERR_TUNNEL', `tunnel refused: ${tunnel.subarray(0, Math.min(end, 80)).toString('latin1').split('\r\n')[0]}`));
+        return;
+      }
+      const rest = tunnel.subarray(end + 4);
+      tunnel = null;
+      if (rest.length > 0) apply(engine.receive(rest));
+    };
     const onError = (err: NodeJS.ErrnoException): void =>
       fail(new VncgateError(socketErrorCode(err), `console endpoint connection error: ${err.code ?? err.message}`, { cause: err }));
     const onClose = (): void =>
@@ -341,6 +369,13 @@ function runHandshake(raw: Socket, engine: RfbClientHandshake, host: string, opt
     );
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     attach(raw);
+    if (opts.tunnelPath) {
+      if (/[\r\n ]/.test(opts.tunnelPath)) {
+        fail(new VncgateError('BACKEND_ERR_TUNNEL', 'tunnel path contains whitespace or line breaks'));
+        return;
+      }
+      raw.write(`CONNECT ${opts.tunnelPath} HTTP/1.1\r\n\r\n`);
+    }
   });
 }
 

@@ -10,6 +10,7 @@ import { parseTarget, type ConsoleTarget, type TokenStore } from '../tokens/inde
 import { createJwtVerifier } from './api-auth.js';
 import { consoleUrl } from './console-url.js';
 import type { IronicNodeResolver } from '../ironic/index.js';
+import type { NovaTokenLookup } from '../nova/index.js';
 import { TargetResolvers, authorizeRequest } from './authorize.js';
 import { ConsoleSession, type SessionLimits } from './session.js';
 import { SessionRegistry } from './session-registry.js';
@@ -20,6 +21,8 @@ export type ServerDeps = {
   log: Logger;
   /** Ironic node resolver (from createIronic); node targets are refused without one. */
   ironic?: IronicNodeResolver | null;
+  /** Nova token lookup (from createNova); Nova's console URLs are refused without one. */
+  nova?: NovaTokenLookup | null;
   /** Registers extra routes (the console page) on the app before it starts. */
   plugins?: ((app: FastifyInstance) => Promise<void> | void)[];
 };
@@ -149,7 +152,12 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
       socket,
       token,
       remote,
-      { authorize: authorizeRequest(query, { config, tokens, resolvers }), limits, log, onClosed: (s) => registry.delete(s) },
+      {
+        authorize: authorizeRequest(query, firstHeader(req.headers.cookie), { config, tokens, resolvers, nova: deps.nova ?? null }),
+        limits,
+        log,
+        onClosed: (s) => registry.delete(s),
+      },
       node !== null ? { node: node.slice(0, 255) } : {},
     );
     const full = registry.size >= raw.session.maxSessions;
@@ -232,6 +240,7 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
     baseUrl,
     async close() {
       registry.closeAll(new VncgateError('SESSION_ERR_SHUTDOWN', 'server shutting down'));
+      await deps.nova?.close();
       await Promise.all(extra.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
       await app.close();
     },

@@ -38,7 +38,10 @@ export class SessionRegistry {
     const { idleTimeoutMs, maxLifetimeMs, heartbeatIntervalMs } = this.#limits;
     for (const s of this.#sessions) {
       if (s.status !== 'piping') continue; // before piping the handshake deadline rules
-      if (maxLifetimeMs > 0 && now - s.startedAt >= maxLifetimeMs) {
+      const expires = s.expiresAtMs;
+      if (expires !== undefined && now >= expires) {
+        s.terminate(new VncgateError('SESSION_ERR_MAX_LIFETIME', 'the console token expired (session timeout enforced)'));
+      } else if (maxLifetimeMs > 0 && now - s.startedAt >= maxLifetimeMs) {
         s.terminate(new VncgateError('SESSION_ERR_MAX_LIFETIME', `session reached its maximum lifetime of ${maxLifetimeMs} ms`));
       } else if (idleTimeoutMs > 0 && now - s.lastActivity >= idleTimeoutMs) {
         s.terminate(new VncgateError('SESSION_ERR_IDLE_TIMEOUT', `no traffic for ${idleTimeoutMs} ms`));

@@ -11,7 +11,17 @@ import { connectBackend, type BackendConnection, type BackendSecurity } from './
 export type SessionStatus = 'authorizing' | 'connecting' | 'handshaking' | 'piping' | 'closing' | 'closed';
 
 /** Where a token's target actually is, and how to authenticate to it. */
-export type ResolvedTarget = { host: string; port: number; security: BackendSecurity; profile: string; label: string };
+export type ResolvedTarget = {
+  host: string;
+  port: number;
+  security: BackendSecurity;
+  profile: string;
+  label: string;
+  /** Nova's internal_access_path: an HTTP CONNECT tunnel before RFB. */
+  tunnelPath?: string | null;
+  /** Close the session at this time (Nova's enforce_session_timeout). */
+  expiresAtMs?: number;
+};
 
 export interface TargetResolver {
   resolve(target: ConsoleTarget, signal: AbortSignal): Promise<ResolvedTarget>;
@@ -88,6 +98,11 @@ export class ConsoleSession {
     return this.#status;
   }
 
+  /** When the authorization behind this session runs out, if it does (epoch ms). */
+  get expiresAtMs(): number | undefined {
+    return this.#target?.expiresAtMs;
+  }
+
   get log(): Logger {
     return this.#log;
   }
@@ -138,6 +153,7 @@ export class ConsoleSession {
         signal: this.#abort.signal,
         log: this.#log,
         onConnected: () => this.#setStatus('handshaking'),
+        tunnelPath: target.tunnelPath ?? null,
       });
       if (this.#isEnding()) {
         conn.socket.destroy();

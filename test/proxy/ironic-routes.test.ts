@@ -75,7 +75,7 @@ describe('Ironic node consoles through vncgate', () => {
     expect(first.ok).toBe(true);
     expect(await wsRfbConnect(ironicWs(srv, node.uuid, node.token))).toMatchObject({
       ok: false,
-      serverReason: 'Another console session is open for this node - close it first',
+      serverReason: 'Another console session is open for this machine - close it first',
     });
     if (first.ok) first.ws.close();
     for (let i = 0; i < 50 && srv.registry.size > 0; i++) await new Promise((r) => setTimeout(r, 20));

@@ -1,0 +1,220 @@
+import { createHash } from 'node:crypto';
+import { VncgateError } from '../errors.js';
+import { httpJson, parseJsonBody } from '../ironic/http.js';
+import type { KeystoneSession } from '../ironic/keystone.js';
+
+/** Nova console tokens are UUID4 strings (nova/objects/console_auth_token.py authorize()). */
+const NOVA_TOKEN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isNovaToken(token: string): boolean {
+  return NOVA_TOKEN.test(token);
+}
+
+/** What Nova stores: sha256 hex of the token's UTF-8 bytes (nova/utils.py get_sha256_str). */
+export function novaTokenHash(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/** A valid Nova console token's connection facts. Fields the API does not return are null. */
+export type NovaConsole = {
+  instanceUuid: string;
+  host: string;
+  port: number;
+  internalAccessPath: string | null;
+  /** `novnc`, `spice-html5`, … — only the database says (the REST API omits it). */
+  consoleType: string | null;
+  /** Unix seconds; only the database says. */
+  expires: number | null;
+};
+
+export interface NovaTokenLookup {
+  /** The token's console, or TOKEN_ERR_INVALID for unknown/expired tokens. */
+  lookup(token: string, signal: AbortSignal): Promise<NovaConsole>;
+  close(): Promise<void>;
+}
+
+export type NovaApiAuth = { type: 'noauth' } | { type: 'keystone'; session: KeystoneSession };
+
+/** Microversion for GET /os-console-auth-tokens/{token}: 2.31 is the first that accepts noVNC tokens. */
+export const NOVA_MICROVERSION = '2.31';
+
+/**
+ * Token lookup through Nova's admin API, `GET /os-console-auth-tokens/{token}` (≥ 2.31): 200 with
+ * `{"console": {instance_uuid, host, port, internal_access_path}}`, 404 for unknown and expired.
+ */
+export class NovaApiLookup implements NovaTokenLookup {
+  readonly #opts: { url: string | null; auth: NovaApiAuth; ca?: Buffer; timeoutMs: number; retries: number };
+
+  constructor(opts: { url: string | null; auth: NovaApiAuth; ca?: Buffer; timeoutMs: number; retries: number }) {
+    if (opts.url === null && opts.auth.type !== 'keystone') throw new VncgateError('CONFIG_ERR_INVALID', 'nova.url is required without Keystone');
+    this.#opts = opts;
+  }
+
+  async lookup(token: string, signal: AbortSignal): Promise<NovaConsole> {
+    const o = this.#opts;
+    let last: unknown;
+    for (let attempt = 0; attempt <= o.retries; attempt++) {
+      try {
+        const headers: Record<string, string> = { 'X-OpenStack-Nova-API-Version': NOVA_MICROVERSION };
+        let base = o.url;
+        if (o.auth.type === 'keystone') {
+          const t = await o.auth.session.get();
+          headers['X-Auth-Token'] = t.token;
+          base ??= t.endpoint;
+        } else {
+          // Nova's noauth2 middleware: "user:project"; admin:admin is an admin under its test policy.
+          headers['X-Auth-Token'] = 'admin:admin';
+        }
+        const res = await httpJson({
+          method: 'GET',
+          url: `${base!.replace(/\/+$/, '')}/os-console-auth-tokens/${encodeURIComponent(token)}`,
+          headers,
+          timeoutMs: o.timeoutMs,
+          ...(o.ca ? { ca: o.ca } : {}),
+          signal,
+          family: 'NOVA',
+        });
+        if (res.status === 404) throw invalid('Nova does not know this console token (unknown or expired)');
+        if (res.status === 401 && o.auth.type === 'keystone' && attempt < o.retries) {
+          o.auth.session.invalidate();
+          continue;
+        }
+        if (res.status === 401 || res.status === 403) throw new VncgateError('NOVA_ERR_AUTH', `Nova refused the token lookup (HTTP ${res.status}); vncgate's user needs the admin role`);
+        if (res.status >= 500) {
+          last = new VncgateError('NOVA_ERR_SERVER', `Nova answered ${res.status}`);
+          continue;
+        }
+        if (res.status !== 200) throw new VncgateError('NOVA_ERR_BAD_RESPONSE', `Nova answered ${res.status} to the token lookup`);
+        const c = (parseJsonBody(res, 'console auth token', 'NOVA') as { console?: Record<string, unknown> }).console;
+        if (!c || typeof c.host !== 'string' || (typeof c.port !== 'number' && typeof c.port !== 'string') || typeof c.instance_uuid !== 'string') {
+          throw new VncgateError('NOVA_ERR_BAD_RESPONSE', 'console auth token without host/port/instance_uuid');
+        }
+        return {
+          instanceUuid: c.instance_uuid,
+          host: c.host,
+          port: Number(c.port),
+          internalAccessPath: typeof c.internal_access_path === 'string' && c.internal_access_path !== '' ? c.internal_access_path : null,
+          consoleType: null,
+          expires: null,
+        };
+      } catch (err) {
+        last = err;
+        const retry = err instanceof VncgateError && (err.code === 'NOVA_ERR_UNREACHABLE' || err.code === 'NOVA_ERR_TIMEOUT');
+        if (!retry || attempt >= o.retries) throw err;
+      }
+    }
+    throw last;
+  }
+
+  async close(): Promise<void> {}
+}
+
+type Row = {
+  instance_uuid: string;
+  host: string;
+  port: number | string;
+  internal_access_path: string | null;
+  console_type: string;
+  expires: number | string;
+};
+
+interface CellQuery {
+  query(hash: string, now: number): Promise<Row | null>;
+  close(): Promise<void>;
+  label: string;
+}
+
+const SQL_MYSQL =
+  'SELECT instance_uuid, host, port, internal_access_path, console_type, expires FROM console_auth_tokens WHERE token_hash = ? AND expires > ? LIMIT 1';
+const SQL_PG =
+  'SELECT instance_uuid, host, port, internal_access_path, console_type, expires FROM console_auth_tokens WHERE token_hash = $1 AND expires > $2 LIMIT 1';
+
+/** SQLAlchemy URLs carry a driver ("mysql+pymysql://"); the Node drivers want the plain scheme. */
+export function plainDbUrl(url: string): { kind: 'mysql' | 'postgres'; url: string } {
+  const m = /^(mysql|mariadb|postgres|postgresql)(\+[a-z0-9]+)?:\/\//i.exec(url);
+  if (!m) throw new VncgateError('CONFIG_ERR_INVALID', 'not a mysql:// or postgres:// URL');
+  const kind = /^(mysql|mariadb)$/i.test(m[1]!) ? 'mysql' : 'postgres';
+  const rest = url.slice(m[0].length);
+  const u = new URL(`${kind === 'mysql' ? 'mysql' : 'postgres'}://${rest}`);
+  // Python-driver options (charset=utf8, …) mean nothing to the Node drivers.
+  for (const k of [...u.searchParams.keys()]) if (k !== 'ssl' && k !== 'sslmode') u.searchParams.delete(k);
+  return { kind, url: u.toString() };
+}
+
+async function mysqlCell(url: string, timeoutMs: number): Promise<CellQuery> {
+  const mysql = await import('mysql2/promise');
+  const pool = mysql.createPool({ uri: url, connectionLimit: 4, connectTimeout: timeoutMs, enableKeepAlive: true });
+  return {
+    label: new URL(url).host,
+    async query(hash, now) {
+      const [rows] = await pool.query({ sql: SQL_MYSQL, timeout: timeoutMs, values: [hash, now] });
+      return (rows as Row[])[0] ?? null;
+    },
+    close: () => pool.end(),
+  };
+}
+
+async function pgCell(url: string, timeoutMs: number): Promise<CellQuery> {
+  const { default: pg } = await import('pg');
+  const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+  pool.on('error', () => undefined); // idle client errors surface on the next query instead
+  return {
+    label: new URL(url).host,
+    async query(hash, now) {
+      const r = await pool.query<Row>(SQL_PG, [hash, now]);
+      return r.rows[0] ?? null;
+    },
+    close: () => pool.end(),
+  };
+}
+
+/**
+ * Token lookup straight from the cell databases, as nova-novncproxy does: the row whose
+ * `token_hash` is sha256(token) and whose `expires` is in the future, from any cell.
+ */
+export class NovaDbLookup implements NovaTokenLookup {
+  readonly #cells: Promise<CellQuery>[];
+  readonly #now: () => number;
+
+  constructor(urls: readonly string[], timeoutMs: number, now: () => number = () => Math.floor(Date.now() / 1000)) {
+    this.#now = now;
+    this.#cells = urls.map((u) => {
+      const { kind, url } = plainDbUrl(u);
+      return kind === 'mysql' ? mysqlCell(url, timeoutMs) : pgCell(url, timeoutMs);
+    });
+    for (const c of this.#cells) c.catch(() => undefined);
+  }
+
+  async lookup(token: string): Promise<NovaConsole> {
+    const hash = novaTokenHash(token);
+    const now = this.#now();
+    const results = await Promise.allSettled(this.#cells.map(async (c) => (await c).query(hash, now)));
+    const row = results.find((r): r is PromiseFulfilledResult<Row> => r.status === 'fulfilled' && r.value !== null)?.value;
+    if (row) {
+      return {
+        instanceUuid: row.instance_uuid,
+        host: row.host,
+        port: Number(row.port),
+        internalAccessPath: row.internal_access_path || null,
+        consoleType: row.console_type,
+        expires: Number(row.expires),
+      };
+    }
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    // A miss is only a miss when every cell answered; otherwise the token may be in the silent one.
+    if (failed.length > 0) {
+      throw new VncgateError('NOVA_ERR_DB', `${failed.length} of ${results.length} cell database(s) failed: ${String((failed[0]!.reason as Error)?.message ?? failed[0]!.reason)}`, {
+        cause: failed[0]!.reason,
+      });
+    }
+    throw invalid('no valid console_auth_tokens row for this token (unknown or expired)');
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled(this.#cells.map(async (c) => (await c).close()));
+  }
+}
+
+function invalid(message: string): VncgateError {
+  return new VncgateError('TOKEN_ERR_INVALID', message);
+}
