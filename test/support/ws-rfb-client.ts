@@ -11,12 +11,13 @@ export type WsRfbResult =
  */
 export function wsRfbConnect(
   url: string,
-  opts: { origin?: string; protocols?: string[]; timeoutMs?: number; ca?: Buffer | string; rejectUnauthorized?: boolean } = {},
+  opts: { origin?: string; protocols?: string[]; timeoutMs?: number; ca?: Buffer | string; rejectUnauthorized?: boolean; headers?: Record<string, string> } = {},
 ): Promise<WsRfbResult> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, opts.protocols ?? ['binary'], {
       ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
       ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
+      ...(opts.headers !== undefined ? { headers: opts.headers } : {}),
       rejectUnauthorized: opts.rejectUnauthorized ?? true,
       perMessageDeflate: false,
     });

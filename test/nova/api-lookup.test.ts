@@ -1,0 +1,181 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/index.js';
+import { VncgateError } from '../../src/errors.js';
+import { createLogger } from '../../src/log.js';
+import { NovaApiLookup, createNova, isNovaToken, novaTokenHash, plainDbUrl } from '../../src/nova/index.js';
+import { buildServer, type VncgateServer } from '../../src/proxy/server.js';
+import { MemoryTokenStore } from '../../src/tokens/index.js';
+import { startTinyVncServer } from '../support/tiny-vnc-server.js';
+import { wsRfbConnect } from '../support/ws-rfb-client.js';
+
+/**
+ * An in-process Nova API answering `GET /v2.1/os-console-auth-tokens/{token}` the way real Nova 31
+ * does (real-openstack.md): 2.31–2.100 accepted, 2.30 → 400, 2.101 → 406; 200 with
+ * {"console": {instance_uuid, host, port, internal_access_path}}; 404 "Token not found" for unknown
+ * and expired tokens; noauth2 admin is `X-Auth-Token: admin:admin`, others get 403.
+ */
+type Entry = { host: string; port: number; instance: string; path: string | null };
+const valid = new Map<string, Entry>();
+const seen: { url: string; version: string | undefined; token: string | undefined }[] = [];
+let nova: Server;
+let novaUrl: string;
+let vnc: Awaited<ReturnType<typeof startTinyVncServer>>;
+const servers: VncgateServer[] = [];
+
+function minor(v: string | undefined): number {
+  const m = /^2\.(\d+)$/.exec(v ?? '');
+  return m ? Number(m[1]) : 1;
+}
+
+beforeAll(async () => {
+  nova = createServer((req, res) => {
+    const version = req.headers['x-openstack-nova-api-version'] as string | undefined;
+    seen.push({ url: req.url ?? '', version, token: req.headers['x-auth-token'] as string | undefined });
+    const m = /^\/v2\.1\/os-console-auth-tokens\/([^/?]+)$/.exec(req.url ?? '');
+    const send = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (!m) return send(404, { itemNotFound: { code: 404, message: 'Not found' } });
+    if (minor(version) < 31) return send(400, { badRequest: { code: 400, message: 'The requested console type details are not accessible' } });
+    if (minor(version) > 100) return send(406, { computeFault: { code: 406, message: 'Version not supported' } });
+    if (req.headers['x-auth-token'] !== 'admin:admin') return send(403, { forbidden: { code: 403, message: 'Policy does not allow' } });
+    const e = valid.get(decodeURIComponent(m[1]!));
+    if (!e) return send(404, { itemNotFound: { code: 404, message: 'Token not found' } });
+    return send(200, { console: { instance_uuid: e.instance, host: e.host, port: e.port, internal_access_path: e.path } });
+  });
+  await new Promise<void>((r) => nova.listen(0, '127.0.0.1', r));
+  novaUrl = `http://127.0.0.1:${(nova.address() as { port: number }).port}/v2.1`;
+  vnc = await startTinyVncServer({ name: 'instance-desk' });
+});
+
+afterAll(async () => {
+  for (const s of servers) await s.close();
+  await new Promise<void>((r) => nova.close(() => r()));
+  await vnc.close();
+});
+
+function token(entry: Partial<Entry> = {}): string {
+  const t = randomUUID();
+  valid.set(t, { host: '127.0.0.1', port: vnc.port, instance: randomUUID(), path: null, ...entry });
+  return t;
+}
+
+const proxyTokens = new MemoryTokenStore();
+
+async function proxy(nova: Record<string, unknown> = {}): Promise<VncgateServer> {
+  const config = loadConfig({
+    env: {},
+    overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, nova: { url: novaUrl, auth: 'noauth', timeoutMs: 2_000, ...nova }, log: { level: 'silent' } },
+  });
+  const srv = await buildServer({ config, tokens: proxyTokens, log: createLogger({ level: 'silent' }), nova: createNova(config) });
+  servers.push(srv);
+  return srv;
+}
+
+describe('Nova API token lookup', () => {
+  it('resolves a token at microversion 2.31 as admin (noauth2)', async () => {
+    const t = token({ path: null });
+    const lookup = new NovaApiLookup({ url: novaUrl, auth: { type: 'noauth' }, timeoutMs: 2_000, retries: 0 });
+    const c = await lookup.lookup(t, new AbortController().signal);
+    expect(c).toMatchObject({ host: '127.0.0.1', port: vnc.port, consoleType: null, internalAccessPath: null });
+    const req = seen.at(-1)!;
+    expect(req.version).toBe('2.31');
+    expect(req.token).toBe('admin:admin');
+  });
+
+  it('unknown tokens are TOKEN_ERR_INVALID; known ones resolve through any base URL form', async () => {
+    const lookup = new NovaApiLookup({ url: novaUrl, auth: { type: 'noauth' }, timeoutMs: 2_000, retries: 0 });
+    await expect(lookup.lookup(randomUUID(), new AbortController().signal)).rejects.toMatchObject({ code: 'TOKEN_ERR_INVALID' });
+    const t = token();
+    const keystoneless = new NovaApiLookup({ url: novaUrl.replace('127.0.0.1', 'localhost'), auth: { type: 'noauth' }, timeoutMs: 2_000, retries: 0 });
+    expect((await keystoneless.lookup(t, new AbortController().signal)).port).toBe(vnc.port);
+  });
+
+  it('token format and hash are Nova’s', () => {
+    expect(isNovaToken('b60bcfc3-5fd4-4d21-986c-e83379107819')).toBe(true);
+    expect(isNovaToken('b60bcfc35fd44d21986ce83379107819')).toBe(false);
+    // sha256("abc") as Nova's get_sha256_str computes it.
+    expect(novaTokenHash('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+
+  it('SQLAlchemy database URLs become driver URLs', () => {
+    expect(plainDbUrl('mysql+pymysql://nova:pw@db.example:3306/nova_cell1?charset=utf8')).toEqual({ kind: 'mysql', url: 'mysql://nova:pw@db.example:3306/nova_cell1' });
+    expect(plainDbUrl('postgresql+psycopg2://nova@db/nova').kind).toBe('postgres');
+    expect(() => plainDbUrl('sqlite:///nova.db')).toThrow(VncgateError);
+  });
+});
+
+describe("Nova's console URLs through vncgate", () => {
+  it('opens /?token=<uuid> (what noVNC makes of vnc_lite.html?path=%3Ftoken%3D…), reusable like Nova', async () => {
+    const srv = await proxy();
+    const t = token();
+    for (let i = 0; i < 2; i++) {
+      const r = await wsRfbConnect(`ws://${srv.addresses[0]}/?token=${t}`);
+      expect(r).toMatchObject({ ok: true, init: { name: 'instance-desk' } });
+      if (r.ok) r.ws.close();
+    }
+  });
+
+  it('takes the token from a cookie when the URL has none', async () => {
+    const srv = await proxy();
+    const t = token();
+    const r = await wsRfbConnect(`ws://${srv.addresses[0]}/websockify`, { headers: { cookie: `lang=en; token=${t}` } });
+    expect(r).toMatchObject({ ok: true, init: { name: 'instance-desk' } });
+    if (r.ok) r.ws.close();
+  });
+
+  it('refuses unknown and expired tokens with the readable reason', async () => {
+    const srv = await proxy();
+    const t = token();
+    valid.delete(t); // expired: Nova answers 404
+    expect(await wsRfbConnect(`ws://${srv.addresses[0]}/?token=${t}`)).toMatchObject({
+      ok: false,
+      serverReason: 'This console link has expired or was already used - request a new one',
+    });
+  });
+
+  it('single-use mode lets a Nova token open one session', async () => {
+    const srv = await proxy({ tokenReuse: 'single-use' });
+    const t = token();
+    const first = await wsRfbConnect(`ws://${srv.addresses[0]}/?token=${t}`);
+    expect(first.ok).toBe(true);
+    if (first.ok) first.ws.close();
+    expect((await wsRfbConnect(`ws://${srv.addresses[0]}/?token=${t}`)).ok).toBe(false);
+  });
+
+  it('an internal_access_path is opened as an HTTP CONNECT tunnel before RFB', async () => {
+    const tunnelSeen: string[] = [];
+    const { createServer: createTcp, connect } = await import('node:net');
+    const tunnel = createTcp((sock) => {
+      sock.once('data', (d: Buffer) => {
+        tunnelSeen.push(d.toString('latin1'));
+        const up = connect(vnc.port, '127.0.0.1', () => {
+          sock.write('HTTP/1.1 200 OK\r\n\r\n');
+          sock.pipe(up).pipe(sock);
+        });
+      });
+    });
+    await new Promise<void>((r) => tunnel.listen(0, '127.0.0.1', r));
+    try {
+      const srv = await proxy();
+      const t = token({ port: (tunnel.address() as { port: number }).port, path: '51af38c3-555e-4884-a314-6c8cdde37444' });
+      const r = await wsRfbConnect(`ws://${srv.addresses[0]}/?token=${t}`);
+      expect(r).toMatchObject({ ok: true, init: { name: 'instance-desk' } });
+      expect(tunnelSeen[0]).toBe('CONNECT 51af38c3-555e-4884-a314-6c8cdde37444 HTTP/1.1\r\n\r\n');
+      if (r.ok) r.ws.close();
+    } finally {
+      tunnel.close();
+    }
+  });
+
+  it('vncgate tokens still work beside Nova tokens (43 base64url characters are never a UUID)', async () => {
+    const srv = await proxy();
+    const t = await proxyTokens.issue({ kind: 'static', host: '127.0.0.1', port: vnc.port }, 60);
+    expect(isNovaToken(t.token)).toBe(false);
+    const before = seen.length;
+    const r = await wsRfbConnect(`ws://${srv.addresses[0]}/?token=${t.token}`);
+    expect(r).toMatchObject({ ok: true, init: { name: 'instance-desk' } });
+    expect(seen.length).toBe(before); // Nova was not asked
+    if (r.ok) r.ws.close();
+  });
+});
