@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { isVncgateError } from '../errors.js';
+import { CONFIG_USAGE, configCommand } from './config.js';
 import { DEMO_USAGE, demoCommand } from './demo.js';
 import { PROBE_USAGE, probeCommand } from './probe.js';
 import { SERVE_USAGE, serveCommand } from './serve.js';
@@ -14,6 +15,8 @@ Commands:
   token create      mint single-use console tokens in Redis (JSON lines)
   token revoke      revoke a console token
   probe HOST:PORT   check a VNC console endpoint: handshake, security, TLS, ServerInit (JSON)
+  config import     turn a nova.conf or ironic.conf into a vncgate configuration (YAML)
+  config check      validate a configuration, reporting every problem at once
 
 Run "vncgate <command> --help" for a command's options.
 `;
@@ -23,6 +26,7 @@ type Command = { usage: string; run: (argv: string[], io: CliIo) => Promise<numb
 const COMMANDS: Record<string, Command> = {
   serve: { usage: SERVE_USAGE, run: serveCommand },
   demo: { usage: DEMO_USAGE, run: demoCommand },
+  config: { usage: CONFIG_USAGE, run: configCommand },
   token: { usage: TOKEN_USAGE, run: tokenCommand },
   probe: { usage: PROBE_USAGE, run: probeCommand },
 };
