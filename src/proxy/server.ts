@@ -60,14 +60,7 @@ function normalizeOrigin(o: string): string | null {
 export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   const { config, tokens, log } = deps;
   const raw = config.raw;
-  const limits: SessionLimits = {
-    connectTimeoutMs: raw.session.connectTimeoutMs,
-    handshakeTimeoutMs: raw.session.handshakeTimeoutMs,
-    idleTimeoutMs: raw.session.idleTimeoutMs,
-    maxLifetimeMs: raw.session.maxLifetimeMs,
-    heartbeatIntervalMs: raw.session.heartbeatIntervalMs,
-    highWaterMarkBytes: raw.session.highWaterMarkBytes,
-  };
+  const limits: SessionLimits = raw.session;
   const resolvers = new TargetResolvers(config, deps.ironic ?? null);
   const registry = new SessionRegistry(limits);
   const scheme = config.tls ? 'https' : 'http';

@@ -33,6 +33,7 @@ export {
   clientInit,
   encodePixelFormat,
   encodeServerInit,
+  readPixelFormat,
   type PixelFormat,
   type ServerInit,
   type ServerInitResult,

@@ -24,6 +24,24 @@ export type ServerInit = {
   name: string;
 };
 
+/** Reads a 16-byte PIXEL_FORMAT (§7.4); the caller has checked 16 bytes are queued. */
+export function readPixelFormat(q: ByteQueue): PixelFormat {
+  const pf: PixelFormat = {
+    bitsPerPixel: q.u8(),
+    depth: q.u8(),
+    bigEndian: q.u8() !== 0,
+    trueColour: q.u8() !== 0,
+    redMax: q.u16(),
+    greenMax: q.u16(),
+    blueMax: q.u16(),
+    redShift: q.u8(),
+    greenShift: q.u8(),
+    blueShift: q.u8(),
+  };
+  q.skip(3); // padding
+  return pf;
+}
+
 /** ClientInit, §7.3.1: one U8, non-zero to share the desktop with other clients. */
 export function clientInit(shared: boolean): Buffer {
   return new ByteWriter().u8(shared ? 1 : 0).finish();
@@ -80,20 +98,8 @@ export class ServerInitReader {
     if (!q.has(24 + nameLength)) return { type: 'pending' };
     const width = q.u16();
     const height = q.u16();
-    const pixelFormat: PixelFormat = {
-      bitsPerPixel: q.u8(),
-      depth: q.u8(),
-      bigEndian: q.u8() !== 0,
-      trueColour: q.u8() !== 0,
-      redMax: q.u16(),
-      greenMax: q.u16(),
-      blueMax: q.u16(),
-      redShift: q.u8(),
-      greenShift: q.u8(),
-      blueShift: q.u8(),
-    };
-    q.skip(3);
-    q.skip(4);
+    const pixelFormat = readPixelFormat(q);
+    q.skip(4); // name length, checked above
     const name = sanitizeReason(q.bytes(nameLength));
     this.#done = true;
     return { type: 'done', init: { width, height, pixelFormat, name }, trailing: q.takeAll() };

@@ -1,5 +1,5 @@
 import { VncgateError } from '../errors.js';
-import { ByteQueue, type PixelFormat } from '../rfb/index.js';
+import { ByteQueue, readPixelFormat, type PixelFormat } from '../rfb/index.js';
 import { CLIENT_MESSAGE, CLIENT_MESSAGE_LENGTH, MESSAGE_LIMITS } from './constants.js';
 import { rect, type Rect } from './rect.js';
 
@@ -55,20 +55,7 @@ export class ClientMessageReader {
       case CLIENT_MESSAGE.setPixelFormat: {
         if (!q.has(CLIENT_MESSAGE_LENGTH.setPixelFormat)) return null;
         q.skip(4);
-        const pixelFormat: PixelFormat = {
-          bitsPerPixel: q.u8(),
-          depth: q.u8(),
-          bigEndian: q.u8() !== 0,
-          trueColour: q.u8() !== 0,
-          redMax: q.u16(),
-          greenMax: q.u16(),
-          blueMax: q.u16(),
-          redShift: q.u8(),
-          greenShift: q.u8(),
-          blueShift: q.u8(),
-        };
-        q.skip(3);
-        return { type: 'setPixelFormat', pixelFormat };
+        return { type: 'setPixelFormat', pixelFormat: readPixelFormat(q) };
       }
       case CLIENT_MESSAGE.setEncodings: {
         if (!q.has(CLIENT_MESSAGE_LENGTH.setEncodingsHeader)) return null;
