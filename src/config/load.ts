@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { VncgateError } from '../errors.js';
 import type { BackendSecurity } from '../proxy/backend-connector.js';
 import type { SecurityChoice } from '../rfb/index.js';
+import { parseCellDbUrl } from '../nova/resolvers.js';
 import { CONFIG_SCHEMA, ENV_OVERRIDES } from './schema.js';
 
 /** The file and environment form, after defaults (mirrors CONFIG_SCHEMA). */
@@ -423,7 +424,11 @@ function resolveNova(
 ): NovaSettings | null {
   if (!profiles.has(r.profile)) problems.push(`nova.profile: no backend profile named ${JSON.stringify(r.profile)}`);
   for (const u of r.dbUrls) {
-    if (!/^(mysql|mariadb|postgres|postgresql)(\+[a-z0-9]+)?:\/\//.test(u)) problems.push(`nova.dbUrls: ${redactUrl(u)} is not a mysql:// or postgres:// URL`);
+    try {
+      parseCellDbUrl(u);
+    } catch {
+      problems.push(`nova.dbUrls: ${redactUrl(u)} is not a mysql:// or postgres:// URL`);
+    }
   }
   if (!r.enabled && r.url === null && r.dbUrls.length === 0) return null;
   const resolver = r.resolver === 'auto' ? (r.dbUrls.length > 0 ? 'db' : 'api') : r.resolver;

@@ -8,7 +8,10 @@ export {
   NovaDbLookup,
   isNovaToken,
   novaTokenHash,
+  describeCellDb,
+  parseCellDbUrl,
   plainDbUrl,
+  type CellDb,
   type NovaConsole,
   type NovaTokenLookup,
 } from './resolvers.js';

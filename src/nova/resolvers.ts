@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { VncgateError } from '../errors.js';
 import { httpJson, parseJsonBody } from '../ironic/http.js';
 import type { KeystoneSession } from '../ironic/keystone.js';
@@ -129,23 +130,82 @@ const SQL_MYSQL =
 const SQL_PG =
   'SELECT instance_uuid, host, port, internal_access_path, console_type, expires FROM console_auth_tokens WHERE token_hash = $1 AND expires > $2 LIMIT 1';
 
-/** SQLAlchemy URLs carry a driver ("mysql+pymysql://"); the Node drivers want the plain scheme. */
-export function plainDbUrl(url: string): { kind: 'mysql' | 'postgres'; url: string } {
-  const m = /^(mysql|mariadb|postgres|postgresql)(\+[a-z0-9]+)?:\/\//i.exec(url);
-  if (!m) throw new VncgateError('CONFIG_ERR_INVALID', 'not a mysql:// or postgres:// URL');
+/** A cell database, parsed from a SQLAlchemy-style URL into driver options. */
+export type CellDb = {
+  kind: 'mysql' | 'postgres';
+  host: string | null;
+  port: number | null;
+  user: string | null;
+  password: string | null;
+  database: string | null;
+  /** MySQL `unix_socket=`, or PostgreSQL `host=/dir` (a socket directory). */
+  socket: string | null;
+  /** TLS: CA, client certificate and key file paths (pymysql `ssl_ca`… / libpq `sslrootcert`…). */
+  tls: { ca: string | null; cert: string | null; key: string | null; required: boolean } | null;
+};
+
+const DB_URL = /^(mysql|mariadb|postgres|postgresql)(?:\+[a-z0-9]+)?:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?(\[[^\]]+\]|[^:/?]*)?(?::(\d+))?(?:\/([^?]*))?(?:\?(.*))?$/i;
+
+/**
+ * Parses the URLs Nova's [database] connection uses — `mysql+pymysql://user:pw@host:port/db?…`,
+ * `…@/db?unix_socket=/run/mysqld/mysqld.sock`, `postgresql+psycopg2://…?host=/var/run/postgresql`
+ * — keeping the socket and TLS options the Python drivers understand.
+ */
+export function parseCellDbUrl(url: string): CellDb {
+  const m = DB_URL.exec(url);
+  if (!m) throw new VncgateError('CONFIG_ERR_INVALID', 'not a mysql:// or postgres:// database URL');
   const kind = /^(mysql|mariadb)$/i.test(m[1]!) ? 'mysql' : 'postgres';
-  const rest = url.slice(m[0].length);
-  const u = new URL(`${kind === 'mysql' ? 'mysql' : 'postgres'}://${rest}`);
-  // Python-driver options (charset=utf8, …) mean nothing to the Node drivers.
-  for (const k of [...u.searchParams.keys()]) if (k !== 'ssl' && k !== 'sslmode') u.searchParams.delete(k);
-  return { kind, url: u.toString() };
+  const q = new URLSearchParams(m[7] ?? '');
+  const dec = (v: string | undefined): string | null => (v === undefined || v === '' ? null : decodeURIComponent(v));
+  const host = dec(m[4])?.replace(/^\[|\]$/g, '') ?? null;
+  const socket = kind === 'mysql' ? q.get('unix_socket') : q.get('host')?.startsWith('/') ? q.get('host') : null;
+  const ca = q.get('ssl_ca') ?? q.get('sslrootcert');
+  const cert = q.get('ssl_cert') ?? q.get('sslcert');
+  const key = q.get('ssl_key') ?? q.get('sslkey');
+  const mode = q.get('sslmode');
+  const required = ca !== null || cert !== null || (mode !== null && mode !== 'disable' && mode !== 'allow' && mode !== 'prefer') || q.get('ssl') === 'true';
+  return {
+    kind,
+    host: host ?? (kind === 'postgres' && !socket ? q.get('host') : null),
+    port: m[5] ? Number(m[5]) : null,
+    user: dec(m[2]),
+    password: dec(m[3]),
+    database: dec(m[6]),
+    socket,
+    tls: required ? { ca, cert, key, required } : null,
+  };
 }
 
-async function mysqlCell(url: string, timeoutMs: number): Promise<CellQuery> {
-  const mysql = await import('mysql2/promise');
-  const pool = mysql.createPool({ uri: url, connectionLimit: 4, connectTimeout: timeoutMs, enableKeepAlive: true });
+/** For messages: the database URL's engine, host and name, never its credentials. */
+export function describeCellDb(db: CellDb): string {
+  return `${db.kind}://${db.socket ?? `${db.host ?? 'localhost'}${db.port ? `:${db.port}` : ''}`}/${db.database ?? ''}`;
+}
+
+function tlsOptions(db: CellDb): { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean } | undefined {
+  if (!db.tls) return undefined;
   return {
-    label: new URL(url).host,
+    ...(db.tls.ca ? { ca: readFileSync(db.tls.ca) } : {}),
+    ...(db.tls.cert ? { cert: readFileSync(db.tls.cert) } : {}),
+    ...(db.tls.key ? { key: readFileSync(db.tls.key) } : {}),
+    rejectUnauthorized: true,
+  };
+}
+
+async function mysqlCell(db: CellDb, timeoutMs: number): Promise<CellQuery> {
+  const mysql = await import('mysql2/promise');
+  const ssl = tlsOptions(db);
+  const pool = mysql.createPool({
+    ...(db.socket ? { socketPath: db.socket } : { host: db.host ?? 'localhost', port: db.port ?? 3306 }),
+    ...(db.user !== null ? { user: db.user } : {}),
+    ...(db.password !== null ? { password: db.password } : {}),
+    ...(db.database !== null ? { database: db.database } : {}),
+    ...(ssl ? { ssl } : {}),
+    connectionLimit: 4,
+    connectTimeout: timeoutMs,
+    enableKeepAlive: true,
+  });
+  return {
+    label: describeCellDb(db),
     async query(hash, now) {
       const [rows] = await pool.query({ sql: SQL_MYSQL, timeout: timeoutMs, values: [hash, now] });
       return (rows as Row[])[0] ?? null;
@@ -154,12 +214,23 @@ async function mysqlCell(url: string, timeoutMs: number): Promise<CellQuery> {
   };
 }
 
-async function pgCell(url: string, timeoutMs: number): Promise<CellQuery> {
+async function pgCell(db: CellDb, timeoutMs: number): Promise<CellQuery> {
   const { default: pg } = await import('pg');
-  const pool = new pg.Pool({ connectionString: url, max: 4, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+  const ssl = tlsOptions(db);
+  const pool = new pg.Pool({
+    host: db.socket ?? db.host ?? 'localhost',
+    ...(db.port !== null ? { port: db.port } : {}),
+    ...(db.user !== null ? { user: db.user } : {}),
+    ...(db.password !== null ? { password: db.password } : {}),
+    ...(db.database !== null ? { database: db.database } : {}),
+    ...(ssl ? { ssl } : {}),
+    max: 4,
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+  });
   pool.on('error', () => undefined); // idle client errors surface on the next query instead
   return {
-    label: new URL(url).host,
+    label: describeCellDb(db),
     async query(hash, now) {
       const r = await pool.query<Row>(SQL_PG, [hash, now]);
       return r.rows[0] ?? null;
@@ -170,7 +241,8 @@ async function pgCell(url: string, timeoutMs: number): Promise<CellQuery> {
 
 /**
  * Token lookup straight from the cell databases, as nova-novncproxy does: the row whose
- * `token_hash` is sha256(token) and whose `expires` is in the future, from any cell.
+ * `token_hash` is sha256(token) and whose `expires` is in the future, from any cell. All cells are
+ * asked at once; the first row found wins without waiting for slower (or sick) cells.
  */
 export class NovaDbLookup implements NovaTokenLookup {
   readonly #cells: Promise<CellQuery>[];
@@ -179,40 +251,77 @@ export class NovaDbLookup implements NovaTokenLookup {
   constructor(urls: readonly string[], timeoutMs: number, now: () => number = () => Math.floor(Date.now() / 1000)) {
     this.#now = now;
     this.#cells = urls.map((u) => {
-      const { kind, url } = plainDbUrl(u);
-      return kind === 'mysql' ? mysqlCell(url, timeoutMs) : pgCell(url, timeoutMs);
+      const db = parseCellDbUrl(u);
+      return db.kind === 'mysql' ? mysqlCell(db, timeoutMs) : pgCell(db, timeoutMs);
     });
     for (const c of this.#cells) c.catch(() => undefined);
   }
 
-  async lookup(token: string): Promise<NovaConsole> {
+  lookup(token: string, signal?: AbortSignal): Promise<NovaConsole> {
     const hash = novaTokenHash(token);
     const now = this.#now();
-    const results = await Promise.allSettled(this.#cells.map(async (c) => (await c).query(hash, now)));
-    const row = results.find((r): r is PromiseFulfilledResult<Row> => r.status === 'fulfilled' && r.value !== null)?.value;
-    if (row) {
-      return {
-        instanceUuid: row.instance_uuid,
-        host: row.host,
-        port: Number(row.port),
-        internalAccessPath: row.internal_access_path || null,
-        consoleType: row.console_type,
-        expires: Number(row.expires),
+    return new Promise<NovaConsole>((resolve, reject) => {
+      let pending = this.#cells.length;
+      let done = false;
+      const failures: unknown[] = [];
+      const onAbort = (): void => finish(() => reject(new VncgateError('SESSION_ERR_SHUTDOWN', 'token lookup aborted')));
+      function finish(f: () => void): void {
+        if (done) return;
+        done = true;
+        signal?.removeEventListener('abort', onAbort);
+        f();
+      }
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const settle = (): void => {
+        if (--pending > 0) return;
+        // A miss is only a miss when every cell answered; otherwise the token may be in a silent one.
+        if (failures.length > 0) {
+          const first = failures[0] as Error;
+          finish(() =>
+            reject(new VncgateError('NOVA_ERR_DB', `${failures.length} of ${this.#cells.length} cell database(s) failed: ${first?.message ?? String(first)}`, { cause: first })),
+          );
+        } else finish(() => reject(invalid('no valid console_auth_tokens row for this token (unknown or expired)')));
       };
-    }
-    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    // A miss is only a miss when every cell answered; otherwise the token may be in the silent one.
-    if (failed.length > 0) {
-      throw new VncgateError('NOVA_ERR_DB', `${failed.length} of ${results.length} cell database(s) failed: ${String((failed[0]!.reason as Error)?.message ?? failed[0]!.reason)}`, {
-        cause: failed[0]!.reason,
-      });
-    }
-    throw invalid('no valid console_auth_tokens row for this token (unknown or expired)');
+      for (const cell of this.#cells) {
+        cell
+          .then((c) => c.query(hash, now))
+          .then(
+            (row) => {
+              if (row) finish(() => resolve(toConsole(row)));
+              else settle();
+            },
+            (err: unknown) => {
+              failures.push(err);
+              settle();
+            },
+          );
+      }
+    });
   }
 
   async close(): Promise<void> {
     await Promise.allSettled(this.#cells.map(async (c) => (await c).close()));
   }
+}
+
+function toConsole(row: Row): NovaConsole {
+  return {
+    instanceUuid: row.instance_uuid,
+    host: row.host,
+    port: Number(row.port),
+    internalAccessPath: row.internal_access_path || null,
+    consoleType: row.console_type,
+    expires: Number(row.expires),
+  };
+}
+
+/** Kept for callers that want just the engine and a driver URL (tests, messages). */
+export function plainDbUrl(url: string): { kind: 'mysql' | 'postgres'; url: string } {
+  const db = parseCellDbUrl(url);
+  const auth = db.user !== null ? `${encodeURIComponent(db.user)}${db.password !== null ? `:${encodeURIComponent(db.password)}` : ''}@` : '';
+  const host = db.host !== null && db.host.includes(':') ? `[${db.host}]` : (db.host ?? 'localhost');
+  return { kind: db.kind, url: `${db.kind}://${auth}${host}${db.port ? `:${db.port}` : ''}/${db.database ?? ''}` };
 }
 
 function invalid(message: string): VncgateError {

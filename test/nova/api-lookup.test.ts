@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { VncgateError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
-import { NovaApiLookup, createNova, isNovaToken, novaTokenHash, plainDbUrl } from '../../src/nova/index.js';
+import { NovaApiLookup, createNova, isNovaToken, novaTokenHash, parseCellDbUrl, plainDbUrl } from '../../src/nova/index.js';
 import { buildServer, type VncgateServer } from '../../src/proxy/server.js';
 import { MemoryTokenStore } from '../../src/tokens/index.js';
 import { startTinyVncServer } from '../support/tiny-vnc-server.js';
@@ -96,6 +96,23 @@ describe('Nova API token lookup', () => {
     expect(isNovaToken('b60bcfc35fd44d21986ce83379107819')).toBe(false);
     // sha256("abc") as Nova's get_sha256_str computes it.
     expect(novaTokenHash('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+
+  it("parses Nova's [database] connection URLs, keeping sockets and TLS options", () => {
+    expect(parseCellDbUrl('mysql+pymysql://nova:p%40ss@db.example:3306/nova_cell1?charset=utf8&ssl_ca=/etc/ssl/ca.pem')).toEqual({
+      kind: 'mysql',
+      host: 'db.example',
+      port: 3306,
+      user: 'nova',
+      password: 'p@ss',
+      database: 'nova_cell1',
+      socket: null,
+      tls: { ca: '/etc/ssl/ca.pem', cert: null, key: null, required: true },
+    });
+    expect(parseCellDbUrl('mysql+pymysql://nova:pw@/nova?unix_socket=/run/mysqld/mysqld.sock')).toMatchObject({ host: null, socket: '/run/mysqld/mysqld.sock' });
+    expect(parseCellDbUrl('postgresql+psycopg2://nova:pw@/nova?host=/var/run/postgresql')).toMatchObject({ kind: 'postgres', socket: '/var/run/postgresql' });
+    expect(parseCellDbUrl('postgresql://nova@[fd00::5]:5433/nova?sslmode=require')).toMatchObject({ host: 'fd00::5', port: 5433, tls: { required: true } });
+    expect(parseCellDbUrl('MYSQL://nova@db/nova').kind).toBe('mysql');
   });
 
   it('SQLAlchemy database URLs become driver URLs', () => {
