@@ -66,6 +66,7 @@ export class IronicNodeResolver {
   async resolve(node: string, signal: AbortSignal): Promise<ResolvedNode> {
     let state = await this.#client.getConsole(node, signal);
     if (!state.enabled) {
+      await this.#refuseNoConsole(node, signal);
       if (!this.#opts.autoEnable) throw disabled(node);
       await this.#client.setConsole(node, true, signal);
       const until = Date.now() + this.#opts.enableTimeoutMs;
@@ -91,6 +92,7 @@ export class IronicNodeResolver {
   async resolveWithIronicToken(node: string, token: string, signal: AbortSignal): Promise<ResolvedNode> {
     const state = await this.#client.getConsole(node, signal);
     if (!state.enabled) {
+      await this.#refuseNoConsole(node, signal);
       throw new VncgateError('TOKEN_ERR_INVALID', `console of node ${node} is disabled; its console URL is void`, {
         publicReason: 'This console link has expired - the console was disabled; request a new link',
       });
@@ -111,6 +113,20 @@ export class IronicNodeResolver {
       throw new VncgateError('TOKEN_ERR_INVALID', `console token of node ${current.node} presented for node ${node}`);
     }
     return resolved;
+  }
+
+  /**
+   * Real Ironic answers a `no-console` node's GET with a plain "disabled" (200, console_info null);
+   * telling the user to enable it would be wrong, so look at the interface first.
+   */
+  async #refuseNoConsole(node: string, signal: AbortSignal): Promise<void> {
+    const f = await this.#client.getNodeConsoleFields(node, signal);
+    if (f.consoleInterface === 'no-console') {
+      throw new VncgateError('IRONIC_ERR_CONSOLE_TYPE', `node ${node} has console_interface no-console`, {
+        details: { consoleInterface: 'no-console' },
+        publicReason: `Node ${node} has no console (console_interface no-console) - the operator must set a graphical console_interface (e.g. redfish-graphical)`,
+      });
+    }
   }
 
   async #endpoint(node: string, signal: AbortSignal): Promise<ResolvedNode> {

@@ -201,10 +201,12 @@ describe('IronicNodeResolver', () => {
     const e = await codeOf(resolver().resolve('serial1', signal));
     expect(e.code).toBe('IRONIC_ERR_CONSOLE_TYPE');
     expect(e.publicReason).toMatch(/serial1.*socat.*graphical console_interface/);
-    ironic.addNode({ name: 'none1', consoleInterface: 'no-console', consoleType: null });
-    const e2 = await codeOf(resolver().resolve('none1', signal));
-    expect(e2.code).toBe('IRONIC_ERR_CONSOLE_TYPE');
-    expect(e2.publicReason).toContain('none1');
+    ironic.addNode({ name: 'none1', consoleInterface: 'no-console', consoleType: null, consoleEnabled: false });
+    for (const auto of [false, true]) {
+      const e2 = await codeOf(resolver(auto).resolve('none1', signal));
+      expect(e2.code).toBe('IRONIC_ERR_CONSOLE_TYPE');
+      expect(e2.publicReason).toMatch(/none1 has no console \(console_interface no-console\)/);
+    }
   });
 
   it('an enabled console without vnc_host yet is IRONIC_ERR_NO_ENDPOINT', async () => {

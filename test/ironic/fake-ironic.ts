@@ -76,6 +76,8 @@ export async function startFakeIronic(opts: { enableDelayMs?: number; requireAut
       if (!node) return send(res, 404, ironicError(`Node ${m[1]} could not be found.`));
       if (m[2]) {
         if (node.consoleType === null) {
+          // As real Ironic 29: a no-console node reads as disabled; enabling it is a 400.
+          if (req.method === 'GET') return send(res, 200, { console_enabled: false, console_info: null });
           return send(res, 400, ironicError(`Driver ${node.driver} does not support console (disabled or not implemented).`));
         }
         if (req.method === 'GET') {
