@@ -42,8 +42,8 @@ async function openConsole(target: string): Promise<{ status: string; lit: numbe
   const page = await browser.newPage({ ignoreHTTPSErrors: true });
   try {
     await page.goto(target);
-    // Page code is passed as strings: this project's tsconfig has no DOM library.
-    await page.waitForFunction(`/Connected|Not connected|unavailable/i.test(document.querySelector('#status-text')?.textContent ?? '')`, null, { timeout: 15_000 });
+    // A locator, not waitForFunction: the page's strict CSP (no unsafe-eval) refuses string evaluation.
+    await page.locator('#status-text').filter({ hasText: /Connected|Not connected|unavailable/i }).waitFor({ timeout: 15_000 });
     await page.waitForTimeout(700);
     const lit = await page.evaluate<number>(`(() => {
       const canvas = document.querySelector('#screen canvas');
