@@ -31,7 +31,8 @@ export async function demoCommand(argv: string[], io: CliIo): Promise<number> {
   const target: StaticTarget = { kind: 'static', host: vnc.host, port: vnc.port };
   const config = loadConfig({
     overrides: {
-      ...(values.listen !== undefined ? { listen: [values.listen] } : process.env.VNCGATE_LISTEN ? {} : { listen: ['127.0.0.1:6080'] }),
+      // Without --listen: VNCGATE_LISTEN, else the default 127.0.0.1:6080.
+      ...(values.listen !== undefined ? { listen: [values.listen] } : {}),
       tls: { certFile, keyFile, plainHttp: false },
       backends: { defaultProfile: 'demo', profiles: { demo: { security: ['vncauth'], passwordFile } } },
     },

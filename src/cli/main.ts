@@ -1,4 +1,5 @@
-import { pino } from 'pino';
+import { cliLogLevel } from '../config/index.js';
+import { createLogger } from '../log.js';
 import { isVncgateError } from '../errors.js';
 import { CONFIG_USAGE, configCommand } from './config.js';
 import { DEMO_USAGE, demoCommand } from './demo.js';
@@ -35,7 +36,7 @@ export async function main(argv: string[]): Promise<number> {
   const io: CliIo = {
     out: (value) => process.stdout.write(`${JSON.stringify(value)}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
-    log: pino({ level: process.env.VNCGATE_LOG_LEVEL ?? 'warn' }, pino.destination(2)),
+    log: createLogger({ level: cliLogLevel() }),
   };
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {

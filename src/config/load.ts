@@ -193,6 +193,12 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** The log level for commands that load no configuration (probe, token): VNCGATE_LOG_LEVEL or warn. */
+export function cliLogLevel(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  const v = env.VNCGATE_LOG_LEVEL;
+  return v !== undefined && /^(trace|debug|info|warn|error|fatal|silent)$/.test(v) ? v : 'warn';
+}
+
 /** Parses "host:port", "[v6]:port" or ":port" (all interfaces). */
 export function parseListen(s: string): ListenAddress | null {
   const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(s) ?? /^([^:[\]]*):(\d{1,5})$/.exec(s);
