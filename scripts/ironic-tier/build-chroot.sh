@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds (or reuses) the Debian trixie chroot that the real-Ironic interop tier runs Ironic in.
+# Builds (or reuses) the Debian trixie chroot that the real-Ironic and real-Nova interop tiers run in.
 #
 # Why a chroot: Debian 12 ships Ironic 21 (Zed), which has no graphical consoles; trixie ships
 # Ironic 29 (2025.1), which does. The chroot lives outside the repo and is cached between runs:
@@ -27,7 +27,12 @@ SUITE=trixie
 # python3-ironicclient: the `baremetal` CLI. novnc + python3-websockify: what Ironic's own noVNC
 # proxy serves and relays with (Recommends only, so named here since Recommends are off).
 # ipmitool + socat: the `ipmitool-socat` serial console interface shells out to both.
-PACKAGES=(ironic-common python3-ironicclient novnc python3-websockify ipmitool socat)
+# nova-api + nova-common: the real-Nova tier (test/support/nova.ts): `nova-manage` (schema, cell
+# mappings), Nova's own objects (ConsoleAuthToken.authorize() writes the token rows) and
+# `nova-api-wsgi` under uwsgi (uwsgi-plugin-python3 comes as nova-api's dependency).
+PACKAGES=(ironic-common python3-ironicclient novnc python3-websockify ipmitool socat nova-api nova-common)
+# Packages whose versions the stamp's second line records (test/support/{ironic,nova}.ts read it).
+VERSIONED=(ironic-common python3-ironicclient nova-common nova-api python3-nova uwsgi-core)
 # Bump when the recipe changes in a way the package list does not show.
 RECIPE_VERSION=1
 STAMP_REL=etc/vncgate-ironic-tier.stamp
@@ -186,7 +191,7 @@ unshare --mount --propagation private -- /bin/sh -euc '
 rm -f "$WORK.apt.log"
 
 # shellcheck disable=SC2016 # dpkg-query format, not shell
-versions=$(chroot "$WORK" dpkg-query -W -f '${Package}=${Version} ' ironic-common python3-ironicclient)
+versions=$(chroot "$WORK" dpkg-query -W -f '${Package}=${Version} ' "${VERSIONED[@]}")
 {
   printf '%s\n' "$STAMP_KEY"
   printf '%s\n' "${versions% }"

@@ -108,9 +108,11 @@ export function importNovaConf(ini: Ini): ImportResult {
   const nova: Record<string, unknown> = {};
   const db = iniGet(ini, 'database', 'connection');
   if (db) {
-    nova.dbUrls = [db];
+    // The URL carries the database password: it goes in a file, never into the YAML.
+    nova.dbUrlsFile = '/etc/vncgate/nova-db-urls';
     nova.resolver = 'db';
-    w.push('[database] connection: only this cell was imported; add every cell database (nova-manage cell_v2 list_cells) to nova.dbUrls');
+    w.push(`[database] connection: put this URL (it holds a password) on a line of /etc/vncgate/nova-db-urls, mode 0600: ${db.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@')}`);
+    w.push('[database] connection: only this cell was imported; add every cell database (nova-manage cell_v2 list_cells) to /etc/vncgate/nova-db-urls, one per line');
   } else {
     nova.enabled = true;
     nova.resolver = 'api';

@@ -72,6 +72,7 @@ export type RawConfig = {
     auth: 'keystone' | 'noauth';
     serviceType: string;
     dbUrls: string[];
+    dbUrlsFile: string | null;
     caFile: string | null;
     timeoutMs: number;
     retries: number;
@@ -429,22 +430,27 @@ function resolveNova(
   getKeystone: () => KeystoneSettings | null,
 ): NovaSettings | null {
   if (!profiles.has(r.profile)) problems.push(`nova.profile: no backend profile named ${JSON.stringify(r.profile)}`);
-  for (const u of r.dbUrls) {
+  const dbUrls = [...r.dbUrls];
+  if (r.dbUrlsFile !== null) {
+    const text = readFile('nova.dbUrlsFile', r.dbUrlsFile);
+    if (text) dbUrls.push(...text.toString('utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')));
+  }
+  for (const u of dbUrls) {
     try {
       parseCellDbUrl(u);
     } catch {
       problems.push(`nova.dbUrls: ${redactUrl(u)} is not a mysql:// or postgres:// URL`);
     }
   }
-  if (!r.enabled && r.url === null && r.dbUrls.length === 0) return null;
-  const resolver = r.resolver === 'auto' ? (r.dbUrls.length > 0 ? 'db' : 'api') : r.resolver;
-  if (resolver === 'db' && r.dbUrls.length === 0) problems.push('nova.dbUrls: required with resolver db');
+  if (!r.enabled && r.url === null && dbUrls.length === 0) return null;
+  const resolver = r.resolver === 'auto' ? (dbUrls.length > 0 ? 'db' : 'api') : r.resolver;
+  if (resolver === 'db' && dbUrls.length === 0) problems.push('nova.dbUrls: required with resolver db');
   if (resolver === 'api' && r.url === null && r.auth !== 'keystone') problems.push('nova.url: required with auth noauth');
   if (r.url !== null && !/^https?:\/\//.test(r.url)) problems.push('nova.url: must be an http(s) URL');
   const ca = r.caFile !== null ? readFile('nova.caFile', r.caFile) : null;
-  if (resolver === 'db' || r.auth === 'noauth') return { resolver, url: r.url, auth: { type: 'noauth' }, dbUrls: r.dbUrls, ca };
+  if (resolver === 'db' || r.auth === 'noauth') return { resolver, url: r.url, auth: { type: 'noauth' }, dbUrls: dbUrls, ca };
   const k = getKeystone();
-  return { resolver, url: r.url, auth: k ? { type: 'keystone', serviceType: r.serviceType, ...k } : { type: 'noauth' }, dbUrls: r.dbUrls, ca };
+  return { resolver, url: r.url, auth: k ? { type: 'keystone', serviceType: r.serviceType, ...k } : { type: 'noauth' }, dbUrls: dbUrls, ca };
 }
 
 /** A database URL without its password, for messages. */

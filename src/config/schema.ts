@@ -219,6 +219,8 @@ export const CONFIG_SCHEMA = {
         serviceType: { type: 'string', default: 'compute' },
         /** Cell databases: mysql://… (MySQL/MariaDB) or postgres://… URLs. */
         dbUrls: { type: 'array', items: { type: 'string' }, default: [] },
+        /** The same, one URL per line, from a file (the URLs carry passwords). */
+        dbUrlsFile: { type: ['string', 'null'], default: null },
         caFile: { type: ['string', 'null'], default: null },
         timeoutMs: { type: 'integer', minimum: 100, maximum: 120_000, default: 10_000 },
         retries: { type: 'integer', minimum: 0, maximum: 5, default: 2 },
@@ -275,5 +277,6 @@ export const ENV_OVERRIDES = {
   VNCGATE_NOVA_URL: { path: ['nova', 'url'], parse: 'string' },
   VNCGATE_NOVA_AUTH: { path: ['nova', 'auth'], parse: 'string' },
   VNCGATE_NOVA_DB_URLS: { path: ['nova', 'dbUrls'], parse: 'list' },
+  VNCGATE_NOVA_DB_URLS_FILE: { path: ['nova', 'dbUrlsFile'], parse: 'string' },
   VNCGATE_NOVA_RESOLVER: { path: ['nova', 'resolver'], parse: 'string' },
 } as const satisfies Record<string, { path: readonly string[]; parse: 'string' | 'list' | 'boolean' }>;

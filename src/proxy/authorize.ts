@@ -30,7 +30,12 @@ export function cookieToken(header: string | undefined): string | null {
   let found: string | null = null;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
-    if (eq !== -1 && part.slice(0, eq).trim() === 'token') found = decodeURIComponent(part.slice(eq + 1).trim().replace(/^"|"$/g, ''));
+    if (eq === -1 || part.slice(0, eq).trim() !== 'token') continue;
+    try {
+      found = decodeURIComponent(part.slice(eq + 1).trim().replace(/^"|"$/g, ''));
+    } catch {
+      // A malformed percent-escape: ignore that cookie, as Nova's proxy does.
+    }
   }
   return found;
 }

@@ -108,18 +108,25 @@ describe('vncgate config import', () => {
       tls: { certFile: cert, keyFile: key },
       publicUrl: 'https://cloud.example.com:6080/',
       origins: { allowed: ['https://horizon.example.com', 'https://dashboard.example.com'] },
-      nova: { resolver: 'db', dbUrls: ['mysql+pymysql://nova:novapass@controller/nova_cell1?charset=utf8'], enforceSessionTimeout: true, profile: 'nova-vencrypt' },
+      nova: { resolver: 'db', dbUrlsFile: '/etc/vncgate/nova-db-urls', enforceSessionTimeout: true, profile: 'nova-vencrypt' },
       backends: { profiles: { 'nova-vencrypt': { security: ['vencrypt-x509none', 'none'], caFile: ca, certFile: ccert, keyFile: ckey } } },
     });
     expect(warnings.join('\n')).toMatch(/\[DEFAULT\] record: no vncgate equivalent/);
     expect(warnings.join('\n')).toMatch(/nova-manage cell_v2 list_cells/);
+    // The cell database password never reaches the YAML (nor the warnings).
+    expect(JSON.stringify(config)).not.toContain('novapass');
+    expect(warnings.join('\n')).not.toContain('novapass');
     expect(warnings.join('\n')).toMatch(/allowed_origins/);
     // What it prints is YAML vncgate accepts as it is.
-    const yamlFile = f('from-nova.yaml', JSON.stringify(config));
+    const urls = f('nova-db-urls', '# cells\nmysql+pymysql://nova:novapass@controller/nova_cell1?charset=utf8\n');
+    const cfg = structuredClone(config) as { nova: { dbUrlsFile: string } };
+    cfg.nova.dbUrlsFile = urls;
+    const yamlFile = f('from-nova.yaml', JSON.stringify(cfg));
     const loaded = loadConfig({ file: yamlFile, env: {} });
+    expect(loaded.nova?.dbUrls).toEqual(['mysql+pymysql://nova:novapass@controller/nova_cell1?charset=utf8']);
     expect(loaded.nova?.resolver).toBe('db');
     expect(loaded.profiles.get('nova-vencrypt')?.security).toEqual(['vencrypt-x509none', 'none']);
-    expect(parse(JSON.stringify(config))).toEqual(config);
+    expect(parse(JSON.stringify(cfg))).toEqual(cfg);
   });
 
   it('nova.conf without a database uses the API resolver with Keystone, secrets left to files', () => {
