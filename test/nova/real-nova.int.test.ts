@@ -454,24 +454,33 @@ describe('vncgate config import on the real configs', () => {
       listen: ['127.0.0.1:6080'],
       publicUrl: 'http://127.0.0.1:6080/',
       tls: { plainHttp: true },
-      nova: { resolver: 'db', dbUrls: [nova.dbUrls.cell1] },
+      nova: { resolver: 'db', dbUrlsFile: '/etc/vncgate/nova-db-urls' },
     });
+    // The cell database's password is not in the YAML; the warning says where it goes, masked.
+    expect(r.stdout).not.toContain(new URL(nova.dbUrls.cell1.replace(/^mysql\+pymysql/, 'mysql')).password);
     expect(warnings).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^\[DEFAULT\] ssl_only\/cert: nova-novncproxy served plain HTTP/),
+        expect.stringMatching(/^\[database\] connection: put this URL \(it holds a password\) on a line of \/etc\/vncgate\/nova-db-urls/),
         expect.stringMatching(/^\[database\] connection: only this cell was imported/),
         expect.stringMatching(/^\[consoleauth\] token_ttl: no vncgate equivalent/),
       ]),
     );
+    // As the warnings say: the cell URL into a file (first this cell only, then every cell).
+    const urlsFile = join(work, 'nova-db-urls');
+    writeFileSync(urlsFile, `${nova.dbUrls.cell1}\n`, { mode: 0o600 });
+    const asImported = structuredClone(doc) as { nova: { dbUrlsFile: string } };
+    asImported.nova.dbUrlsFile = urlsFile;
+    writeFileSync(file, stringifyYaml(asImported));
     const checked = await check(file);
     expect(checked.code, checked.stderr).toBe(0);
     expect(checked.json[0]).toMatchObject({ ok: true, nova: true, tls: false, ironic: false });
 
-    // As the warnings say: TLS instead of plain HTTP; every cell. And a free port instead of 6080.
-    const adjusted = structuredClone(doc) as { listen: string[]; tls: Record<string, unknown>; nova: { dbUrls: string[] } };
+    // TLS instead of plain HTTP; every cell. And a free port instead of 6080.
+    writeFileSync(urlsFile, `${nova.dbUrls.cell0}\n${nova.dbUrls.cell1}\n`, { mode: 0o600 });
+    const adjusted = structuredClone(asImported) as unknown as { listen: string[]; tls: Record<string, unknown> };
     adjusted.listen = ['127.0.0.1:0'];
     adjusted.tls = { certFile: pki.server.cert.path, keyFile: pki.server.key.path };
-    adjusted.nova.dbUrls = [nova.dbUrls.cell0, nova.dbUrls.cell1];
     const adjustedFile = join(work, 'from-nova-adjusted.yaml');
     writeFileSync(adjustedFile, stringifyYaml(adjusted));
     const checked2 = await check(adjustedFile);
