@@ -3,8 +3,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, viewConsole } from '../support/browser.js';
 import { VNCGATE_BIN } from '../support/cli.js';
 
 /**
@@ -15,8 +16,6 @@ let demo: ChildProcess;
 let stderr = '';
 let url = '';
 let browser: Browser;
-
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 beforeAll(async () => {
   const state = mkdtempSync(join(tmpdir(), 'vncgate-demo-'));
@@ -30,7 +29,7 @@ beforeAll(async () => {
     });
     demo.once('exit', (code) => reject(new Error(`demo exited with ${code}:\n${stderr}`)));
   });
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -38,28 +37,8 @@ afterAll(async () => {
   if (demo && demo.exitCode === null) demo.kill('SIGKILL');
 });
 
-async function openConsole(target: string): Promise<{ status: string; lit: number; notice: string | null }> {
-  const page = await browser.newPage({ ignoreHTTPSErrors: true });
-  try {
-    await page.goto(target);
-    // A locator, not waitForFunction: the page's strict CSP (no unsafe-eval) refuses string evaluation.
-    await page.locator('#status-text').filter({ hasText: /Connected|Not connected|unavailable/i }).waitFor({ timeout: 15_000 });
-    await page.waitForTimeout(700);
-    const lit = await page.evaluate<number>(`(() => {
-      const canvas = document.querySelector('#screen canvas');
-      if (!canvas || canvas.width === 0) return 0;
-      const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
-      let n = 0;
-      for (let i = 0; i < data.length; i += 4 * 97) if (data[i] + data[i + 1] + data[i + 2] > 60) n++;
-      return n;
-    })()`);
-    const status = (await page.textContent('#status-text')) ?? '';
-    const notice = (await page.isVisible('#notice')) ? await page.textContent('#notice-text') : null;
-    return { status, lit, notice };
-  } finally {
-    await page.close();
-  }
-}
+/** Demo's page runs on the self-signed development certificate: accept it for these pages only. */
+const openConsole = (target: string) => viewConsole(browser, target, { ignoreHTTPSErrors: true, timeoutMs: 15_000 });
 
 describe('vncgate demo', () => {
   it('prints exactly one https console URL on stdout', () => {

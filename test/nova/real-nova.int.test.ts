@@ -22,13 +22,14 @@
  *
  * Never skips: no root, no chroot (debootstrap/mirror), no MariaDB or no Chromium fail the file.
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { launchChromium, viewConsole } from '../support/browser.js';
 import { runVncgate, type CliResult } from '../support/cli.js';
 import { startRealIronic, type RealIronic } from '../support/ironic.js';
 import { NOVA_TOKEN_MICROVERSION, startRealNova, type AuthorizedToken, type NovaResponse, type RealNova } from '../support/nova.js';
@@ -46,7 +47,6 @@ const UNKNOWN_TOKEN = '00000000-0000-4000-8000-000000000000';
 const NO_SUCH_INSTANCE = '00000000-0000-4000-8000-0000000000ff';
 const EXPIRED_REASON = 'This console link has expired or was already used - request a new one';
 const WRONG_TYPE_REASON = 'This console link is not for a noVNC console';
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let pki: TestPki;
 let xvnc: XvncServer;
@@ -62,9 +62,6 @@ let work: string;
 const timings: Record<string, number> = {};
 const suiteStarted = performance.now();
 
-function spkiPin(certPem: string): string {
-  return createHash('sha256').update(new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
-}
 
 /** The variables vncgate reads, blanked: loadConfig ignores empty values, so the parent's cannot leak in. */
 function noInheritedVncgateEnv(): Record<string, string> {
@@ -106,7 +103,7 @@ beforeAll(async () => {
       env: { ...tls, VNCGATE_NOVA_RESOLVER: 'db', VNCGATE_NOVA_DB_URLS: `${nova.dbUrls.cell0},${nova.dbUrls.cell1}` },
     }),
   ]);
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${spkiPin(pki.server.cert.pem)}`] });
+  browser = await launchChromium(pki.server.cert.pem);
   timings['vncgateAndBrowserMs'] = performance.now() - t;
   work = mkdtempSync(join(tmpdir(), 'vncgate-nova-import-'));
   removeTempDirAtExit(work);
@@ -204,28 +201,7 @@ function wsOf(pageUrl: string, gate: VncgateServe): string {
   return new URL(path, `${gate.wsBase}/`).toString();
 }
 
-async function inChromium(url: string): Promise<{ status: string; notice: string | null; lit: number }> {
-  const page = await browser.newPage({ viewport: { width: 1100, height: 860 } });
-  try {
-    await page.goto(url);
-    // A locator, not waitForFunction: the page's strict CSP (no unsafe-eval) refuses string evaluation.
-    await page.locator('#status-text').filter({ hasText: /Connected|Not connected|unavailable/i }).waitFor({ timeout: 20_000 });
-    await page.waitForTimeout(800);
-    const lit = await page.evaluate<number>(`(() => {
-      const c = document.querySelector('#screen canvas');
-      if (!c || !c.width) return 0;
-      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-      const colours = new Set();
-      for (let i = 0; i < d.length; i += 4 * 101) colours.add((d[i] << 16) | (d[i + 1] << 8) | d[i + 2]);
-      return colours.size;
-    })()`);
-    const status = (await page.textContent('#status-text')) ?? '';
-    const notice = (await page.isVisible('#notice')) ? await page.textContent('#notice-text') : null;
-    return { status, notice, lit };
-  } finally {
-    await page.close();
-  }
-}
+const inChromium = (url: string) => viewConsole(browser, url);
 
 async function connect(url: string, opts: Parameters<typeof wsRfbConnect>[1] = {}): Promise<WsRfbResult> {
   const r = await wsRfbConnect(url, { ca: pki.ca.cert.pem, timeoutMs: 20_000, ...opts });
@@ -383,7 +359,7 @@ describe('vncgate serve in front of real Nova 31', () => {
       expect(r, name).toMatchObject({ ok: true, init: { name: DESKTOP } });
       const seen = await inChromium(page);
       expect(seen.status, name).toBe(`Connected to ${DESKTOP}`);
-      expect(seen.lit, name).toBeGreaterThan(1);
+      expect(seen.colours, name).toBeGreaterThan(1);
     }
   });
 
