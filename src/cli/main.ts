@@ -3,6 +3,7 @@ import { createLogger } from '../log.js';
 import { isVncgateError } from '../errors.js';
 import { CONFIG_USAGE, configCommand } from './config.js';
 import { DEMO_USAGE, demoCommand } from './demo.js';
+import { LOADTEST_USAGE, loadtestCommand } from './loadtest.js';
 import { PROBE_USAGE, probeCommand } from './probe.js';
 import { SERVE_USAGE, serveCommand } from './serve.js';
 import { TOKEN_USAGE, tokenCommand } from './token.js';
@@ -16,6 +17,7 @@ Commands:
   token create      mint single-use console tokens in Redis (JSON lines)
   token revoke      revoke a console token
   probe HOST:PORT   check a VNC console endpoint: handshake, security, TLS, ServerInit (JSON)
+  loadtest          drive console sessions through vncgate; setup rate, throughput, latency, RSS (JSON)
   config import     turn a nova.conf or ironic.conf into a vncgate configuration (YAML)
   config check      validate a configuration, reporting every problem at once
 
@@ -30,6 +32,7 @@ const COMMANDS: Record<string, Command> = {
   config: { usage: CONFIG_USAGE, run: configCommand },
   token: { usage: TOKEN_USAGE, run: tokenCommand },
   probe: { usage: PROBE_USAGE, run: probeCommand },
+  loadtest: { usage: LOADTEST_USAGE, run: loadtestCommand },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -109,3 +109,14 @@ export class ProcSampler {
     this.#timer.unref();
   }
 }
+
+/** The soft "Max open files" limit of a process (`self` or a PID), or null if unreadable. */
+export function readOpenFileLimit(pid: number | 'self' = 'self'): number | null {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)\s/m.exec(readFileSync(`/proc/${pid}/limits`, 'latin1'));
+    if (!m) return null;
+    return m[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(m[1]);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,12 @@
+export { startBackendThread, type BackendHandle } from './backend.js';
+export { LoadError } from './load-error.js';
+export { LoadSession, type LoadSessionOptions } from './load-session.js';
+export { MemoryFloor, parseMemAvailable, readMemAvailable } from './meminfo.js';
+export { ProcSampler, parseStatCpuTicks, parseStatusRss, readOpenFileLimit, readProc, type ProcSample } from './proc-sampler.js';
+export { formatProgress, formatReport, ProgressLine } from './report.js';
+export { LOAD_MODES, runLoadtest, type LoadMode, type LoadProgress, type LoadtestOptions, type LoadtestResult } from './runner.js';
+export { median, quantile, slope, summarize } from './stats.js';
+export { ApiTokenSource, NoTokenSource, RedisTokenSource, type TokenSource, type TokenTarget } from './token-source.js';
+export { tcpConnector, type Conn, type ConnEnd, type ConnHandlers, type Connect } from './transport.js';
+export { UpdateReader } from './update-reader.js';
+export { connectWebSocket, encodeClientFrame, tlsContext, wsConnector, WsFrameReader, WS_OPCODE } from './ws-client.js';
