@@ -234,7 +234,10 @@ describe('console page in Chromium', () => {
     const box = await page.locator('#screen canvas').boundingBox();
     expect(box).not.toBeNull();
     await page.mouse.move((box?.x ?? 0) + 100, (box?.y ?? 0) + 100);
-    expect(await page.evaluate<string>(`getComputedStyle(document.querySelector('#screen canvas')).cursor`)).toMatch(/^url\("data:image\/png/);
+    // Xvnc sends its cursor shape in an update of its own, which may trail the first frame.
+    await expect
+      .poll(() => page.evaluate<string>(`getComputedStyle(document.querySelector('#screen canvas')).cursor`), { timeout: UI_TIMEOUT_MS, interval: 100 })
+      .toMatch(/^url\("data:image\/png/);
     await page.waitForTimeout(300); // let a violation report arrive, if there is one
 
     await screenshot(page, 'vncgate-console-connected.png');
