@@ -30,6 +30,7 @@ export function formatReport(r: LoadtestResult): string {
   if (v) {
     const parts = [`RSS ${mib(v.rssBeforeKiB)} → ${mib(v.rssLoadedKiB)} (peak ${mib(v.rssPeakKiB)}, after ${mib(v.rssAfterKiB)})`];
     if (v.rssPerSessionKiB !== null) parts.push(`${n0(v.rssPerSessionKiB, 1)} KiB per open session`);
+    if (v.rssMarginalPerSessionKiB !== null) parts.push(`${n0(v.rssMarginalPerSessionKiB, 1)} KiB per added session (slope)`);
     rows.push(['vncgate', parts.join(', ')]);
     const cpu = [`CPU ${n0(v.cpuSeconds, 2)} s`];
     if (v.cpuMsPerSession !== null && r.mode !== 'stream') cpu.push(`${n0(v.cpuMsPerSession, 3)} ms per session`);

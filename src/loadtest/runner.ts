@@ -85,6 +85,11 @@ export type VncgateFigures = {
   rssPeakKiB: number | null;
   /** (loaded − before) / sessions open at that moment; idle mode only. */
   rssPerSessionKiB: number | null;
+  /**
+   * Least-squares slope of RSS over open sessions while they were being opened (idle mode): the
+   * cost of one more session, independent of where the baseline happened to be.
+   */
+  rssMarginalPerSessionKiB: number | null;
   cpuSeconds: number | null;
   cpuMsPerSession: number | null;
   cpuMsPerMB: number | null;
@@ -131,7 +136,7 @@ export async function runLoadtest(o: LoadtestOptions): Promise<LoadtestResult> {
       established: c.established,
       failed: c.failed,
       active: c.active,
-      payloadBytes: c.payloadBytes,
+      payloadBytes: c.payloadBytes + [...live].reduce((sum, s) => sum + s.pixelBytes, 0),
       memAvailableBytes: o.memFloor.available(),
     });
   const ticker = setInterval(progress, 250);
@@ -139,6 +144,7 @@ export async function runLoadtest(o: LoadtestOptions): Promise<LoadtestResult> {
 
   // Tokens are minted before the clock starts: setup figures are about consuming, not minting.
   const prefill = o.tokens.kind === 'none' ? 0 : Math.min(o.sessions, 20_000);
+  o.tokens.plan(o.sessions);
   try {
     await o.tokens.prefill(prefill);
   } catch (err) {
@@ -215,15 +221,24 @@ export async function runLoadtest(o: LoadtestOptions): Promise<LoadtestResult> {
   let phaseEnd = phaseStart;
   let loaded: ProcSample | null = null;
   let openAtLoad = 0;
+  const growth: { x: number; y: number }[] = [];
+  const live = new Set<LoadSession>();
 
   if (o.mode === 'idle') {
     phase = 'opening';
     const open: LoadSession[] = [];
     const openDeadline = phaseStart + Math.max(60_000, o.sessions * 50); // 20 sessions/s at worst
+    const step = Math.max(1, Math.floor(o.sessions / 20));
+    let nextSample = step;
     const worker = async (): Promise<void> => {
       while (mayOpen(openDeadline)) {
         const s = await openOne();
         if (!s) continue;
+        if (c.active >= nextSample && sampler) {
+          nextSample += step;
+          const smp = sampler.sample();
+          if (smp) growth.push({ x: c.active, y: smp.rssBytes / KiB });
+        }
         s.onUnexpectedEnd = (err) => {
           c.active--;
           c.failed++;
@@ -254,6 +269,7 @@ export async function runLoadtest(o: LoadtestOptions): Promise<LoadtestResult> {
       while (mayOpen(openDeadline)) {
         const s = await openOne();
         if (!s) continue;
+        live.add(s);
         try {
           if (o.mode === 'stream') c.updates += await s.stream(performance.now() + o.durationMs, o.pipeline);
           else if (o.mode === 'pingpong') c.updates += await s.pingpong(performance.now() + o.durationMs, rttUs);
@@ -262,6 +278,7 @@ export async function runLoadtest(o: LoadtestOptions): Promise<LoadtestResult> {
           c.failed++;
           record(err);
         } finally {
+          live.delete(s);
           c.payloadBytes += s.pixelBytes;
           c.active--;
           closeLater(s);
@@ -319,7 +336,7 @@ export async function runLoadtest(o: LoadtestOptions): Promise<LoadtestResult> {
       mintSeconds: round(tokenStats.mintMs / 1000, 3),
       perSecond: tokenStats.mintMs > 0 ? round(tokenStats.minted / (tokenStats.mintMs / 1000), 0) : null,
     },
-    vncgate: sampler ? vncgateFigures(o, sampler, s0, loaded ?? end, after, openAtLoad, c.established, c.payloadBytes) : null,
+    vncgate: sampler ? vncgateFigures(o, sampler, s0, loaded ?? end, after, openAtLoad, c.established, c.payloadBytes, growth) : null,
     memory: {
       floorMiB: Math.round(o.memFloor.floorBytes / MiB),
       minAvailableMiB: o.memFloor.state().minAvailableBytes === null ? null : Math.round(o.memFloor.state().minAvailableBytes! / MiB),
@@ -337,6 +354,7 @@ function vncgateFigures(
   openAtLoad: number,
   established: number,
   payloadBytes: number,
+  growth: readonly { x: number; y: number }[],
 ): VncgateFigures {
   const kib = (b: number | undefined): number | null => (b === undefined ? null : Math.round(b / KiB));
   const cpu = before && after ? after.cpuSeconds - before.cpuSeconds : Number.NaN;
@@ -352,6 +370,7 @@ function vncgateFigures(
     rssPeakKiB: kib(sampler.peakRssBytes || undefined),
     rssPerSessionKiB:
       o.mode === 'idle' && before && loaded && openAtLoad > 0 ? round((loaded.rssBytes - before.rssBytes) / KiB / openAtLoad, 1) : null,
+    rssMarginalPerSessionKiB: growth.length >= 5 ? round(slope(growth), 1) : null,
     cpuSeconds: round(cpu, 2),
     cpuMsPerSession: established > 0 ? round((cpu * 1000) / established, 3) : null,
     cpuMsPerMB: payloadBytes > 0 ? round((cpu * 1000) / (payloadBytes / 1e6), 3) : null,

@@ -7,6 +7,8 @@ import { LoadError } from './load-error.js';
 /** Where console tokens come from: fresh and single-use, one per session, minted ahead in batches. */
 export interface TokenSource {
   readonly kind: 'api' | 'redis' | 'none';
+  /** The most tokens this run will take; none are minted beyond it. */
+  plan(total: number): void;
   /** Mints until `count` unused tokens are queued (one request per 1000); for the untimed warm-up. */
   prefill(count: number): Promise<void>;
   /** One unused token (null for `none`); refills in the background when the queue runs low. */
@@ -30,6 +32,7 @@ abstract class BatchTokenSource implements TokenSource {
   #minted = 0;
   #mintMs = 0;
   #requests = 0;
+  #planned = Number.POSITIVE_INFINITY;
   /** Refill below this many queued tokens. */
   lowWater = 256;
 
@@ -39,13 +42,25 @@ abstract class BatchTokenSource implements TokenSource {
     return this.#queue.length - this.#head;
   }
 
+  /** How many more tokens a batch may hold without minting past the plan. */
+  get #batch(): number {
+    return Math.max(0, Math.min(BATCH, this.#planned - this.#minted));
+  }
+
+  plan(total: number): void {
+    this.#planned = total;
+  }
+
   async prefill(count: number): Promise<void> {
-    while (this.#queued < count) await this.#mintBatch(Math.min(BATCH, count - this.#queued));
+    const want = Math.min(count, this.#planned - this.#minted + this.#queued);
+    while (this.#queued < want) await this.#mintBatch(Math.min(BATCH, want - this.#queued));
   }
 
   async take(): Promise<string> {
-    if (this.#queued <= this.lowWater && !this.#refill) {
-      this.#refill = this.#mintBatch(BATCH).then(
+    // Minting ahead in the background only while the run will still need more tokens than are
+    // queued (a soak); a run whose tokens were all minted up front mints nothing while timed.
+    if (this.#queued <= this.lowWater && !this.#refill && this.#batch > 0) {
+      this.#refill = this.#mintBatch(this.#batch).then(
         () => void (this.#refill = null),
         (err: unknown) => {
           this.#refill = null;
@@ -59,7 +74,10 @@ abstract class BatchTokenSource implements TokenSource {
         this.#error = null;
         throw e;
       }
-      if (!this.#refill) this.#refill = this.#mintBatch(BATCH).finally(() => void (this.#refill = null));
+      if (!this.#refill) {
+        if (this.#batch === 0) throw new LoadError('token-plan', `all ${this.#planned} planned tokens were taken`);
+        this.#refill = this.#mintBatch(this.#batch).finally(() => void (this.#refill = null));
+      }
       await this.#refill;
     }
     const t = this.#queue[this.#head++]!;
@@ -208,6 +226,7 @@ export class RedisTokenSource extends BatchTokenSource {
 /** Direct TCP to the VNC server: no proxy, no token. */
 export class NoTokenSource implements TokenSource {
   readonly kind = 'none' as const;
+  plan(): void {}
   async prefill(): Promise<void> {}
   async take(): Promise<null> {
     return null;

@@ -66,9 +66,13 @@ export class ConsoleSession {
   readonly startedAt = Date.now();
   readonly #ws: WebSocket;
   #release: (() => void) | null = null;
-  readonly #deps: SessionDeps;
+  readonly #limits: SessionLimits;
+  readonly #onClosed: (s: ConsoleSession) => void;
+  /** Dropped once used: it holds the request's query (the token) and nothing later needs it. */
+  #authorize: Authorize | null;
   readonly #log: Logger;
-  readonly #abort = new AbortController();
+  /** Cancels authorizing and connecting; not needed (and dropped) once piping. */
+  #abort: AbortController | null = new AbortController();
   readonly #rfb = new RfbServerHandshake({ security: ['none'] });
   #status: SessionStatus = 'authorizing';
   #backend: Socket | null = null;
@@ -78,7 +82,6 @@ export class ConsoleSession {
   #handshakeTimer: NodeJS.Timeout | null = null;
   #closeError: VncgateError | null = null;
   #closedBy: 'browser' | 'backend' | 'vncgate' | null = null;
-  #inflightToBrowser = 0;
   #backendPaused = false;
   /** Counters and clocks read by the registry's sweep. */
   bytesToBrowser = 0;
@@ -89,7 +92,9 @@ export class ConsoleSession {
 
   constructor(ws: WebSocket, token: string | null, remote: string, deps: SessionDeps, logFields: Record<string, string> = {}) {
     this.#ws = ws;
-    this.#deps = deps;
+    this.#limits = deps.limits;
+    this.#onClosed = deps.onClosed;
+    this.#authorize = deps.authorize;
     // Never the token itself: a short hash correlates log lines with the issuing side.
     this.#log = deps.log.child({ sessionId: this.id, remote, ...(token ? { tokenId: tokenLogId(token) } : {}), ...logFields });
   }
@@ -113,6 +118,7 @@ export class ConsoleSession {
    */
   start(refuse?: VncgateError): void {
     const ws = this.#ws;
+    releaseUpgradeRequest(ws);
     ws.on('message', this.#onBrowserMessage);
     ws.on('close', this.#onBrowserClose);
     ws.on('error', this.#onBrowserError);
@@ -120,8 +126,8 @@ export class ConsoleSession {
       this.pongPending = false;
     });
     this.#handshakeTimer = setTimeout(
-      () => this.fail(new VncgateError('SESSION_ERR_HANDSHAKE_TIMEOUT', `session not established after ${this.#deps.limits.handshakeTimeoutMs} ms (${this.#status})`)),
-      this.#deps.limits.handshakeTimeoutMs,
+      () => this.fail(new VncgateError('SESSION_ERR_HANDSHAKE_TIMEOUT', `session not established after ${this.#limits.handshakeTimeoutMs} ms (${this.#status})`)),
+      this.#limits.handshakeTimeoutMs,
     );
     this.#applyBrowser(this.#rfb.start());
     if (refuse) this.fail(refuse);
@@ -136,7 +142,11 @@ export class ConsoleSession {
 
   async #authorizeAndConnect(): Promise<void> {
     try {
-      const { target, release } = await this.#deps.authorize(this.#abort.signal, this.id);
+      const authorize = this.#authorize;
+      const abort = this.#abort;
+      this.#authorize = null;
+      if (!authorize || !abort) throw new Error('session started twice');
+      const { target, release } = await authorize(abort.signal, this.id);
       this.#release = release ?? null;
       this.#target = target;
       if (this.#isEnding()) {
@@ -148,9 +158,9 @@ export class ConsoleSession {
         host: target.host,
         port: target.port,
         security: target.security,
-        connectTimeoutMs: this.#deps.limits.connectTimeoutMs,
-        handshakeTimeoutMs: this.#deps.limits.handshakeTimeoutMs,
-        signal: this.#abort.signal,
+        connectTimeoutMs: this.#limits.connectTimeoutMs,
+        handshakeTimeoutMs: this.#limits.handshakeTimeoutMs,
+        signal: abort.signal,
         log: this.#log,
         onConnected: () => this.#setStatus('handshaking'),
         tunnelPath: target.tunnelPath ?? null,
@@ -206,6 +216,8 @@ export class ConsoleSession {
     const info = this.#backendInfo;
     if (!backend || !info) throw new Error('piping without a backend');
     if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
+    this.#handshakeTimer = null;
+    this.#abort = null;
     this.#setStatus('piping');
     this.#log.info(
       {
@@ -218,6 +230,8 @@ export class ConsoleSession {
       },
       'session started',
     );
+    // Only the log line above needed the handshake details; an idle session should not carry them.
+    this.#backendInfo = null;
     backend.on('data', this.#onBackendData);
     if (info.trailing.length > 0) this.#onBackendData(info.trailing);
     if (this.#browserTrailing && this.#browserTrailing.length > 0) this.#toBackend(this.#browserTrailing);
@@ -225,30 +239,32 @@ export class ConsoleSession {
     backend.resume();
   }
 
-  /** Backend → browser, pausing the backend while too much is queued toward the browser. */
+  /**
+   * Backend → browser, pausing the backend while too much is queued toward the browser.
+   *
+   * The hot path: one call per socket read (up to 64 KiB). `ws.bufferedAmount` already counts what
+   * is queued in user space, so a chunk carries no callback of its own; only the send that crosses
+   * the high-water mark does, and since writes complete in order, its callback means everything
+   * before it has reached the kernel as well.
+   */
   readonly #onBackendData = (chunk: Buffer): void => {
     this.bytesToBrowser += chunk.length;
     this.lastActivity = Date.now();
     const ws = this.#ws;
     if (ws.readyState !== ws.OPEN) return;
-    const len = chunk.length;
-    this.#inflightToBrowser += len;
-    ws.send(chunk, { binary: true }, this.#onSentToBrowser(len));
-    if (!this.#backendPaused && this.#inflightToBrowser > this.#deps.limits.highWaterMarkBytes) {
-      this.#backendPaused = true;
-      this.#backend?.pause();
+    if (this.#backendPaused || ws.bufferedAmount + chunk.length <= this.#limits.highWaterMarkBytes) {
+      ws.send(chunk);
+      return;
     }
+    this.#backendPaused = true;
+    this.#backend?.pause();
+    ws.send(chunk, this.#onBrowserDrained);
   };
 
-  #onSentToBrowser(len: number): (err?: Error) => void {
-    return () => {
-      this.#inflightToBrowser -= len;
-      if (this.#backendPaused && this.#inflightToBrowser <= this.#deps.limits.highWaterMarkBytes / 2) {
-        this.#backendPaused = false;
-        if (this.#status === 'piping') this.#backend?.resume();
-      }
-    };
-  }
+  readonly #onBrowserDrained = (): void => {
+    this.#backendPaused = false;
+    if (this.#status === 'piping') this.#backend?.resume();
+  };
 
   /** Browser → backend, pausing the WebSocket while the backend socket is full. */
   #toBackend(chunk: Buffer): void {
@@ -265,7 +281,7 @@ export class ConsoleSession {
 
   /** Bytes accepted from the backend but not yet written to the browser's socket. */
   get queuedToBrowserBytes(): number {
-    return this.#inflightToBrowser;
+    return this.#ws.bufferedAmount;
   }
 
   /** Bytes accepted from the browser but not yet written to the backend's socket. */
@@ -305,7 +321,7 @@ export class ConsoleSession {
     if (this.#closeError !== null && this.#status !== 'piping' && error.code !== 'SESSION_ERR_HANDSHAKE_TIMEOUT') return;
     if (this.#status !== 'piping' && this.#closeError === null && !this.#rfb.hasVerdict) {
       this.#closeError = error;
-      this.#abort.abort();
+      this.#abort?.abort();
       const actions = this.#rfb.reject(error);
       if (actions.length > 0) {
         this.#applyBrowser(actions);
@@ -324,7 +340,7 @@ export class ConsoleSession {
     this.#closeError = error ?? this.#closeError;
     this.#closedBy = by;
     if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
-    this.#abort.abort();
+    this.#abort?.abort();
     this.#backend?.destroy();
     const ws = this.#ws;
     ws.off('message', this.#onBrowserMessage);
@@ -354,7 +370,7 @@ export class ConsoleSession {
     const ordinary = code === null || code === 'SESSION_ERR_BACKEND_CLOSED' || code === 'SESSION_ERR_IDLE_TIMEOUT' || code === 'SESSION_ERR_MAX_LIFETIME';
     if (ordinary) this.#log.info(line, 'session ended');
     else this.#log.warn(line, 'session ended');
-    this.#deps.onClosed(this);
+    this.#onClosed(this);
   }
 
   #runRelease(): void {
@@ -384,4 +400,19 @@ export class ConsoleSession {
     this.lastPingAt = Date.now();
     this.#ws.ping();
   }
+}
+
+/**
+ * Lets go of what the HTTP upgrade left attached to a WebSocket for its whole life: the socket's
+ * `_httpMessage` (the ServerResponse @fastify/websocket made, holding the request with its headers
+ * and query string, and fastify's request and reply) and @fastify/websocket's own 'error' listener,
+ * whose closure holds the same request and reply. Together about 4 KiB per idle session (heap
+ * snapshots: issue 5, BENCHMARKS.md). Our 'error' listener, added right after, handles errors — as
+ * a peer fault (warn) rather than the plugin's error-level log line.
+ */
+function releaseUpgradeRequest(ws: WebSocket): void {
+  ws.removeAllListeners('error');
+  const raw = (ws as unknown as { _socket?: unknown })._socket as (Socket & { _httpMessage?: { detachSocket?: (s: Socket) => void } | null }) | undefined;
+  const res = raw?._httpMessage;
+  if (raw && res && typeof res.detachSocket === 'function') res.detachSocket(raw);
 }
