@@ -12,6 +12,7 @@ import {
   type SecurityChoice,
   type ServerInit,
 } from '../rfb/index.js';
+import { ReadBuffer } from './read-buffer.js';
 
 /** How vncgate authenticates to one console endpoint (a named profile in the config). */
 export type BackendSecurity = {
@@ -75,6 +76,11 @@ export type BackendConnection = {
   tls: TlsSummary | null;
   /** Server bytes that arrived after SecurityResult (normally none). */
   trailing: Buffer;
+  /**
+   * The reused receive buffer of a plain-TCP connection (null once TLS took the connection over):
+   * whoever consumes `data` calls `reclaim()` when it kept no reference to the chunk.
+   */
+  reads: ReadBuffer | null;
   remote: { address: string; port: number; family: string };
   timings: { connectMs: number; tlsMs: number | null; handshakeMs: number };
 };
@@ -154,7 +160,8 @@ export async function connectBackend(opts: ConnectOptions): Promise<BackendConne
   if (opts.signal?.aborted) throw new VncgateError('SESSION_ERR_SHUTDOWN', 'aborted before connecting');
 
   const t0 = performance.now();
-  const socket = await tcpConnect(host, opts.port, opts.connectTimeoutMs, opts.signal);
+  const reads = new ReadBuffer();
+  const socket = await tcpConnect(host, opts.port, opts.connectTimeoutMs, opts.signal, reads);
   const connectMs = performance.now() - t0;
   opts.onConnected?.();
   const remote = { address: socket.remoteAddress ?? host, port: socket.remotePort ?? opts.port, family: socket.remoteFamily ?? '' };
@@ -167,6 +174,7 @@ export async function connectBackend(opts: ConnectOptions): Promise<BackendConne
       info: hs.info,
       tls: hs.tls,
       trailing: hs.trailing,
+      reads: hs.socket === socket ? reads : null,
       remote,
       timings: { connectMs, tlsMs: hs.tlsMs, handshakeMs: performance.now() - t1 },
     };
@@ -176,10 +184,25 @@ export async function connectBackend(opts: ConnectOptions): Promise<BackendConne
   }
 }
 
-function tcpConnect(host: string, port: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<Socket> {
+function tcpConnect(host: string, port: number, timeoutMs: number, signal: AbortSignal | undefined, reads: ReadBuffer): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
     // autoSelectFamily: try every resolved address (IPv6 and IPv4) instead of only the first.
-    const socket = netConnect({ host, port, noDelay: true, autoSelectFamily: isIP(host) === 0 });
+    // onread: reads land in `reads` (see read-buffer.ts) and are re-emitted as ordinary `data`
+    // events, each chunk lent to its listener. pause()/resume() stop and start reading as usual.
+    const socket: Socket = netConnect({
+      host,
+      port,
+      noDelay: true,
+      autoSelectFamily: isIP(host) === 0,
+      onread: {
+        buffer: () => reads.next(),
+        callback: (n: number, buf: Uint8Array): boolean => {
+          reads.lend();
+          socket.emit('data', (buf as Buffer).subarray(0, n));
+          return true; // keep reading unless a listener paused the socket (pause() stops reads itself)
+        },
+      },
+    });
     const done = (err: VncgateError | null): void => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);

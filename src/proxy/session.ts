@@ -7,6 +7,7 @@ import { RfbServerHandshake, type ServerAction } from '../rfb/index.js';
 import type { ConsoleTarget } from '../tokens/index.js';
 import { tokenLogId } from '../tokens/index.js';
 import { connectBackend, type BackendConnection, type BackendSecurity } from './backend-connector.js';
+import type { ReadBuffer } from './read-buffer.js';
 
 export type SessionStatus = 'authorizing' | 'connecting' | 'handshaking' | 'piping' | 'closing' | 'closed';
 
@@ -77,6 +78,8 @@ export class ConsoleSession {
   #status: SessionStatus = 'authorizing';
   #backend: Socket | null = null;
   #backendInfo: BackendConnection | null = null;
+  /** The backend's reused receive buffer (plain TCP only). */
+  #reads: ReadBuffer | null = null;
   #target: ResolvedTarget | null = null;
   #browserTrailing: Buffer | null = null;
   #handshakeTimer: NodeJS.Timeout | null = null;
@@ -171,6 +174,7 @@ export class ConsoleSession {
       }
       this.#backend = conn.socket;
       this.#backendInfo = conn;
+      this.#reads = conn.reads;
       conn.socket.on('error', this.#onBackendError);
       conn.socket.on('close', this.#onBackendClose);
       this.#applyBrowser(this.#rfb.accept());
@@ -254,6 +258,9 @@ export class ConsoleSession {
     if (ws.readyState !== ws.OPEN) return;
     if (this.#backendPaused || ws.bufferedAmount + chunk.length <= this.#limits.highWaterMarkBytes) {
       ws.send(chunk);
+      // Written through to the kernel at once (the usual case): nothing references the chunk,
+      // so the backend's receive buffer serves the next read too.
+      if (ws.bufferedAmount === 0) this.#reads?.reclaim();
       return;
     }
     this.#backendPaused = true;
@@ -277,6 +284,11 @@ export class ConsoleSession {
         if (this.#status === 'piping') this.#ws.resume();
       });
     }
+  }
+
+  /** How often the backend's receive buffer was reused / replaced (plain TCP backends; else null). */
+  get backendReads(): { reused: number; allocated: number } | null {
+    return this.#reads ? { reused: this.#reads.reused, allocated: this.#reads.allocated } : null;
   }
 
   /** Bytes accepted from the backend but not yet written to the browser's socket. */

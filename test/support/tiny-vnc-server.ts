@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { RfbServerHandshake, encodeServerInit, type ServerSecurity } from '../../src/rfb/index.js';
 
+/** What the 'sequence' flood repeats: random bytes, a prime number of them. */
+export const SEQUENCE_PATTERN = randomBytes(65_521);
+
 /**
  * An in-process RFB server for unit tests of the proxy: handshake through our own server engine,
  * then ServerInit, then it echoes whatever the client sends after ClientInit (so a test can check
@@ -14,8 +17,11 @@ export async function startTinyVncServer(
     name?: string;
     /** Accept TCP and never speak (handshake-deadline tests). */
     silent?: boolean;
-    /** After ServerInit: 'echo' (default), 'flood' (write as fast as the socket takes), 'stall' (stop reading). */
-    after?: 'echo' | 'flood' | 'stall';
+    /**
+     * After ServerInit: 'echo' (default), 'flood' (write as fast as the socket takes), 'sequence'
+     * (flood with SEQUENCE_PATTERN repeated, so a reader can check every byte), 'stall' (stop reading).
+     */
+    after?: 'echo' | 'flood' | 'sequence' | 'stall';
   } = {},
 ): Promise<{
   port: number;
@@ -35,6 +41,18 @@ export async function startTinyVncServer(
       flooded += chunk.length;
       sock.once('drain', () => flood(sock));
     }
+  };
+  const floodSequence = (sock: Socket, at = 0): void => {
+    // Chunks of a size that does not divide the pattern's length: no two consecutive chunks match.
+    const next = (): Buffer => {
+      const out = Buffer.allocUnsafe(48 * 1024 + 7);
+      for (let i = 0; i < out.length; i++) out[i] = SEQUENCE_PATTERN[(at + i) % SEQUENCE_PATTERN.length]!;
+      at += out.length;
+      flooded += out.length;
+      return out;
+    };
+    while (!sock.destroyed && sock.write(next()));
+    if (!sock.destroyed) sock.once('drain', () => floodSequence(sock, at));
   };
   const server = createServer((sock) => {
     sockets.add(sock);
@@ -62,6 +80,7 @@ export async function startTinyVncServer(
           }),
         );
         if (opts.after === 'flood') flood(sock);
+        else if (opts.after === 'sequence') floodSequence(sock);
         else if (opts.after === 'stall') sock.pause();
         else if (chunk.length > 1) handle(chunk.subarray(1));
         return;
