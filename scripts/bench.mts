@@ -10,8 +10,8 @@
  *                    [--no-websockify] [--only tcp,ws,wss,...] [--cpu-prof DIR] [--mem-floor-mib 3072]
  *
  * Rows: direct TCP (the baseline), vncgate ws and wss as shipped (`node bin/vncgate.js serve`),
- * the same with one V8 flag (`--gc-flag`, default --initial-old-space-size=64, see BENCHMARKS.md;
- * "" leaves those rows out), a minimal Node ws relay, websockify ws and wss.
+ * optionally the same with V8 flags (`--gc-flag "--initial-old-space-size=64"`, say: rows left out
+ * by default), a minimal Node ws relay, websockify ws and wss.
  *
  * The table goes to stdout (and, as Markdown, to .cache/bench/bench-<time>.md); progress to
  * stderr; every raw result to .cache/bench/bench-<time>.json. Measurements are skipped while
@@ -51,7 +51,7 @@ const SETUP_SESSIONS = Number(args['setup-sessions'] ?? 1000);
 const SOAK_SECONDS = Number(args['soak-seconds'] ?? 0);
 const UPDATE_BYTES = Number(args['update-bytes'] ?? 256 * 1024);
 const MEM_FLOOR_MIB = Number(args['mem-floor-mib'] ?? 3072);
-const GC_FLAG = args['gc-flag'] ?? '--initial-old-space-size=64';
+const GC_FLAG = args['gc-flag'] ?? '';
 const WEBSOCKIFY_MAX_SESSIONS = 200;
 const ROOT = resolve(import.meta.dirname, '..');
 const STATE = join(ROOT, '.cache', 'bench');

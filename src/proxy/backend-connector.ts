@@ -197,7 +197,7 @@ function tcpConnect(host: string, port: number, timeoutMs: number, signal: Abort
       onread: {
         buffer: () => reads.next(),
         callback: (n: number, buf: Uint8Array): boolean => {
-          reads.lend();
+          reads.lend(n);
           socket.emit('data', (buf as Buffer).subarray(0, n));
           return true; // keep reading unless a listener paused the socket (pause() stops reads itself)
         },

@@ -12,35 +12,53 @@
  * not (`reclaim()`), right after the synchronous write that consumed it completed. A consumer
  * that does nothing (the RFB handshake, `exchangeInit`) therefore gets a fresh buffer per read,
  * which is exactly Node's default behaviour.
+ *
+ * The size adapts, because Node holds the next read's buffer for as long as the connection is
+ * quiet: it starts at 256 bytes, doubles after every read that
+ * filled it, up to 64 KiB, and drops back after a run of small reads. Handshakes, keystrokes and
+ * idle consoles stay small; a console streaming updates reads 64 KiB at a time into one buffer.
  */
 export class ReadBuffer {
-  readonly #size: number;
-  #buf: Buffer;
+  /** What an idle console holds for its next read. */
+  static readonly MIN = 256;
+  /** Node's own read size. */
+  static readonly MAX = 64 * 1024;
+  /** The size of the next buffer: doubled after a read that filled one, back to MIN after a run of small reads. */
+  #size = ReadBuffer.MIN;
+  #buf: Buffer | null = null;
   #lent = false;
+  #smallReads = 0;
   /** Reads served by the current buffer again / by a new one (for tests and benchmarks). */
   reused = 0;
-  allocated = 1;
+  allocated = 0;
 
-  constructor(size = 64 * 1024) {
-    this.#size = size;
-    this.#buf = Buffer.allocUnsafe(size);
-  }
-
-  /** The buffer the next read goes into. */
+  /**
+   * The buffer the next read goes into. Node asks for it right after each read (and holds it
+   * until the next one), so an idle console holds only a small one.
+   */
   next(): Buffer {
-    if (this.#lent) {
-      this.#buf = Buffer.allocUnsafe(this.#size);
-      this.#lent = false;
-      this.allocated++;
-    } else {
+    const buf = this.#buf;
+    if (buf !== null && !this.#lent && buf.length === this.#size) {
       this.reused++;
+      return buf;
     }
-    return this.#buf;
+    this.#lent = false;
+    this.allocated++;
+    // Never a slice of the shared pool: a held slice would pin the whole 8 KiB slab around it.
+    return (this.#buf = Buffer.allocUnsafeSlow(this.#size));
   }
 
-  /** A chunk of the current buffer is being handed to a consumer that may keep it. */
-  lend(): void {
+  /** A read of `n` bytes into the current buffer is being handed to a consumer that may keep it. */
+  lend(n: number): void {
     this.#lent = true;
+    const size = this.#buf?.length ?? this.#size;
+    if (n === size) {
+      this.#smallReads = 0;
+      this.#size = Math.min(ReadBuffer.MAX, size * 2);
+    } else if (n < size / 4 && size > ReadBuffer.MIN && ++this.#smallReads >= 4) {
+      this.#smallReads = 0;
+      this.#size = ReadBuffer.MIN;
+    }
   }
 
   /** The consumer of the last chunk holds no reference to it any more: the buffer can be reused. */
