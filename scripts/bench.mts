@@ -402,7 +402,7 @@ if (SOAK_SECONDS > 0) {
     '--mode',
     'setup',
     '--sessions',
-    '100000000',
+    '10000000',
     '--concurrency',
     '8',
     '--updates',
