@@ -150,6 +150,7 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
         limits,
         log,
         onClosed: (s) => registry.delete(s),
+        browserTls: Boolean(config.tls),
       },
       node !== null ? { node: node.slice(0, 255) } : {},
     );

@@ -52,6 +52,8 @@ export type SessionDeps = {
   log: Logger;
   /** Called once when the session is closed (registry bookkeeping). */
   onClosed: (s: ConsoleSession) => void;
+  /** The browser's connection is TLS (wss): see #onBackendData for what that changes. */
+  browserTls?: boolean;
 };
 
 /**
@@ -69,6 +71,7 @@ export class ConsoleSession {
   #release: (() => void) | null = null;
   readonly #limits: SessionLimits;
   readonly #onClosed: (s: ConsoleSession) => void;
+  readonly #browserTls: boolean;
   /** Dropped once used: it holds the request's query (the token) and nothing later needs it. */
   #authorize: Authorize | null;
   readonly #log: Logger;
@@ -97,6 +100,7 @@ export class ConsoleSession {
     this.#ws = ws;
     this.#limits = deps.limits;
     this.#onClosed = deps.onClosed;
+    this.#browserTls = deps.browserTls === true;
     this.#authorize = deps.authorize;
     // Never the token itself: a short hash correlates log lines with the issuing side.
     this.#log = deps.log.child({ sessionId: this.id, remote, ...(token ? { tokenId: tokenLogId(token) } : {}), ...logFields });
@@ -256,11 +260,15 @@ export class ConsoleSession {
     this.lastActivity = Date.now();
     const ws = this.#ws;
     if (ws.readyState !== ws.OPEN) return;
-    if (this.#backendPaused || ws.bufferedAmount + chunk.length <= this.#limits.highWaterMarkBytes) {
+    const queued = ws.bufferedAmount;
+    if (this.#backendPaused || queued + chunk.length <= this.#limits.highWaterMarkBytes) {
       ws.send(chunk);
-      // Written through to the kernel at once (the usual case): nothing references the chunk,
-      // so the backend's receive buffer serves the next read too.
-      if (ws.bufferedAmount === 0) this.#reads?.reclaim();
+      // When nothing references the chunk any more, the backend's receive buffer serves the next
+      // read too: over plain TCP when the write went through to the kernel at once (nothing left
+      // queued); over TLS when nothing was queued before it, because then the frame went straight
+      // into Node's TLS layer, which encrypts the cleartext or copies what it cannot encrypt yet
+      // before returning (its write completes later, when the record reaches the socket).
+      if (ws.bufferedAmount === 0 || (this.#browserTls && queued === 0)) this.#reads?.reclaim();
       return;
     }
     this.#backendPaused = true;
