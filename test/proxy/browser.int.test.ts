@@ -9,12 +9,13 @@
  *
  * Screenshots of both pages go to /tmp/vncgate-e2e/ (override with VNCGATE_E2E_SCREENSHOT_DIR).
  */
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../support/browser.js';
 import { runVncgate } from '../support/cli.js';
 import { getTestPki, type TestPki } from '../support/pki.js';
 import { stopAll } from '../support/proc.js';
@@ -22,7 +23,6 @@ import { startRedisServer, type RedisServer } from '../support/redis.js';
 import { startVncgateServe, type VncgateServe } from '../support/vncgate-process.js';
 import { startXvnc, type XvncServer } from '../support/xvnc.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const DESKTOP_NAME = 'vncgate-e2e-desktop';
 /** src/errors.ts TOKEN_ERR_INVALID, as the person at the console must read it. */
 const USED_LINK_REASON = 'This console link has expired or was already used - request a new one';
@@ -30,12 +30,6 @@ const UI_TIMEOUT_MS = 15_000;
 const SCREENSHOT_DIR = process.env['VNCGATE_E2E_SCREENSHOT_DIR'] ?? '/tmp/vncgate-e2e';
 
 type Minted = { token: string; url: string; expiresAt: string };
-
-/** base64(SHA-256(SubjectPublicKeyInfo)), the form Chromium's --ignore-certificate-errors-spki-list takes. */
-function spkiPin(certPem: string): string {
-  const spki = new X509Certificate(certPem).publicKey.export({ type: 'spki', format: 'der' });
-  return createHash('sha256').update(spki).digest('base64');
-}
 
 /** README "Logs": sessions are correlated by the first 12 hex digits of the token's SHA-256. */
 function tokenLogId(token: string): string {
@@ -112,17 +106,10 @@ describe('console in Chromium through the real vncgate (TLS, Redis, Xvnc VncAuth
     minted = r.json[0] as Minted;
     expect(minted.url.startsWith(`${vncgate.baseUrl}vnc.html?`)).toBe(true);
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        // Trust exactly vncgate's test certificate (by its public key), not every certificate as
-        // ignoreHTTPSErrors would: Chromium takes no CA file, and an NSS database needs certutil.
-        // Without this pin, or with another key's, the page load fails ERR_CERT_AUTHORITY_INVALID.
-        `--ignore-certificate-errors-spki-list=${spkiPin(pki.server.cert.pem)}`,
-      ],
-    });
+    // Trust exactly vncgate's test certificate (by its public key), not every certificate as
+    // ignoreHTTPSErrors would: Chromium takes no CA file, and an NSS database needs certutil.
+    // Without this pin, or with another key's, the page load fails ERR_CERT_AUTHORITY_INVALID.
+    browser = await launchChromium(pki.server.cert.pem);
     context = await browser.newContext({ viewport: { width: 1100, height: 860 } });
     context.setDefaultTimeout(UI_TIMEOUT_MS);
   });

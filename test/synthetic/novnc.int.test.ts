@@ -9,13 +9,13 @@ import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { connect } from 'node:net';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { WebSocketServer } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DemoScreen } from '../../src/synthetic/demo-screen.js';
 import { startSyntheticServer, type SyntheticServer } from '../../src/synthetic/index.js';
+import { launchChromium } from '../support/browser.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const UI_TIMEOUT_MS = 15_000;
 const NOVNC_ROOT = path.resolve(import.meta.dirname, '../../node_modules/@novnc/novnc');
 const W = 800;
@@ -79,10 +79,7 @@ describe('synthetic demo in noVNC (Chromium)', () => {
     const addr = http.address();
     if (addr === null || typeof addr === 'string') throw new Error('no address');
     base = `http://127.0.0.1:${addr.port}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update'],
-    });
+    browser = await launchChromium();
   });
 
   afterAll(async () => {

@@ -14,15 +14,14 @@ import { promisify } from 'node:util';
 import websocket from '@fastify/websocket';
 import Fastify from 'fastify';
 import type { FastifyInstance } from 'fastify';
-import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerConsolePage } from '../../src/web/index.js';
+import { launchChromium } from '../support/browser.js';
 import { startXvnc } from '../support/xvnc.js';
 import type { XvncServer } from '../support/xvnc.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const DESKTOP_NAME = 'vncgate-test-desktop';
 const USED_TOKEN_REASON = 'This console link has expired or was already used — request a new one';
 const UI_TIMEOUT_MS = 15_000;
@@ -156,11 +155,7 @@ describe('console page in Chromium', () => {
     registerConsolePage(app, { webRoot });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
     context = await browser.newContext({ viewport: { width: 1024, height: 720 } });
     // Every Playwright wait, navigation included, fails well inside the test timeout.
     context.setDefaultTimeout(UI_TIMEOUT_MS);
