@@ -35,6 +35,7 @@ export type RawConfig = {
     highWaterMarkBytes: number;
     maxMessageBytes: number;
     maxSessions: number;
+    clientInit: 'shared' | 'exclusive' | 'browser';
   };
   backends: {
     defaultProfile: string;

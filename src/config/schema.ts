@@ -104,7 +104,7 @@ export const CONFIG_SCHEMA = {
       default: {},
       properties: {
         connectTimeoutMs: { type: 'integer', minimum: 100, maximum: 300_000, default: 10_000 },
-        /** From the TCP connection to both SecurityResults (browser and console endpoint). */
+        /** From the WebSocket upgrade to ServerInit: both handshakes and the initialisation. */
         handshakeTimeoutMs: { type: 'integer', minimum: 100, maximum: 300_000, default: 15_000 },
         /** Close a session with no traffic either way for this long; 0 = never. */
         idleTimeoutMs: { type: 'integer', minimum: 0, maximum: 604_800_000, default: 3_600_000 },
@@ -118,6 +118,11 @@ export const CONFIG_SCHEMA = {
         maxMessageBytes: { type: 'integer', minimum: 1024, maximum: 67_108_864, default: 4_194_304 },
         /** Concurrent sessions in this process; more are refused with a reason. */
         maxSessions: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 20_000 },
+        /**
+         * The ClientInit sent to the console endpoint: vncgate's own, shared or exclusive, sent the
+         * moment the endpoint accepts authentication (one round trip sooner); or the browser's own.
+         */
+        clientInit: { type: 'string', enum: ['shared', 'exclusive', 'browser'], default: 'shared' },
       },
     },
     backends: {

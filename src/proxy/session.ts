@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WebSocket, RawData } from 'ws';
 import { VncgateError, toVncgateError, type ErrorCode } from '../errors.js';
-import { RfbServerHandshake, type ServerAction } from '../rfb/index.js';
+import { RfbServerHandshake, ServerInitReader, clientInit, type ServerAction, type ServerInit } from '../rfb/index.js';
 import type { ConsoleTarget } from '../tokens/index.js';
 import { tokenLogId } from '../tokens/index.js';
 import { connectBackend, type BackendConnection, type BackendSecurity } from './backend-connector.js';
@@ -44,6 +44,8 @@ export type SessionLimits = {
   maxLifetimeMs: number;
   heartbeatIntervalMs: number;
   highWaterMarkBytes: number;
+  /** ClientInit toward the endpoint: vncgate's own (shared/exclusive, sent at once) or the browser's. */
+  clientInit: 'shared' | 'exclusive' | 'browser';
 };
 
 export type SessionDeps = {
@@ -85,6 +87,14 @@ export class ConsoleSession {
   #reads: ReadBuffer | null = null;
   #target: ResolvedTarget | null = null;
   #browserTrailing: Buffer | null = null;
+  /**
+   * Initialisation (RFC 6143 §7.3), between both SecurityResults and piping: the browser's
+   * ClientInit (one byte) and the endpoint's ServerInit, both needed before bytes flow raw.
+   */
+  #browserClientInit: number | null = null;
+  #initReader: ServerInitReader | null = null;
+  #initChunks: Buffer[] = [];
+  #serverInit: { bytes: Buffer; init: ServerInit } | null = null;
   #handshakeTimer: NodeJS.Timeout | null = null;
   #closeError: VncgateError | null = null;
   #closedBy: 'browser' | 'backend' | 'vncgate' | null = null;
@@ -181,6 +191,7 @@ export class ConsoleSession {
       this.#reads = conn.reads;
       conn.socket.on('error', this.#onBackendError);
       conn.socket.on('close', this.#onBackendClose);
+      this.#beginInit(conn);
       this.#applyBrowser(this.#rfb.accept());
     } catch (err) {
       this.fail(toVncgateError(err));
@@ -199,8 +210,69 @@ export class ConsoleSession {
       this.#toBackend(chunk);
       return;
     }
+    if (this.#rfb.established) {
+      this.#onBrowserInit(chunk);
+      return;
+    }
     this.#applyBrowser(this.#rfb.receive(chunk));
   };
+
+  /**
+   * The endpoint accepted authentication: vncgate sends its own ClientInit right away (unless the
+   * browser's is to be forwarded), while the browser is told SecurityResult OK in parallel, so the
+   * endpoint's ServerInit and the browser's ClientInit travel at the same time. ServerInit is
+   * read (bounded) and held until the browser's ClientInit has arrived.
+   */
+  #beginInit(conn: BackendConnection): void {
+    const mode = this.#limits.clientInit;
+    if (mode !== 'browser') conn.socket.write(clientInit(mode === 'shared'));
+    this.#initReader = new ServerInitReader();
+    conn.socket.on('data', this.#onBackendInit);
+    if (conn.trailing.length > 0) this.#onBackendInit(conn.trailing);
+    if (this.#initReader !== null) conn.socket.resume();
+  }
+
+  readonly #onBackendInit = (chunk: Buffer): void => {
+    const reader = this.#initReader;
+    if (reader === null) return;
+    // Handshake reads are never lent back to the receive buffer, so keeping the chunk is safe.
+    this.#initChunks.push(chunk);
+    const r = reader.receive(chunk);
+    if (r.type === 'pending') return;
+    this.#initReader = null;
+    this.#backend?.off('data', this.#onBackendInit);
+    this.#backend?.pause();
+    const bytes = Buffer.concat(this.#initChunks);
+    this.#initChunks = [];
+    if (r.type === 'failed') {
+      this.fail(r.error);
+      return;
+    }
+    // Forwarded as received (ServerInit and whatever followed it), not re-encoded.
+    this.#serverInit = { bytes, init: r.init };
+    this.#maybeStartPiping();
+  };
+
+  /** Browser bytes after its SecurityResult and before piping: its ClientInit, and anything pipelined after it. */
+  #onBrowserInit(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    if (this.#browserClientInit === null) {
+      this.#browserClientInit = chunk[0]!;
+      if (this.#limits.clientInit === 'browser') this.#backend?.write(chunk.subarray(0, 1));
+      chunk = chunk.subarray(1);
+    }
+    if (chunk.length > 0) {
+      const held = this.#browserTrailing;
+      const total = (held?.length ?? 0) + chunk.length;
+      // Bounded like any handshake input: a browser does not send before ServerInit.
+      if (total > 65_536) {
+        this.fail(new VncgateError('SESSION_ERR_BROWSER_PROTOCOL', 'browser sent more than 64 KiB before ServerInit'));
+        return;
+      }
+      this.#browserTrailing = held && held.length > 0 ? Buffer.concat([held, chunk]) : Buffer.from(chunk);
+    }
+    this.#maybeStartPiping();
+  }
 
   #applyBrowser(actions: ServerAction[]): void {
     for (const a of actions) {
@@ -212,17 +284,22 @@ export class ConsoleSession {
           this.#close(a.error, a.error.code.startsWith('RFB_ERR_CLIENT') ? 'browser' : 'vncgate');
           return;
         case 'established':
-          this.#browserTrailing = a.trailing;
-          this.#startPiping();
+          this.#onBrowserInit(a.trailing);
           return;
       }
     }
   }
 
+  #maybeStartPiping(): void {
+    if (this.#browserClientInit !== null && this.#serverInit !== null && !this.#isEnding()) this.#startPiping();
+  }
+
   #startPiping(): void {
     const backend = this.#backend;
     const info = this.#backendInfo;
-    if (!backend || !info) throw new Error('piping without a backend');
+    const serverInit = this.#serverInit;
+    if (!backend || !info || !serverInit) throw new Error('piping without a backend');
+    this.#serverInit = null;
     if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = null;
     this.#abort = null;
@@ -234,6 +311,8 @@ export class ConsoleSession {
         backendVersion: info.info.serverVersion,
         security: info.info.security,
         tls: info.tls ? { protocol: info.tls.protocol, cipher: info.tls.cipher } : null,
+        framebuffer: `${serverInit.init.width}x${serverInit.init.height}`,
+        shared: this.#limits.clientInit === 'browser' ? this.#browserClientInit !== 0 : this.#limits.clientInit === 'shared',
         setupMs: Date.now() - this.startedAt,
       },
       'session started',
@@ -241,7 +320,7 @@ export class ConsoleSession {
     // Only the log line above needed the handshake details; an idle session should not carry them.
     this.#backendInfo = null;
     backend.on('data', this.#onBackendData);
-    if (info.trailing.length > 0) this.#onBackendData(info.trailing);
+    this.#onBackendData(serverInit.bytes);
     if (this.#browserTrailing && this.#browserTrailing.length > 0) this.#toBackend(this.#browserTrailing);
     this.#browserTrailing = null;
     backend.resume();
@@ -323,7 +402,12 @@ export class ConsoleSession {
   };
 
   readonly #onBackendClose = (): void => {
-    this.#close(new VncgateError('SESSION_ERR_BACKEND_CLOSED', 'console endpoint closed the connection'), 'backend');
+    // Before piping the endpoint owed us ServerInit: that is a failed handshake, not an ordinary end.
+    const error =
+      this.#status === 'piping'
+        ? new VncgateError('SESSION_ERR_BACKEND_CLOSED', 'console endpoint closed the connection')
+        : new VncgateError('BACKEND_ERR_CLOSED', 'console endpoint closed the connection before ServerInit');
+    this.#close(error, 'backend');
   };
 
   #isEnding(): boolean {

@@ -71,6 +71,11 @@ export class RfbServerHandshake {
     return this.#q.length;
   }
 
+  /** SecurityResult OK went out (or None under 3.3/3.7 needs none): initialisation follows. */
+  get established(): boolean {
+    return this.#state === 'established';
+  }
+
   /** Whether accept() or reject() has been called. */
   get hasVerdict(): boolean {
     return this.#verdict !== null;
