@@ -29,6 +29,26 @@ export function pathOnly(url: string | undefined): string {
   return cut === -1 ? url : url.slice(0, cut);
 }
 
+/** `token=<value>` in a URL or query string, wherever it appears in text. */
+const TOKEN_IN_TEXT = /(\btoken=)[^&\s"'<>;#]+/gi;
+const HAS_TOKEN = /token=/i;
+
+/**
+ * Blanks token values inside free text. Our own messages never carry a token, but a library's
+ * can: fastify, for one, puts the request URL (query string included) in some error messages.
+ */
+export function scrubTokens(text: string): string {
+  return HAS_TOKEN.test(text) ? text.replace(TOKEN_IN_TEXT, '$1[redacted]') : text;
+}
+
+function scrubbedError(err: unknown): unknown {
+  const out = pino.stdSerializers.err(err as Error) as unknown as Record<string, unknown>;
+  if (out && typeof out === 'object') {
+    for (const k of ['message', 'stack'] as const) if (typeof out[k] === 'string') out[k] = scrubTokens(out[k] as string);
+  }
+  return out;
+}
+
 export type LogOptions = { level: string; destination?: DestinationStream };
 
 export function createLogger(opts: LogOptions): Logger {
@@ -44,7 +64,17 @@ export function createLogger(opts: LogOptions): Logger {
           path: pathOnly(req.url),
           remote: req.ip ?? req.socket?.remoteAddress,
         }),
-        err: pino.stdSerializers.err,
+        err: scrubbedError,
+      },
+      hooks: {
+        // The message string of every line, e.g. an error's message logged as the line's message.
+        logMethod(args, method) {
+          for (let i = 0; i < args.length; i++) {
+            const a = args[i];
+            if (typeof a === 'string') args[i] = scrubTokens(a);
+          }
+          return method.apply(this, args as Parameters<typeof method>);
+        },
       },
     },
     opts.destination ?? pino.destination(2),
