@@ -15,14 +15,17 @@
  *
  * The size adapts, because Node holds the next read's buffer for as long as the connection is
  * quiet: it starts at 256 bytes, doubles after every read that
- * filled it, up to 64 KiB, and drops back after a run of small reads. Handshakes, keystrokes and
- * idle consoles stay small; a console streaming updates reads 64 KiB at a time into one buffer.
+ * filled it, up to 256 KiB, and drops back after a run of small reads. Handshakes, keystrokes and
+ * idle consoles stay small; a console streaming updates reads up to 256 KiB at a time into one
+ * buffer. Four times Node's 64 KiB: each read becomes one WebSocket frame (over wss, one TLS
+ * write), and a quarter as many reads, frames and writes per megabyte relayed measured 1.2-1.3x
+ * the throughput over wss and ws (BENCHMARKS.md); 512 KiB measured no better.
  */
 export class ReadBuffer {
   /** What an idle console holds for its next read. */
   static readonly MIN = 256;
-  /** Node's own read size. */
-  static readonly MAX = 64 * 1024;
+  /** The largest read: four times Node's own 64 KiB. */
+  static readonly MAX = 256 * 1024;
   /** The size of the next buffer: doubled after a read that filled one, back to MIN after a run of small reads. */
   #size = ReadBuffer.MIN;
   #buf: Buffer | null = null;

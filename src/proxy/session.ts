@@ -329,7 +329,7 @@ export class ConsoleSession {
   /**
    * Backend → browser, pausing the backend while too much is queued toward the browser.
    *
-   * The hot path: one call per socket read (up to 64 KiB). `ws.bufferedAmount` already counts what
+   * The hot path: one call per socket read (up to ReadBuffer.MAX). `ws.bufferedAmount` already counts what
    * is queued in user space, so a chunk carries no callback of its own; only the send that crosses
    * the high-water mark does, and since writes complete in order, its callback means everything
    * before it has reached the kernel as well.

@@ -14,30 +14,30 @@ describe('ReadBuffer', () => {
     expect(r).toMatchObject({ allocated: 2, reused: 1 });
   });
 
-  it('grows by doubling after full reads, up to 64 KiB', () => {
+  it('grows by doubling after full reads, up to 256 KiB', () => {
     const r = new ReadBuffer();
     const sizes: number[] = [];
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 12; i++) {
       const buf = r.next();
       sizes.push(buf.length);
       r.lend(buf.length);
       r.reclaim();
     }
-    expect(sizes).toEqual([256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 65536]);
+    expect(sizes).toEqual([256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072, 262144, 262144]);
   });
 
   it('keeps its size through an occasional short read and shrinks after a run of small ones', () => {
     const r = new ReadBuffer();
-    for (let i = 0; i < 9; i++) {
+    for (let i = 0; i < 11; i++) {
       const buf = r.next();
       r.lend(buf.length);
       r.reclaim();
     }
-    expect(r.next().length).toBe(65536);
+    expect(r.next().length).toBe(262144);
     r.lend(100); // the tail of an update
     r.reclaim();
     const full = r.next();
-    expect(full.length).toBe(65536);
+    expect(full.length).toBe(262144);
     r.lend(full.length);
     r.reclaim();
     for (let i = 0; i < 4; i++) {
