@@ -1,4 +1,5 @@
-import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { Socket as NetSocket, createServer as createNetServer, type Server as NetServer } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import fastifyWebsocket from '@fastify/websocket';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -110,6 +111,17 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
       // Echo "binary" when offered; no subprotocol is also accepted (noVNC ≥ 1.0 and most clients).
       handleProtocols: (protocols: Set<string>) => (protocols.has('binary') ? 'binary' : false),
     },
+  });
+
+  // The 101 response and the RFB ProtocolVersion the session sends right after it leave in one
+  // write (over wss: one TLS record): ws writes the 101 and then runs our handler synchronously,
+  // so the socket is corked just before and uncorked once the handler has run.
+  // (Injected requests in tests carry a stand-in socket, left alone.)
+  app.websocketServer.on('headers', (_headers: string[], req: IncomingMessage) => {
+    const socket: unknown = req.socket;
+    if (!(socket instanceof NetSocket)) return;
+    socket.cork();
+    process.nextTick(() => socket.uncork());
   });
 
   const ownOrigin = (req: FastifyRequest): string | null => {
