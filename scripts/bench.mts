@@ -1,22 +1,25 @@
 /**
  * `npm run bench`: vncgate against the direct-TCP baseline on the same synthetic RFB backends —
- * and websockify when it is installed, and a minimal Node ws relay — interleaved in one run,
+ * and websockify when it is installed, a minimal Node ws relay, and socat as a plain TCP relay
+ * (the cost of one extra process hop, nothing else) — interleaved in one run,
  * medians over rounds, ratios against the baseline measured in the same run. Every measurement is
  * the shipped `vncgate loadtest` in its own process, beside the backends, vncgate and the relays
  * in theirs, so nothing shares an event loop with what it measures.
  *
  *   npm run bench -- [--rounds 5] [--seconds 3] [--setup-sessions 1000] [--idle-sessions N]
  *                    [--soak-seconds 0] [--update-bytes 262144] [--gc-flag FLAG] [--no-idle]
- *                    [--no-websockify] [--only tcp,ws,wss,...] [--cpu-prof DIR] [--mem-floor-mib 3072]
+ *                    [--no-websockify] [--no-socat] [--only tcp,ws,wss,...] [--cpu-prof DIR]
+ *                    [--mem-floor-mib 3072]
  *
  * Rows: direct TCP (the baseline), vncgate ws and wss as shipped (`node bin/vncgate.js serve`),
  * optionally the same with V8 flags (`--gc-flag "--initial-old-space-size=64"`, say: rows left out
- * by default), a minimal Node ws relay, websockify ws and wss.
+ * by default), a minimal Node ws relay, websockify ws and wss, socat (TCP in, TCP out: no
+ * WebSocket, no TLS, no token; the floor any relay process adds on this machine).
  *
  * The table goes to stdout (and, as Markdown, to .cache/bench/bench-<time>.md); progress to
  * stderr; every raw result to .cache/bench/bench-<time>.json. Measurements are skipped while
  * MemAvailable is below the floor, and the load tester itself stops opening sessions below it;
- * websockify (a process per connection) never gets more than 200 sessions.
+ * websockify and socat (a process per connection) never get more than 200 sessions.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -41,6 +44,7 @@ const { values: args } = parseArgs({
     'gc-flag': { type: 'string' },
     'no-idle': { type: 'boolean' },
     'no-websockify': { type: 'boolean' },
+    'no-socat': { type: 'boolean' },
     'cpu-prof': { type: 'string' },
     only: { type: 'string' },
   },
@@ -52,7 +56,7 @@ const SOAK_SECONDS = Number(args['soak-seconds'] ?? 0);
 const UPDATE_BYTES = Number(args['update-bytes'] ?? 256 * 1024);
 const MEM_FLOOR_MIB = Number(args['mem-floor-mib'] ?? 3072);
 const GC_FLAG = args['gc-flag'] ?? '';
-const WEBSOCKIFY_MAX_SESSIONS = 200;
+const FORKING_RELAY_MAX_SESSIONS = 200;
 const ROOT = resolve(import.meta.dirname, '..');
 const STATE = join(ROOT, '.cache', 'bench');
 const BIN = join(ROOT, 'bin', 'vncgate.js');
@@ -260,6 +264,23 @@ if (websockifyBin) {
   }
 } else log(args['no-websockify'] ? 'websockify skipped' : 'websockify not installed (apt-get install websockify): its rows are left out');
 
+// socat, when installed: a relay written in C that only copies bytes (TCP to TCP), one per backend.
+let socat: { stream: number; ping: number } | null = null;
+const socatBin = args['no-socat'] ? null : which('socat');
+if (socatBin) {
+  socat = { stream: await freePort(), ping: await freePort() };
+  for (const [listen, target] of [
+    [socat.stream, ports.stream],
+    [socat.ping, ports.ping],
+  ] as const) {
+    const child = spawn(socatBin, ['-b', '262144', `TCP-LISTEN:${listen},bind=127.0.0.1,reuseaddr,fork,nodelay`, `TCP:127.0.0.1:${target},nodelay`], {
+      stdio: ['ignore', 'ignore', 'ignore'],
+    });
+    children.add(child);
+    await waitForPort(listen);
+  }
+} else log(args['no-socat'] ? 'socat skipped' : 'socat not installed (apt-get install socat): its row is left out');
+
 // ---------------------------------------------------------------- measuring
 
 type Mode = 'stream' | 'pingpong' | 'setup' | 'idle';
@@ -283,11 +304,21 @@ const allVariants: Variant[] = [
   ...(vg.wsTuned ? [{ key: 'ws-tuned', label: `vncgate ws, node ${GC_FLAG}`, loadArgs: viaVncgate(vg.wsTuned, false) }] : []),
   ...(vg.wssTuned ? [{ key: 'wss-tuned', label: `vncgate wss, node ${GC_FLAG}`, loadArgs: viaVncgate(vg.wssTuned, true) }] : []),
   { key: 'node-ws', label: 'minimal Node ws relay', loadArgs: (m) => ['--url', `ws://127.0.0.1:${naivePort}/?port=${backendFor(m)}`, '--no-token'] },
+  ...(socat
+    ? [
+        {
+          key: 'socat',
+          label: 'socat TCP relay (floor)',
+          maxSessions: FORKING_RELAY_MAX_SESSIONS,
+          loadArgs: (m: Mode) => ['--url', `tcp://127.0.0.1:${m === 'stream' ? socat!.stream : socat!.ping}`],
+        },
+      ]
+    : []),
   ...websockify.map(
     (w): Variant => ({
       key: w.tls ? 'websockify-wss' : 'websockify-ws',
       label: `websockify ${w.tls ? 'wss' : 'ws'}`,
-      maxSessions: WEBSOCKIFY_MAX_SESSIONS,
+      maxSessions: FORKING_RELAY_MAX_SESSIONS,
       loadArgs: (m) => ['--url', `${w.tls ? 'wss' : 'ws'}://127.0.0.1:${m === 'stream' ? w.stream : w.ping}/`, '--no-token', ...(w.tls ? ['--ca', certFile] : [])],
     }),
   ),
@@ -494,7 +525,7 @@ if (soak) {
 const header = [
   `vncgate bench ${facts.date}: node ${facts.node}, ${facts.nproc} CPUs (${facts.cpu}), ${facts.memTotalGiB} GiB RAM, kernel ${facts.kernel}, open-file limit ${facts.openFileLimit}, load average ${facts.loadavgStart} -> ${facts.loadavgEnd}`,
   `${ROUNDS} interleaved rounds, medians. stream: 1 session, ${UPDATE_BYTES} B Raw updates, one request outstanding (as noVNC), ${SECONDS} s, every byte checked;`,
-  `pingpong: 1 session, 1x1 updates, ${SECONDS} s; setup: ${SETUP_SESSIONS} sessions one after another (${redisUrl ? 'Redis tokens' : 'memory tokens'}; websockify: ${WEBSOCKIFY_MAX_SESSIONS}, no tokens). CPU: the proxy process, from /proc.`,
+  `pingpong: 1 session, 1x1 updates, ${SECONDS} s; setup: ${SETUP_SESSIONS} sessions one after another (${redisUrl ? 'Redis tokens' : 'memory tokens'}; websockify: ${FORKING_RELAY_MAX_SESSIONS}, no tokens). CPU: the proxy process, from /proc.`,
 ];
 process.stdout.write(`${[...header, '', ...textTable, '', 'targets (issue 5)', ...targets.map((t) => `  ${t}`)].join('\n')}\n`);
 const md = [...header.map((h) => `${h}  `), '', ...mdTable, '', '```', ...targets, '```', ''].join('\n');
