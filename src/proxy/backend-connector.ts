@@ -403,16 +403,21 @@ function runHandshake(raw: Socket, engine: RfbClientHandshake, host: string, opt
 }
 
 /**
- * Sends ClientInit and reads ServerInit on an established connection, within a deadline. Used by
- * `vncgate probe` (the proxy itself leaves the initialisation phase to the browser).
+ * Sends ClientInit (unless `shared` is null: the caller forwards the browser's) and reads
+ * ServerInit on an established connection, within a deadline; leaves the socket paused. Used by
+ * `vncgate probe` and by every session.
  */
-export function exchangeInit(conn: BackendConnection, shared: boolean, timeoutMs: number): Promise<{ init: ServerInit; ms: number }> {
+export function exchangeInit(
+  conn: BackendConnection,
+  shared: boolean | null,
+  timeoutMs: number,
+): Promise<{ init: ServerInit; raw: Buffer; trailing: Buffer; ms: number }> {
   const { socket } = conn;
   const reader = new ServerInitReader();
   const t = performance.now();
   return new Promise((resolve, reject) => {
     let done = false;
-    const finish = (err: VncgateError | null, init?: ServerInit): void => {
+    const finish = (err: VncgateError | null, result?: { init: ServerInit; raw: Buffer; trailing: Buffer }): void => {
       done = true;
       clearTimeout(timer);
       socket.off('data', onData);
@@ -420,11 +425,11 @@ export function exchangeInit(conn: BackendConnection, shared: boolean, timeoutMs
       socket.off('error', onError);
       socket.pause();
       if (err) reject(err);
-      else resolve({ init: init!, ms: performance.now() - t });
+      else resolve({ ...result!, ms: performance.now() - t });
     };
     const handle = (chunk: Buffer): void => {
       const r = reader.receive(chunk);
-      if (r.type === 'done') finish(null, r.init);
+      if (r.type === 'done') finish(null, { init: r.init, raw: r.raw, trailing: r.trailing });
       else if (r.type === 'failed') finish(r.error);
     };
     const onData = (chunk: Buffer): void => handle(chunk);
@@ -435,7 +440,7 @@ export function exchangeInit(conn: BackendConnection, shared: boolean, timeoutMs
     socket.on('data', onData);
     socket.on('close', onClose);
     socket.on('error', onError);
-    socket.write(clientInit(shared));
+    if (shared !== null) socket.write(clientInit(shared));
     if (conn.trailing.length > 0) handle(conn.trailing);
     if (!done) socket.resume();
   });

@@ -3,10 +3,10 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WebSocket, RawData } from 'ws';
 import { VncgateError, toVncgateError, type ErrorCode } from '../errors.js';
-import { RfbServerHandshake, ServerInitReader, clientInit, type ServerAction, type ServerInit } from '../rfb/index.js';
+import { LIMITS, RfbServerHandshake, type ServerAction, type ServerInit } from '../rfb/index.js';
 import type { ConsoleTarget } from '../tokens/index.js';
 import { tokenLogId } from '../tokens/index.js';
-import { connectBackend, type BackendConnection, type BackendSecurity } from './backend-connector.js';
+import { connectBackend, exchangeInit, type BackendConnection, type BackendSecurity } from './backend-connector.js';
 import type { ReadBuffer } from './read-buffer.js';
 
 export type SessionStatus = 'authorizing' | 'connecting' | 'handshaking' | 'piping' | 'closing' | 'closed';
@@ -92,8 +92,6 @@ export class ConsoleSession {
    * ClientInit (one byte) and the endpoint's ServerInit, both needed before bytes flow raw.
    */
   #browserClientInit: number | null = null;
-  #initReader: ServerInitReader | null = null;
-  #initChunks: Buffer[] = [];
   #serverInit: { bytes: Buffer; init: ServerInit } | null = null;
   #handshakeTimer: NodeJS.Timeout | null = null;
   #closeError: VncgateError | null = null;
@@ -191,7 +189,7 @@ export class ConsoleSession {
       this.#reads = conn.reads;
       conn.socket.on('error', this.#onBackendError);
       conn.socket.on('close', this.#onBackendClose);
-      this.#beginInit(conn);
+      void this.#initialise(conn);
       this.#applyBrowser(this.#rfb.accept());
     } catch (err) {
       this.fail(toVncgateError(err));
@@ -221,37 +219,21 @@ export class ConsoleSession {
    * The endpoint accepted authentication: vncgate sends its own ClientInit right away (unless the
    * browser's is to be forwarded), while the browser is told SecurityResult OK in parallel, so the
    * endpoint's ServerInit and the browser's ClientInit travel at the same time. ServerInit is
-   * read (bounded) and held until the browser's ClientInit has arrived.
+   * read (bounded) and held until the browser's ClientInit has arrived; the session's handshake
+   * deadline bounds the wait.
    */
-  #beginInit(conn: BackendConnection): void {
+  async #initialise(conn: BackendConnection): Promise<void> {
     const mode = this.#limits.clientInit;
-    if (mode !== 'browser') conn.socket.write(clientInit(mode === 'shared'));
-    this.#initReader = new ServerInitReader();
-    conn.socket.on('data', this.#onBackendInit);
-    if (conn.trailing.length > 0) this.#onBackendInit(conn.trailing);
-    if (this.#initReader !== null) conn.socket.resume();
-  }
-
-  readonly #onBackendInit = (chunk: Buffer): void => {
-    const reader = this.#initReader;
-    if (reader === null) return;
-    // Handshake reads are never lent back to the receive buffer, so keeping the chunk is safe.
-    this.#initChunks.push(chunk);
-    const r = reader.receive(chunk);
-    if (r.type === 'pending') return;
-    this.#initReader = null;
-    this.#backend?.off('data', this.#onBackendInit);
-    this.#backend?.pause();
-    const bytes = Buffer.concat(this.#initChunks);
-    this.#initChunks = [];
-    if (r.type === 'failed') {
-      this.fail(r.error);
-      return;
+    try {
+      const r = await exchangeInit(conn, mode === 'browser' ? null : mode === 'shared', this.#limits.handshakeTimeoutMs);
+      if (this.#isEnding()) return;
+      // Forwarded as received (ServerInit and whatever followed it), not re-encoded.
+      this.#serverInit = { bytes: r.trailing.length > 0 ? Buffer.concat([r.raw, r.trailing]) : r.raw, init: r.init };
+      this.#maybeStartPiping();
+    } catch (err) {
+      this.fail(toVncgateError(err));
     }
-    // Forwarded as received (ServerInit and whatever followed it), not re-encoded.
-    this.#serverInit = { bytes, init: r.init };
-    this.#maybeStartPiping();
-  };
+  }
 
   /** Browser bytes after its SecurityResult and before piping: its ClientInit, and anything pipelined after it. */
   #onBrowserInit(chunk: Buffer): void {
@@ -265,11 +247,11 @@ export class ConsoleSession {
       const held = this.#browserTrailing;
       const total = (held?.length ?? 0) + chunk.length;
       // Bounded like any handshake input: a browser does not send before ServerInit.
-      if (total > 65_536) {
-        this.fail(new VncgateError('SESSION_ERR_BROWSER_PROTOCOL', 'browser sent more than 64 KiB before ServerInit'));
+      if (total > LIMITS.maxHandshakeBufferBytes) {
+        this.fail(new VncgateError('SESSION_ERR_BROWSER_PROTOCOL', `browser sent more than ${LIMITS.maxHandshakeBufferBytes} bytes before ServerInit`));
         return;
       }
-      this.#browserTrailing = held && held.length > 0 ? Buffer.concat([held, chunk]) : Buffer.from(chunk);
+      this.#browserTrailing = held ? Buffer.concat([held, chunk]) : chunk;
     }
     this.#maybeStartPiping();
   }

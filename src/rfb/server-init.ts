@@ -74,7 +74,8 @@ export function encodeServerInit(init: ServerInit): Buffer {
 
 export type ServerInitResult =
   | { type: 'pending' }
-  | { type: 'done'; init: ServerInit; trailing: Buffer }
+  /** `raw`: the ServerInit exactly as received, for a proxy to pass on unchanged. */
+  | { type: 'done'; init: ServerInit; raw: Buffer; trailing: Buffer }
   | { type: 'failed'; error: VncgateError };
 
 /** Incremental ServerInit reader (§7.3.2) with a bounded desktop name. */
@@ -96,12 +97,15 @@ export class ServerInitReader {
       };
     }
     if (!q.has(24 + nameLength)) return { type: 'pending' };
-    const width = q.u16();
-    const height = q.u16();
-    const pixelFormat = readPixelFormat(q);
-    q.skip(4); // name length, checked above
-    const name = sanitizeReason(q.bytes(nameLength));
+    const raw = q.bytes(24 + nameLength);
+    const r = new ByteQueue();
+    r.push(raw);
+    const width = r.u16();
+    const height = r.u16();
+    const pixelFormat = readPixelFormat(r);
+    r.skip(4); // name length, checked above
+    const name = sanitizeReason(r.bytes(nameLength));
     this.#done = true;
-    return { type: 'done', init: { width, height, pixelFormat, name }, trailing: q.takeAll() };
+    return { type: 'done', init: { width, height, pixelFormat, name }, raw, trailing: q.takeAll() };
   }
 }
