@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/config/index.js';
 import { ERROR_CODES, type ErrorCode } from '../../src/errors.js';
@@ -126,15 +126,16 @@ function readServerInit(chunks: Buffer[]): { init: ServerInit; trailing: Buffer 
   return r.type === 'done' ? { init: r.init, trailing: r.trailing } : null;
 }
 
-async function until<T>(what: () => T | null | undefined | false, ms = 5_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = what();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+/** Resolves with what `what` returns once it is truthy (vitest's waitFor, polling every 5 ms). */
+const until = <T>(what: () => T | null | undefined | false, ms = 5_000): Promise<T> =>
+  vi.waitFor(
+    () => {
+      const v = what();
+      if (!v) throw new Error('condition not met yet');
+      return v;
+    },
+    { timeout: ms, interval: 5 },
+  );
 
 const servers: VncgateServer[] = [];
 const endpoints: Endpoint[] = [];
