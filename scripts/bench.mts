@@ -243,43 +243,44 @@ const vg = {
 const naive = await startChild('minimal relay', process.execPath, [join(ROOT, 'scripts', 'naive-relay.mjs')]);
 const naivePort = (JSON.parse(naive.line) as { port: number }).port;
 
+/**
+ * One relay process (websockify, socat) in front of each backend, stream and ping: spawns
+ * `argv(listen, target)` twice and resolves with the two listening ports.
+ */
+async function relayPerBackend(bin: string, argv: (listen: number, target: number) => string[]): Promise<{ stream: number; ping: number }> {
+  const p = { stream: await freePort(), ping: await freePort() };
+  for (const [listen, target] of [
+    [p.stream, ports.stream],
+    [p.ping, ports.ping],
+  ] as const) {
+    const child = spawn(bin, argv(listen, target), { stdio: ['ignore', 'ignore', 'ignore'] });
+    children.add(child);
+    await waitForPort(listen);
+  }
+  return p;
+}
+
 // websockify, when installed: one instance per backend (it has no tokens here), ws and wss.
 type Wsfy = { stream: number; ping: number; tls: boolean };
 const websockify: Wsfy[] = [];
 const websockifyBin = args['no-websockify'] ? null : which('websockify');
 if (websockifyBin) {
   for (const tls of [false, true]) {
-    const p: Wsfy = { stream: await freePort(), ping: await freePort(), tls };
-    for (const [listen, target] of [
-      [p.stream, ports.stream],
-      [p.ping, ports.ping],
-    ] as const) {
-      const child = spawn(websockifyBin, [...(tls ? ['--cert', certFile, '--key', keyFile, '--ssl-only'] : []), `127.0.0.1:${listen}`, `127.0.0.1:${target}`], {
-        stdio: ['ignore', 'ignore', 'ignore'],
-      });
-      children.add(child);
-      await waitForPort(listen);
-    }
-    websockify.push(p);
+    const p = await relayPerBackend(websockifyBin, (listen, target) => [
+      ...(tls ? ['--cert', certFile, '--key', keyFile, '--ssl-only'] : []),
+      `127.0.0.1:${listen}`,
+      `127.0.0.1:${target}`,
+    ]);
+    websockify.push({ ...p, tls });
   }
 } else log(args['no-websockify'] ? 'websockify skipped' : 'websockify not installed (apt-get install websockify): its rows are left out');
 
 // socat, when installed: a relay written in C that only copies bytes (TCP to TCP), one per backend.
-let socat: { stream: number; ping: number } | null = null;
 const socatBin = args['no-socat'] ? null : which('socat');
-if (socatBin) {
-  socat = { stream: await freePort(), ping: await freePort() };
-  for (const [listen, target] of [
-    [socat.stream, ports.stream],
-    [socat.ping, ports.ping],
-  ] as const) {
-    const child = spawn(socatBin, ['-b', '262144', `TCP-LISTEN:${listen},bind=127.0.0.1,reuseaddr,fork,nodelay`, `TCP:127.0.0.1:${target},nodelay`], {
-      stdio: ['ignore', 'ignore', 'ignore'],
-    });
-    children.add(child);
-    await waitForPort(listen);
-  }
-} else log(args['no-socat'] ? 'socat skipped' : 'socat not installed (apt-get install socat): its row is left out');
+const socat = socatBin
+  ? await relayPerBackend(socatBin, (listen, target) => ['-b', '262144', `TCP-LISTEN:${listen},bind=127.0.0.1,reuseaddr,fork,nodelay`, `TCP:127.0.0.1:${target},nodelay`])
+  : null;
+if (!socatBin) log(args['no-socat'] ? 'socat skipped' : 'socat not installed (apt-get install socat): its row is left out');
 
 // ---------------------------------------------------------------- measuring
 
@@ -310,7 +311,7 @@ const allVariants: Variant[] = [
           key: 'socat',
           label: 'socat TCP relay (floor)',
           maxSessions: FORKING_RELAY_MAX_SESSIONS,
-          loadArgs: (m: Mode) => ['--url', `tcp://127.0.0.1:${m === 'stream' ? socat!.stream : socat!.ping}`],
+          loadArgs: (m: Mode) => ['--url', `tcp://127.0.0.1:${m === 'stream' ? socat.stream : socat.ping}`],
         },
       ]
     : []),
@@ -525,7 +526,7 @@ if (soak) {
 const header = [
   `vncgate bench ${facts.date}: node ${facts.node}, ${facts.nproc} CPUs (${facts.cpu}), ${facts.memTotalGiB} GiB RAM, kernel ${facts.kernel}, open-file limit ${facts.openFileLimit}, load average ${facts.loadavgStart} -> ${facts.loadavgEnd}`,
   `${ROUNDS} interleaved rounds, medians. stream: 1 session, ${UPDATE_BYTES} B Raw updates, one request outstanding (as noVNC), ${SECONDS} s, every byte checked;`,
-  `pingpong: 1 session, 1x1 updates, ${SECONDS} s; setup: ${SETUP_SESSIONS} sessions one after another (${redisUrl ? 'Redis tokens' : 'memory tokens'}; websockify: ${FORKING_RELAY_MAX_SESSIONS}, no tokens). CPU: the proxy process, from /proc.`,
+  `pingpong: 1 session, 1x1 updates, ${SECONDS} s; setup: ${SETUP_SESSIONS} sessions one after another (${redisUrl ? 'Redis tokens' : 'memory tokens'}; websockify and socat: ${FORKING_RELAY_MAX_SESSIONS}, no tokens). CPU: the proxy process, from /proc.`,
 ];
 process.stdout.write(`${[...header, '', ...textTable, '', 'targets (issue 5)', ...targets.map((t) => `  ${t}`)].join('\n')}\n`);
 const md = [...header.map((h) => `${h}  `), '', ...mdTable, '', '```', ...targets, '```', ''].join('\n');
