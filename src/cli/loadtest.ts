@@ -14,6 +14,7 @@ import {
   runLoadtest,
   startBackendThread,
   tcpConnector,
+  pinnableCertificate,
   tlsContext,
   wsConnector,
   type BackendHandle,
@@ -64,7 +65,8 @@ Tokens (one fresh single-use token per session, minted before the clock starts):
   --no-token                connect without a token (a relay that needs none, e.g. websockify)
 
 TLS (wss):
-  --ca F                    PEM CA to trust (vncgate's development certificate, say)
+  --ca F                    PEM CA to trust; a file holding one self-signed certificate (vncgate's
+                            development certificate, say) is pinned: the server must present exactly it
   --insecure                do not verify vncgate's certificate
   --origin O                Origin header (default: the URL's own origin; "none" for none)
   --tls-resume              resume TLS sessions as a browser does (default: a full handshake each)
@@ -233,7 +235,10 @@ export async function loadtestCommand(argv: string[], io: CliIo): Promise<number
 
   const setupTimeoutMs = int('setup-timeout', values['setup-timeout'], DEFAULTS.setupTimeoutMs, 100, 600_000);
   let tlsSession: Buffer | undefined;
-  const secureContext = wsUrl?.protocol === 'wss:' ? tlsContext(ca) : undefined;
+  // A development certificate (one self-signed certificate) is pinned rather than verified as a
+  // chain; --insecure still means no check at all.
+  const pinnedCert = wsUrl?.protocol === 'wss:' && ca !== undefined && values.insecure !== true ? pinnableCertificate(ca) : null;
+  const secureContext = wsUrl?.protocol === 'wss:' ? tlsContext(pinnedCert !== null ? undefined : ca) : undefined;
   const connect = (token: string | null) => {
     if (direct) return tcpConnector(target.host, target.port, { timeoutMs: setupTimeoutMs });
     const u = new URL(wsUrl!);
@@ -244,6 +249,7 @@ export async function loadtestCommand(argv: string[], io: CliIo): Promise<number
       ...(values.origin !== undefined ? { origin: values.origin === 'none' ? null : values.origin } : {}),
       ...(secureContext !== undefined ? { secureContext } : {}),
       rejectUnauthorized: values.insecure !== true,
+      ...(pinnedCert !== null ? { pinnedCert } : {}),
       ...(values['tls-resume'] ? { ...(tlsSession ? { tlsSession } : {}), onTlsSession: (s: Buffer) => void (tlsSession = s) } : {}),
     });
   };

@@ -1,10 +1,16 @@
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { LoadError } from '../../src/loadtest/load-error.js';
 import type { ConnEnd } from '../../src/loadtest/transport.js';
-import { connectWebSocket, encodeClientFrame, WS_OPCODE, WsFrameReader } from '../../src/loadtest/ws-client.js';
+import { ensureDevCertificate } from '../../src/cli/dev-cert.js';
+import { connectWebSocket, encodeClientFrame, pinnableCertificate, tlsContext, WS_OPCODE, WsFrameReader } from '../../src/loadtest/ws-client.js';
 import { chunkings } from '../rfb/chunkings.js';
 
 /** An unmasked server frame (RFC 6455 §5.2). */
@@ -192,5 +198,72 @@ describe('connectWebSocket', () => {
     await expect(connectWebSocket({ url: `ws://127.0.0.1:${port}/`, timeoutMs: 5_000 }, collect().handlers)).rejects.toMatchObject({
       reason: 'connect-ECONNREFUSED',
     });
+  });
+});
+
+describe('wss with a pinned certificate', () => {
+  const dirs: string[] = [];
+  let server: HttpsServer | null = null;
+  afterEach(async () => {
+    if (server) await new Promise<void>((r) => server!.close(() => r()));
+    server = null;
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  function devCert(): { cert: Buffer; key: Buffer } {
+    const dir = mkdtempSync(join(tmpdir(), 'vncgate-pin-'));
+    dirs.push(dir);
+    const { certFile, keyFile } = ensureDevCertificate(dir);
+    return { cert: readFileSync(certFile), key: readFileSync(keyFile) };
+  }
+
+  /** A TLS WebSocket server; `requests` counts the HTTP requests it received (each carries the token). */
+  async function serveTls(id: { cert: Buffer; key: Buffer }): Promise<{ url: string; requests: () => number }> {
+    let requests = 0;
+    server = createHttpsServer({ cert: id.cert, key: id.key });
+    const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, handleProtocols: () => 'binary' });
+    server.on('upgrade', (req, socket, head) => {
+      requests++;
+      wss.handleUpgrade(req, socket, head, (ws) => ws.send(Buffer.from('hello')));
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', () => r()));
+    return { url: `wss://127.0.0.1:${(server.address() as AddressInfo).port}/websockify?token=secret`, requests: () => requests };
+  }
+
+  it('pins a lone self-signed certificate, and nothing else', () => {
+    const a = devCert();
+    const der = pinnableCertificate(a.cert);
+    expect(der).not.toBeNull();
+    expect(der!.equals(new X509Certificate(a.cert).raw)).toBe(true);
+    // Two certificates (a chain or a bundle), and what is not a certificate, are left to normal verification.
+    expect(pinnableCertificate(Buffer.concat([a.cert, devCert().cert]))).toBeNull();
+    expect(pinnableCertificate('not a certificate')).toBeNull();
+    expect(pinnableCertificate(a.key)).toBeNull();
+  });
+
+  it('connects when the server presents the pinned certificate', async () => {
+    const id = devCert();
+    const s = await serveTls(id);
+    let data = Buffer.alloc(0);
+    let end!: () => void;
+    const got = new Promise<void>((r) => (end = r));
+    const conn = await connectWebSocket(
+      { url: s.url, timeoutMs: 5_000, secureContext: tlsContext(), pinnedCert: pinnableCertificate(id.cert)! },
+      { data: (b) => ((data = Buffer.concat([data, b])), data.length >= 5 && end()), end: () => {} },
+    );
+    await got;
+    expect(data.toString()).toBe('hello');
+    expect(s.requests()).toBe(1);
+    conn.destroy();
+  });
+
+  it('refuses any other certificate before the request (and its token) is sent', async () => {
+    const s = await serveTls(devCert());
+    const other = pinnableCertificate(devCert().cert)!;
+    await expect(
+      connectWebSocket({ url: s.url, timeoutMs: 5_000, secureContext: tlsContext(), pinnedCert: other }, { data: () => {}, end: () => {} }),
+    ).rejects.toMatchObject({ reason: 'tls-pin' });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(s.requests()).toBe(0);
   });
 });
