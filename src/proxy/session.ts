@@ -384,6 +384,8 @@ export class ConsoleSession {
   };
 
   readonly #onBackendClose = (): void => {
+    // The usual case: vncgate closed it itself while ending the session (no error to build).
+    if (this.#isEnding()) return;
     // Before piping the endpoint owed us ServerInit: that is a failed handshake, not an ordinary end.
     const error =
       this.#status === 'piping'
