@@ -14,7 +14,7 @@ import {
   runLoadtest,
   startBackendThread,
   tcpConnector,
-  pinnableCertificate,
+  clientTrust,
   tlsContext,
   wsConnector,
   type BackendHandle,
@@ -237,8 +237,7 @@ export async function loadtestCommand(argv: string[], io: CliIo): Promise<number
   let tlsSession: Buffer | undefined;
   // A development certificate (one self-signed certificate) is pinned rather than verified as a
   // chain; --insecure still means no check at all.
-  const pinnedCert = wsUrl?.protocol === 'wss:' && ca !== undefined && values.insecure !== true ? pinnableCertificate(ca) : null;
-  const secureContext = wsUrl?.protocol === 'wss:' ? tlsContext(pinnedCert !== null ? undefined : ca) : undefined;
+  const trust = wsUrl?.protocol !== 'wss:' ? null : values.insecure === true ? { secureContext: tlsContext(ca) } : clientTrust(ca);
   const connect = (token: string | null) => {
     if (direct) return tcpConnector(target.host, target.port, { timeoutMs: setupTimeoutMs });
     const u = new URL(wsUrl!);
@@ -247,9 +246,8 @@ export async function loadtestCommand(argv: string[], io: CliIo): Promise<number
       url: u.toString(),
       timeoutMs: setupTimeoutMs,
       ...(values.origin !== undefined ? { origin: values.origin === 'none' ? null : values.origin } : {}),
-      ...(secureContext !== undefined ? { secureContext } : {}),
+      ...trust,
       rejectUnauthorized: values.insecure !== true,
-      ...(pinnedCert !== null ? { pinnedCert } : {}),
       ...(values['tls-resume'] ? { ...(tlsSession ? { tlsSession } : {}), onTlsSession: (s: Buffer) => void (tlsSession = s) } : {}),
     });
   };

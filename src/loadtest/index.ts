@@ -9,4 +9,4 @@ export { median, quantile, slope, summarize } from './stats.js';
 export { ApiTokenSource, NoTokenSource, RedisTokenSource, type TokenSource, type TokenTarget } from './token-source.js';
 export { tcpConnector, type Conn, type ConnEnd, type ConnHandlers, type Connect } from './transport.js';
 export { UpdateReader } from './update-reader.js';
-export { connectWebSocket, encodeClientFrame, pinnableCertificate, tlsContext, wsConnector, WsFrameReader, WS_OPCODE } from './ws-client.js';
+export { clientTrust, connectWebSocket, encodeClientFrame, pinnableCertificate, tlsContext, wsConnector, WsFrameReader, WS_OPCODE } from './ws-client.js';

@@ -82,6 +82,16 @@ export function pinnableCertificate(pem: Buffer | string): Buffer | null {
   }
 }
 
+/**
+ * How the load tester trusts a wss server, decided once and shared by every connection: a lone
+ * self-signed `ca` is pinned, with a context that does not also trust it as a CA (that would bring
+ * back Node's chain-and-name check and its cost); any other `ca`, or none, is verified as a chain.
+ */
+export function clientTrust(ca?: Buffer | string): { secureContext: SecureContext; pinnedCert?: Buffer } {
+  const pinnedCert = ca !== undefined ? pinnableCertificate(ca) : null;
+  return pinnedCert !== null ? { secureContext: tlsContext(), pinnedCert } : { secureContext: tlsContext(ca) };
+}
+
 export function wsConnector(opts: Omit<WsConnectOptions, 'url'> & { url: string | (() => string) }): Connect {
   return (handlers) => connectWebSocket({ ...opts, url: typeof opts.url === 'function' ? opts.url() : opts.url }, handlers);
 }
