@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: vncgate against the direct-TCP baseline on the same synthetic RFB backends —
- * and websockify when it is installed, a minimal Node ws relay, and socat as a plain TCP relay
- * (the cost of one extra process hop, nothing else) — interleaved in one run,
+ * and websockify when it is installed, minimal Node ws and TCP relays, and socat as a plain TCP
+ * relay (the cost of one extra process hop, nothing else) — interleaved in one run,
  * medians over rounds, ratios against the baseline measured in the same run. Every measurement is
  * the shipped `vncgate loadtest` in its own process, beside the backends, vncgate and the relays
  * in theirs, so nothing shares an event loop with what it measures.
@@ -13,8 +13,9 @@
  *
  * Rows: direct TCP (the baseline), vncgate ws and wss as shipped (`node bin/vncgate.js serve`),
  * optionally the same with V8 flags (`--gc-flag "--initial-old-space-size=64"`, say: rows left out
- * by default), a minimal Node ws relay, websockify ws and wss, socat (TCP in, TCP out: no
- * WebSocket, no TLS, no token; the floor any relay process adds on this machine).
+ * by default), a minimal Node ws relay, a minimal Node TCP relay (TCP in, TCP out: what one more
+ * Node process on the path costs), websockify ws and wss, socat (TCP in, TCP out: no WebSocket,
+ * no TLS, no token; the floor any relay process adds on this machine).
  *
  * The table goes to stdout (and, as Markdown, to .cache/bench/bench-<time>.md); progress to
  * stderr; every raw result to .cache/bench/bench-<time>.json. Measurements are skipped while
@@ -239,9 +240,16 @@ const vg = {
   wssTuned: gcArgs ? await startVncgate('vncgate-wss-tuned', true, gcArgs) : null,
 };
 
-// The minimal relay: what any Node ws+net relay costs, without tokens, handshake or backpressure.
-const naive = await startChild('minimal relay', process.execPath, [join(ROOT, 'scripts', 'naive-relay.mjs')]);
-const naivePort = (JSON.parse(naive.line) as { port: number }).port;
+// The minimal relays: what any Node ws+net relay costs, without tokens, handshake or backpressure,
+// and what one more Node process costs with no WebSocket at all (TCP in, TCP out, per backend).
+const naive = await startChild('minimal relays', process.execPath, [join(ROOT, 'scripts', 'naive-relay.mjs'), String(ports.stream), String(ports.ping)]);
+const naiveInfo = JSON.parse(naive.line) as { port: number; tcp: Record<string, number> };
+const naivePort = naiveInfo.port;
+const naiveTcpFor = (target: number): number => {
+  const p = naiveInfo.tcp[String(target)];
+  if (p === undefined) throw new Error(`minimal TCP relay has no listener for port ${target}`);
+  return p;
+};
 
 /**
  * One relay process (websockify, socat) in front of each backend, stream and ping: spawns
@@ -305,6 +313,7 @@ const allVariants: Variant[] = [
   ...(vg.wsTuned ? [{ key: 'ws-tuned', label: `vncgate ws, node ${GC_FLAG}`, loadArgs: viaVncgate(vg.wsTuned, false) }] : []),
   ...(vg.wssTuned ? [{ key: 'wss-tuned', label: `vncgate wss, node ${GC_FLAG}`, loadArgs: viaVncgate(vg.wssTuned, true) }] : []),
   { key: 'node-ws', label: 'minimal Node ws relay', loadArgs: (m) => ['--url', `ws://127.0.0.1:${naivePort}/?port=${backendFor(m)}`, '--no-token'] },
+  { key: 'node-tcp', label: 'minimal Node TCP relay', loadArgs: (m) => ['--url', `tcp://127.0.0.1:${naiveTcpFor(backendFor(m))}`] },
   ...(socat
     ? [
         {

@@ -1,14 +1,24 @@
 #!/usr/bin/env node
 /**
- * Benchmark baseline only: the smallest possible WebSocket→TCP relay (no tokens, no RFB handshake,
- * no backpressure, no deadlines), to separate vncgate's own cost from the cost of any Node ws relay.
- * Listens on 127.0.0.1:<ephemeral>, prints {"port": N}; connects each WebSocket to ?port=.
+ * Benchmark baselines only: the smallest possible relays (no tokens, no RFB handshake, no
+ * backpressure, no deadlines), to separate vncgate's own cost from what any Node relay costs.
+ *
+ * - A WebSocket→TCP relay on 127.0.0.1:<ephemeral>: each WebSocket goes to the TCP port in ?port=.
+ * - For each TARGET_PORT argument, a TCP→TCP relay on 127.0.0.1:<ephemeral> to that port: what
+ *   one more Node process on the path costs without any WebSocket framing.
+ *
+ * Prints one line: {"port": WS_PORT, "tcp": {"TARGET_PORT": LISTEN_PORT, …}}.
  */
 import net from 'node:net';
 import { WebSocketServer } from 'ws';
 
+const targets = process.argv.slice(2).map(Number);
+if (targets.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) throw new Error('usage: naive-relay.mjs [TARGET_PORT...]');
+
+const listening = (server) => new Promise((resolve) => server.once('listening', () => resolve(server.address().port)));
+
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false });
-wss.on('listening', () => process.stdout.write(`${JSON.stringify({ port: wss.address().port })}\n`));
+const wsPort = listening(wss);
 wss.on('connection', (ws, req) => {
   const port = Number(new URL(req.url ?? '/', 'http://relay').searchParams.get('port'));
   const s = net.connect({ host: '127.0.0.1', port, noDelay: true });
@@ -18,4 +28,21 @@ wss.on('connection', (ws, req) => {
   s.on('error', () => ws.terminate());
   ws.on('close', () => s.destroy());
 });
+
+const tcp = {};
+for (const target of targets) {
+  const server = net.createServer({ noDelay: true }, (c) => {
+    const s = net.connect({ host: '127.0.0.1', port: target, noDelay: true });
+    c.on('data', (d) => s.write(d));
+    s.on('data', (d) => c.write(d));
+    c.on('close', () => s.destroy());
+    s.on('close', () => c.destroy());
+    c.on('error', () => s.destroy());
+    s.on('error', () => c.destroy());
+  });
+  server.listen(0, '127.0.0.1');
+  tcp[target] = await listening(server);
+}
+
+process.stdout.write(`${JSON.stringify({ port: await wsPort, tcp })}\n`);
 process.on('SIGTERM', () => process.exit(0));
