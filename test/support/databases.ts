@@ -37,6 +37,7 @@ import {
   type Stoppable,
 } from './proc.js';
 import { freePort, waitForListening } from './ports.js';
+import { waitUntilStopped } from './proc.js';
 
 export type DatabaseEngine = 'postgres' | 'mariadb';
 
@@ -371,14 +372,22 @@ async function startEngine(spec: EngineSpec, opts: StartDatabaseOptions, t0: num
       },
       pause() {
         if (!proc.running) throw new Error(`${spec.label} is not running`);
-        for (const pid of spec.pauseTargets(proc)) {
+        // The server first, so it forks nothing new; then what it had forked (PostgreSQL's
+        // backends), listed only now. SIGSTOP is delivered asynchronously: return only once every
+        // thread of every target is stopped, or a query sent right after pause() may still be
+        // answered.
+        const stop = (pid: number): void => {
           try {
             process.kill(pid, 'SIGSTOP');
           } catch {
             // exited meanwhile
           }
-        }
+        };
+        stop(proc.pid);
+        const targets = spec.pauseTargets(proc);
+        for (const pid of targets) if (pid !== proc.pid) stop(pid);
         paused = true;
+        waitUntilStopped(targets, 5_000, spec.label);
       },
       resume() {
         // Children first is not needed: SIGCONT to everyone we stopped, in any order.

@@ -6,9 +6,9 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { ManagedProcess, ProcessRegistry, RingBuffer, defaultRegistry, runCommand, stopAll } from './proc.js';
+import { ManagedProcess, ProcessRegistry, RingBuffer, defaultRegistry, runCommand, stopAll, waitUntilStopped } from './proc.js';
 import { freePort, isLoopback, listeningSocketsOf, waitForListening, waitForPort } from './ports.js';
 import { getTestPki } from './pki.js';
 import { XVNC_CONFIGS, ensurePlainUser, startXvnc, startXvncConfig, xvncExpectedOffer, type XvncConfigName } from './xvnc.js';
@@ -241,6 +241,26 @@ describe('proc', () => {
 
     await expect(ManagedProcess.start({ name: 'missing', command: '/nonexistent/binary', args: [] })).rejects.toThrow(/cannot run/);
     await expect(runCommand('sh', ['-c', 'echo boom >&2; exit 3'])).rejects.toThrow(/code 3[\s\S]*boom/);
+  });
+
+  it('waitUntilStopped returns once every thread of a SIGSTOPped process is stopped, and gives up at its deadline', async () => {
+    // A Node process has several threads (V8 platform workers, libuv), so all of them must stop.
+    const p = await ManagedProcess.start({ name: 'stoppable', command: process.execPath, args: ['-e', "console.log('up'); setInterval(() => {}, 1000)"] });
+    try {
+      await expect.poll(() => p.output(), { timeout: 5000 }).toContain('up');
+      expect(() => waitUntilStopped([p.pid], 50, 'running')).toThrow(/running: PIDs \d+ not stopped 50 ms after SIGSTOP/);
+      process.kill(p.pid, 'SIGSTOP');
+      waitUntilStopped([p.pid], 5000, 'stoppable');
+      const states = readdirSync(`/proc/${p.pid}/task`).map((tid) => {
+        const stat = readFileSync(`/proc/${p.pid}/task/${tid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2)[0];
+      });
+      expect(states.length).toBeGreaterThan(1);
+      expect(states.every((st) => st === 'T')).toBe(true);
+      process.kill(p.pid, 'SIGCONT');
+    } finally {
+      await p.stop();
+    }
   });
 
   it('waitForPort gives up at its deadline', async () => {

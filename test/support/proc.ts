@@ -8,7 +8,7 @@
  * name or a group), and a process-exit hook SIGKILLs whatever a crashed test file left running.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 
 /** Anything a test file started and must stop in `afterAll`. */
 export interface Stoppable {
@@ -357,4 +357,40 @@ export async function runCommand(command: string, args: readonly string[], opts:
       else reject(new Error(`${what}: exited with ${signal ?? `code ${String(code)}`}\n${stderr.toString()}`));
     });
   });
+}
+
+/** States of every thread of `pid` ('T' stopped, 'S' sleeping, …); empty once it has exited. */
+function threadStates(pid: number): string[] {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const states: string[] = [];
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      states.push(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '?');
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return states;
+}
+
+/**
+ * Blocks (1 ms steps, at most `timeoutMs`) until every thread of every PID is stopped by a signal.
+ * SIGSTOP is delivered asynchronously: a test that sends a request right after `kill(pid, 'SIGSTOP')`
+ * can otherwise still be answered.
+ */
+export function waitUntilStopped(pids: readonly number[], timeoutMs: number, label: string): void {
+  const tick = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const running = pids.filter((pid) => threadStates(pid).some((st) => !'TtZX'.includes(st)));
+    if (running.length === 0) return;
+    if (performance.now() > deadline) throw new Error(`${label}: PIDs ${running.join(', ')} not stopped ${timeoutMs} ms after SIGSTOP`);
+    Atomics.wait(tick, 0, 0, 1);
+  }
 }

@@ -4,6 +4,7 @@ import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitUntilStopped } from './proc.js';
 
 /**
  * A throw-away `redis-server` for integration tests: loopback only, a free port, a temp dir, no
@@ -191,6 +192,7 @@ export async function startRedisServer(options: StartRedisOptions = {}): Promise
       if (child?.pid === undefined) throw new Error('redis-server is not running');
       killQuietly(child.pid, 'SIGSTOP');
       paused = true;
+      waitUntilStopped([child.pid], 5_000, 'redis-server');
     },
     resume: () => {
       if (child?.pid === undefined) throw new Error('redis-server is not running');
