@@ -18,10 +18,17 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
-/** utime + stime (fields 14 and 15) of /proc/PID/stat, in ticks. The comm field may hold spaces and parentheses. */
+/**
+ * The fields of a /proc/PID/stat (or /proc/PID/task/TID/stat) line after the parenthesised comm,
+ * which may itself hold spaces and parentheses: [0] is field 3 (state), [1] field 4 (ppid), ….
+ */
+export function statFieldsAfterComm(stat: string): string[] {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+/** utime + stime (fields 14 and 15) of /proc/PID/stat, in ticks. */
 export function parseStatCpuTicks(stat: string): number {
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state), so fields 14 and 15 are rest[11] and rest[12].
+  const rest = statFieldsAfterComm(stat);
   return Number(rest[11]) + Number(rest[12]);
 }
 

@@ -35,9 +35,10 @@ import {
   sleep,
   type ProcessRegistry,
   type Stoppable,
+  waitUntilStopped,
 } from './proc.js';
 import { freePort, waitForListening } from './ports.js';
-import { waitUntilStopped } from './proc.js';
+import { statFieldsAfterComm } from '../../src/loadtest/proc-sampler.js';
 
 export type DatabaseEngine = 'postgres' | 'mariadb';
 
@@ -200,9 +201,7 @@ function childrenOf(pid: number): number[] {
   for (const e of entries) {
     if (!/^\d+$/.test(e)) continue;
     try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      // Field 4 (ppid) follows the parenthesised comm, which may itself contain spaces or ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const ppid = Number(statFieldsAfterComm(readFileSync(`/proc/${e}/stat`, 'latin1'))[1]);
       if (ppid === pid) found.push(Number(e));
     } catch {
       // gone meanwhile

@@ -9,6 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { statFieldsAfterComm } from '../../src/loadtest/proc-sampler.js';
 
 /** Anything a test file started and must stop in `afterAll`. */
 export interface Stoppable {
@@ -370,8 +371,7 @@ function threadStates(pid: number): string[] {
   const states: string[] = [];
   for (const tid of tids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      states.push(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? '?');
+      states.push(statFieldsAfterComm(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1'))[0] ?? '?');
     } catch {
       // the thread exited meanwhile
     }
