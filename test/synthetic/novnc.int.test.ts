@@ -95,7 +95,8 @@ describe('synthetic demo in noVNC (Chromium)', () => {
     const page = await browser.newPage({ viewport: { width: W, height: H } });
     page.setDefaultTimeout(UI_TIMEOUT_MS);
     await page.goto(`${base}/?${query}`);
-    await page.waitForFunction("window.events.includes('connect')");
+    // The page's module script defines window.events; until it has run the predicate must wait, not throw.
+    await page.waitForFunction("Array.isArray(window.events) && window.events.includes('connect')");
     return page;
   }
 
