@@ -20,12 +20,19 @@
  * buffer. Four times Node's 64 KiB: each read becomes one WebSocket frame (over wss, one TLS
  * write), and a quarter as many reads, frames and writes per megabyte relayed measured 1.2-1.3x
  * the throughput over wss and ws (BENCHMARKS.md); 512 KiB measured no better.
+ *
+ * Each buffer keeps HEADROOM spare bytes in front of what Node reads into, so that the relay can
+ * write a WebSocket frame header there (`framed()`) and send header and payload as one buffer. Two
+ * buffers written together (what `ws` does) cost a copy of the whole payload over TLS, where Node
+ * joins them before encrypting.
  */
 export class ReadBuffer {
   /** What an idle console holds for its next read. */
   static readonly MIN = 256;
   /** The largest read: four times Node's own 64 KiB. */
   static readonly MAX = 256 * 1024;
+  /** Room for the longest header of an unmasked server frame (RFC 6455 §5.2): 2 bytes and a 64-bit length. */
+  static readonly HEADROOM = 10;
   /** The size of the next buffer: doubled after a read that filled one, back to MIN after a run of small reads. */
   #size = ReadBuffer.MIN;
   #buf: Buffer | null = null;
@@ -48,7 +55,31 @@ export class ReadBuffer {
     this.#lent = false;
     this.allocated++;
     // Never a slice of the shared pool: a held slice would pin the whole 8 KiB slab around it.
-    return (this.#buf = Buffer.allocUnsafeSlow(this.#size));
+    return (this.#buf = Buffer.allocUnsafeSlow(ReadBuffer.HEADROOM + this.#size).subarray(ReadBuffer.HEADROOM));
+  }
+
+  /**
+   * `chunk`, the last read (its first bytes, as Node reports them), as one unmasked binary
+   * WebSocket frame with FIN set: the header is written into the headroom right before it, so the
+   * frame is the same memory, not a copy. null for any other buffer (a handshake leftover, say).
+   */
+  framed(chunk: Buffer): Buffer | null {
+    const buf = this.#buf;
+    if (buf === null || chunk.buffer !== buf.buffer || chunk.byteOffset !== buf.byteOffset) return null;
+    const n = chunk.length;
+    const h = n < 126 ? 2 : n < 65_536 ? 4 : 10;
+    const frame = Buffer.from(buf.buffer, buf.byteOffset - h, h + n);
+    frame[0] = 0x82; // FIN, binary
+    if (h === 2) frame[1] = n;
+    else if (h === 4) {
+      frame[1] = 126;
+      frame.writeUInt16BE(n, 2);
+    } else {
+      frame[1] = 127;
+      frame.writeUInt32BE(0, 2); // reads are at most MAX bytes: the high half is zero
+      frame.writeUInt32BE(n, 6);
+    }
+    return frame;
   }
 
   /** A read of `n` bytes into the current buffer is being handed to a consumer that may keep it. */

@@ -85,6 +85,8 @@ export class ConsoleSession {
   #backendInfo: BackendConnection | null = null;
   /** The backend's reused receive buffer (plain TCP only). */
   #reads: ReadBuffer | null = null;
+  /** The browser's socket under `ws`, for frames built in place; null if an extension was negotiated. */
+  readonly #browserSocket: Socket | null;
   #target: ResolvedTarget | null = null;
   #browserTrailing: Buffer | null = null;
   /**
@@ -109,6 +111,7 @@ export class ConsoleSession {
     this.#limits = deps.limits;
     this.#onClosed = deps.onClosed;
     this.#browserTls = deps.browserTls === true;
+    this.#browserSocket = ws.extensions === '' ? (rawSocketOf(ws) ?? null) : null;
     this.#authorize = deps.authorize;
     // Never the token itself: a short hash correlates log lines with the issuing side.
     this.#log = deps.log.child({ sessionId: this.id, remote, ...(token ? { tokenId: tokenLogId(token) } : {}), ...logFields });
@@ -322,8 +325,14 @@ export class ConsoleSession {
     const ws = this.#ws;
     if (ws.readyState !== ws.OPEN) return;
     const queued = ws.bufferedAmount;
+    // A read from the reused buffer goes out as one frame built in place (header in the buffer's
+    // headroom) straight to the browser's socket, in order with anything `ws` itself writes: with no
+    // extension negotiated, `ws` writes every frame to that socket at once, never queueing it.
+    const raw = this.#browserSocket;
+    const frame = raw !== null ? (this.#reads?.framed(chunk) ?? null) : null;
     if (this.#backendPaused || queued + chunk.length <= this.#limits.highWaterMarkBytes) {
-      ws.send(chunk);
+      if (frame !== null) raw!.write(frame);
+      else ws.send(chunk);
       // When nothing references the chunk any more, the backend's receive buffer serves the next
       // read too: over plain TCP when the write went through to the kernel at once (nothing left
       // queued); over TLS when nothing was queued before it, because then the frame went straight
@@ -334,7 +343,8 @@ export class ConsoleSession {
     }
     this.#backendPaused = true;
     this.#backend?.pause();
-    ws.send(chunk, this.#onBrowserDrained);
+    if (frame !== null) raw!.write(frame, this.#onBrowserDrained);
+    else ws.send(chunk, this.#onBrowserDrained);
   };
 
   readonly #onBrowserDrained = (): void => {
@@ -500,7 +510,12 @@ export class ConsoleSession {
  */
 function releaseUpgradeRequest(ws: WebSocket): void {
   ws.removeAllListeners('error');
-  const raw = (ws as unknown as { _socket?: unknown })._socket as (Socket & { _httpMessage?: { detachSocket?: (s: Socket) => void } | null }) | undefined;
+  const raw = rawSocketOf(ws) as (Socket & { _httpMessage?: { detachSocket?: (s: Socket) => void } | null }) | undefined;
   const res = raw?._httpMessage;
   if (raw && res && typeof res.detachSocket === 'function') res.detachSocket(raw);
+}
+
+/** The socket `ws` writes to (a TLS socket over wss). */
+function rawSocketOf(ws: WebSocket): Socket | undefined {
+  return (ws as unknown as { _socket?: Socket })._socket;
 }

@@ -47,4 +47,38 @@ describe('ReadBuffer', () => {
     }
     expect(r.next().length).toBe(ReadBuffer.MIN);
   });
+
+  it('frames the last read in place, with the header in the headroom before it', () => {
+    const r = new ReadBuffer();
+    for (const n of [5, 125, 126, 65_535, 65_536, ReadBuffer.MAX]) {
+      let buf = r.next();
+      while (buf.length < n) {
+        r.lend(buf.length); // full reads grow the buffer
+        r.reclaim();
+        buf = r.next();
+      }
+      buf.fill(0xab, 0, n);
+      r.lend(n);
+      const chunk = buf.subarray(0, n);
+      const frame = r.framed(chunk)!;
+      const header = n < 126 ? [0x82, n] : n < 65_536 ? [0x82, 126, n >> 8, n & 0xff] : [0x82, 127, 0, 0, 0, 0, n >>> 24, (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff];
+      expect([...frame.subarray(0, header.length)], `header for ${n}`).toEqual(header);
+      expect(frame.length).toBe(header.length + n);
+      expect(frame.buffer).toBe(chunk.buffer); // the same memory: no copy
+      expect(frame.byteOffset + header.length).toBe(chunk.byteOffset);
+      expect(frame.subarray(header.length).equals(chunk)).toBe(true);
+      r.reclaim();
+    }
+  });
+
+  it('frames only a read that starts at the current buffer', () => {
+    const r = new ReadBuffer();
+    const buf = r.next();
+    r.lend(20);
+    expect(r.framed(Buffer.alloc(20))).toBeNull(); // someone else's bytes
+    expect(r.framed(buf.subarray(4, 20))).toBeNull(); // not where the headroom is
+    const old = buf.subarray(0, 20);
+    r.next(); // lent, never reclaimed: a new buffer
+    expect(r.framed(old)).toBeNull();
+  });
 });
