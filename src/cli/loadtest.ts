@@ -53,6 +53,10 @@ Load:
                             (default 10; setup 600)
   --updates K               setup: update round trips per session before it closes (default 0)
   --pipeline K              stream: update requests kept outstanding (default 1, as noVNC)
+  --warmup N                first open, drive (10 round trips) and close N sessions one after
+                            another, untimed and left out of every figure, so that the run
+                            measures warm JIT-compiled code in the load tester and in vncgate
+                            (default 0)
   --no-verify               do not check pixel bytes (checking is on by default)
 
 Tokens (one fresh single-use token per session, minted before the clock starts):
@@ -130,6 +134,7 @@ export async function loadtestCommand(argv: string[], io: CliIo): Promise<number
       concurrency: { type: 'string' },
       duration: { type: 'string' },
       updates: { type: 'string' },
+      warmup: { type: 'string' },
       pipeline: { type: 'string' },
       'no-verify': { type: 'boolean' },
       'jwt-secret-file': { type: 'string' },
@@ -156,6 +161,7 @@ export async function loadtestCommand(argv: string[], io: CliIo): Promise<number
   const mode = (values.mode ?? 'stream') as LoadMode;
   if (!LOAD_MODES.includes(mode)) throw new UsageError(`--mode must be one of ${LOAD_MODES.join(', ')}`);
   const sessions = int('sessions', values.sessions, DEFAULTS.sessions, 1, 10_000_000);
+  const warmup = int('warmup', values.warmup, 0, 0, 1_000_000);
   const concurrency = int('concurrency', values.concurrency, mode === 'setup' ? 1 : Math.min(sessions, 100_000), 1, 100_000);
   const durationMs = num('duration', values.duration, mode === 'setup' ? DEFAULTS.setupDurationS : DEFAULTS.durationS, 0, 86_400) * 1000;
   const backendSecurity = values['backend-security'] ?? 'none';
@@ -267,6 +273,7 @@ export async function loadtestCommand(argv: string[], io: CliIo): Promise<number
       connect,
       tokens,
       sessions,
+      warmupSessions: warmup,
       concurrency,
       durationMs,
       updatesPerSession: int('updates', values.updates, 0, 0, 1_000_000),

@@ -39,6 +39,9 @@ export function formatReport(r: LoadtestResult): string {
     rows.push(['', cpu.join(', ')]);
     if (v.error) rows.push(['', v.error]);
   }
+  if (r.warmup.sessions > 0) {
+    rows.push(['warm-up', `${n0(r.warmup.sessions)} session(s) before the clock started${r.warmup.failed > 0 ? `, ${n0(r.warmup.failed)} FAILED` : ''}`]);
+  }
   if (r.tokens.source !== 'none') {
     rows.push(['tokens', `${r.tokens.source}: ${n0(r.tokens.minted)} minted in ${n0(r.tokens.mintSeconds, 2)} s${r.tokens.perSecond !== null ? ` (${n0(r.tokens.perSecond)}/s)` : ''}, before the clock started`]);
   }

@@ -20,6 +20,12 @@ export type LoadtestOptions = {
   tokens: TokenSource;
   /** Sessions to run in all. */
   sessions: number;
+  /**
+   * Sessions opened, given WARMUP_EXCHANGES round trips and closed one after another before the
+   * clock starts, left out of every figure: they warm the JIT compilers of the load tester and of
+   * vncgate, so that a run measures steady state rather than how soon V8 optimises. Default 0.
+   */
+  warmupSessions?: number;
   /** Sessions in flight at once. */
   concurrency: number;
   /**
@@ -46,7 +52,7 @@ export type LoadtestOptions = {
 };
 
 export type LoadProgress = {
-  phase: 'minting' | 'opening' | 'running' | 'holding' | 'closing';
+  phase: 'minting' | 'warming' | 'opening' | 'running' | 'holding' | 'closing';
   elapsedMs: number;
   target: number;
   started: number;
@@ -66,6 +72,8 @@ export type LoadtestResult = {
   wallSeconds: number | null;
   stoppedBy: StopReason;
   sessions: { requested: number; started: number; established: number; failed: number; peakConcurrent: number };
+  /** Untimed sessions before the clock started (their errors are in `errors` as warmup-…). */
+  warmup: { sessions: number; failed: number };
   setup: { perSecond: number | null; p50Ms: number | null; p90Ms: number | null; p99Ms: number | null; maxMs: number | null };
   throughput: { payloadBytes: number; seconds: number | null; megabytesPerSecond: number | null; updates: number } | null;
   rtt: { samples: number; p50Us: number | null; p90Us: number | null; p99Us: number | null; maxUs: number | null; meanUs: number | null } | null;
@@ -101,6 +109,8 @@ export type VncgateFigures = {
 };
 
 const MAX_ERROR_SAMPLES = 10;
+/** Update round trips in each warm-up session: enough to run the relay path, not a load of its own. */
+export const WARMUP_EXCHANGES = 10;
 const KiB = 1024;
 const MiB = 1024 * 1024;
 
@@ -143,8 +153,9 @@ export async function runLoadtest(o: LoadtestOptions): Promise<LoadtestResult> {
   ticker.unref();
 
   // Tokens are minted before the clock starts: setup figures are about consuming, not minting.
-  const prefill = o.tokens.kind === 'none' ? 0 : Math.min(o.sessions, 20_000);
-  o.tokens.plan(o.sessions);
+  const warmupSessions = Math.max(0, o.warmupSessions ?? 0);
+  const prefill = o.tokens.kind === 'none' ? 0 : Math.min(o.sessions + warmupSessions, 20_000);
+  o.tokens.plan(o.sessions + warmupSessions);
   try {
     await o.tokens.prefill(prefill);
   } catch (err) {
@@ -174,6 +185,35 @@ export async function runLoadtest(o: LoadtestOptions): Promise<LoadtestResult> {
     return true;
   };
 
+  const newSession = (token: string | null): LoadSession =>
+    new LoadSession({
+      connect: o.connect(token),
+      security: o.security,
+      password: o.password,
+      setupTimeoutMs: o.setupTimeoutMs,
+      updateTimeoutMs: o.updateTimeoutMs,
+      verify: o.verify,
+    });
+
+  // Warm-up: every wait inside is bounded by the session's own setup and update deadlines.
+  const warm = { sessions: 0, failed: 0 };
+  phase = 'warming';
+  for (let i = 0; i < warmupSessions && !o.signal?.aborted && o.memFloor.ok(); i++) {
+    warm.sessions++;
+    let s: LoadSession | null = null;
+    try {
+      s = newSession(await o.tokens.take());
+      await s.open();
+      await s.pingpong(Number.POSITIVE_INFINITY, [], WARMUP_EXCHANGES);
+      await s.close();
+    } catch (err) {
+      warm.failed++;
+      const e = toLoadError(err);
+      record(new LoadError(`warmup-${e.reason}`, e.message));
+      s?.destroy();
+    }
+  }
+
   /** Opens one session; null if it failed (recorded). */
   const openOne = async (): Promise<LoadSession | null> => {
     c.started++;
@@ -185,14 +225,7 @@ export async function runLoadtest(o: LoadtestOptions): Promise<LoadtestResult> {
       record(err);
       return null;
     }
-    const s = new LoadSession({
-      connect: o.connect(token),
-      security: o.security,
-      password: o.password,
-      setupTimeoutMs: o.setupTimeoutMs,
-      updateTimeoutMs: o.updateTimeoutMs,
-      verify: o.verify,
-    });
+    const s = newSession(token);
     c.active++;
     c.peak = Math.max(c.peak, c.active);
     try {
@@ -313,6 +346,7 @@ export async function runLoadtest(o: LoadtestOptions): Promise<LoadtestResult> {
     wallSeconds: round((performance.now() - t0) / 1000, 3),
     stoppedBy,
     sessions: { requested: o.sessions, started: c.started, established: c.established, failed: c.failed, peakConcurrent: c.peak },
+    warmup: warm,
     setup: {
       perSecond: o.mode === 'setup' ? round(c.established / phaseSeconds, 1) : null,
       p50Ms: round(setup.p50, 3),

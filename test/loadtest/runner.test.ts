@@ -9,7 +9,7 @@ import { createLogger } from '../../src/log.js';
 import { ApiTokenSource, type TokenSource } from '../../src/loadtest/token-source.js';
 import { MemoryFloor } from '../../src/loadtest/meminfo.js';
 import { ProcSampler } from '../../src/loadtest/proc-sampler.js';
-import { runLoadtest, type LoadtestOptions } from '../../src/loadtest/runner.js';
+import { WARMUP_EXCHANGES, runLoadtest, type LoadtestOptions } from '../../src/loadtest/runner.js';
 import { wsConnector } from '../../src/loadtest/ws-client.js';
 import { buildServer, type VncgateServer } from '../../src/proxy/server.js';
 import { startSyntheticServer, type SyntheticServer } from '../../src/synthetic/index.js';
@@ -92,6 +92,60 @@ describe('runLoadtest through vncgate', () => {
     expect(r.rtt?.samples).toBe(60);
     expect(r.vncgate?.cpuMsPerSession).toBeGreaterThan(0);
     expect(r.vncgate?.rssBeforeKiB).toBeGreaterThan(0);
+  });
+
+  it('warm-up: sessions before the clock reach the console, with their own tokens, and stay out of every figure', async () => {
+    const server = await startSyntheticServer({ mode: 'pingpong' });
+    try {
+      const tokens = new ApiTokenSource({
+        apiUrl: base,
+        jwtSecret: Buffer.from(SECRET),
+        issuer: 'loadtest',
+        audience: 'vncgate',
+        target: { host: '127.0.0.1', port: server.port },
+        ttlSeconds: 60,
+      });
+      const r = await runLoadtest(
+        options({
+          mode: 'setup',
+          tokens,
+          sessions: 5,
+          warmupSessions: 3,
+          durationMs: 60_000,
+        }),
+      );
+      expect(r.errors).toEqual({});
+      expect(r.warmup).toEqual({ sessions: 3, failed: 0 });
+      expect(r.sessions).toMatchObject({ requested: 5, started: 5, established: 5, failed: 0 });
+      expect(r.tokens.minted).toBe(8);
+      expect(r.rtt).toBeNull(); // the warm-up's round trips are not figures of the run
+      const st = server.stats();
+      expect(st.connectionsAccepted).toBe(8); // every warm-up session went all the way to the console
+      expect(st.updatesSent).toBe(3 * WARMUP_EXCHANGES);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('warm-up: a failed warm-up session is reported as such and the run goes on', async () => {
+    const real = apiTokens(pingpong);
+    let first = true;
+    const tokens: TokenSource = {
+      kind: 'api',
+      plan: (n) => real.plan(n),
+      prefill: (n) => real.prefill(n),
+      take: async () => {
+        if (!first) return real.take();
+        first = false;
+        return 'not-a-token-vncgate-ever-issued';
+      },
+      stats: () => real.stats(),
+      close: () => real.close(),
+    };
+    const r = await runLoadtest(options({ mode: 'setup', tokens, sessions: 2, warmupSessions: 2, durationMs: 60_000 }));
+    expect(r.warmup).toEqual({ sessions: 2, failed: 1 });
+    expect(Object.keys(r.errors)).toEqual([expect.stringMatching(/^warmup-rfb-refused: /)]);
+    expect(r.sessions).toMatchObject({ started: 2, established: 2, failed: 0 });
   });
 
   it('stream: every pixel byte through the proxy is checked', async () => {
@@ -177,8 +231,8 @@ describe('vncgate loadtest (the command)', () => {
   it('drives sessions through vncgate with tokens from its API, and exits 1 when a session fails', async () => {
     const c = io();
     const args = ['--url', `${base.replace('http', 'ws')}/`, '--backend', `127.0.0.1:${pingpong.port}`, '--jwt-secret-file', secretFile, '--jwt-issuer', 'loadtest', '--jwt-audience', 'vncgate'];
-    expect(await loadtestCommand([...args, '--mode', 'setup', '--sessions', '5', '--json'], c)).toBe(0);
-    expect(c.outs[0]).toMatchObject({ sessions: { established: 5 }, tokens: { source: 'api', minted: 5 } });
+    expect(await loadtestCommand([...args, '--mode', 'setup', '--sessions', '5', '--warmup', '2', '--json'], c)).toBe(0);
+    expect(c.outs[0]).toMatchObject({ sessions: { established: 5 }, warmup: { sessions: 2, failed: 0 }, tokens: { source: 'api', minted: 7 } });
     const bad = io();
     expect(await loadtestCommand([...args.slice(0, 4), '--jwt-secret-file', secretFile, '--jwt-issuer', 'someone-else', '--jwt-audience', 'vncgate', '--json'], bad)).toBe(1);
     expect(Object.keys((bad.outs[0] as { errors: Record<string, number> }).errors)[0]).toMatch(/^token-api-401/);
@@ -188,5 +242,6 @@ describe('vncgate loadtest (the command)', () => {
     await expect(loadtestCommand(['--mode', 'stream'], io())).rejects.toBeInstanceOf(UsageError);
     await expect(loadtestCommand(['--url', 'ws://127.0.0.1:1/'], io())).rejects.toBeInstanceOf(UsageError);
     await expect(loadtestCommand(['--url', 'direct', '--mode', 'sideways'], io())).rejects.toBeInstanceOf(UsageError);
+    await expect(loadtestCommand(['--url', 'direct', '--warmup', 'many'], io())).rejects.toBeInstanceOf(UsageError);
   });
 });
