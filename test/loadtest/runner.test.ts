@@ -97,14 +97,7 @@ describe('runLoadtest through vncgate', () => {
   it('warm-up: sessions before the clock reach the console, with their own tokens, and stay out of every figure', async () => {
     const server = await startSyntheticServer({ mode: 'pingpong' });
     try {
-      const tokens = new ApiTokenSource({
-        apiUrl: base,
-        jwtSecret: Buffer.from(SECRET),
-        issuer: 'loadtest',
-        audience: 'vncgate',
-        target: { host: '127.0.0.1', port: server.port },
-        ttlSeconds: 60,
-      });
+      const tokens = apiTokens(server);
       const r = await runLoadtest(
         options({
           mode: 'setup',
