@@ -1,6 +1,7 @@
 import { X509Certificate, createHash, randomBytes } from 'node:crypto';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, type SecureContext, type TLSSocket } from 'node:tls';
+import { WS_OPCODE, frameHeaderLength, writeFrameHeader } from '../ws-frame.js';
 import { LoadError } from './load-error.js';
 import { socketErrorCode, type Conn, type ConnEnd, type ConnHandlers, type Connect } from './transport.js';
 
@@ -16,8 +17,7 @@ import { socketErrorCode, type Conn, type ConnEnd, type ConnHandlers, type Conne
  */
 export const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'; // RFC 6455 §1.3
 
-/** RFC 6455 §5.2. */
-export const WS_OPCODE = { continuation: 0x0, text: 0x1, binary: 0x2, close: 0x8, ping: 0x9, pong: 0xa } as const;
+export { WS_OPCODE } from '../ws-frame.js';
 
 const LIMITS = {
   responseHeaderBytes: 16 * 1024,
@@ -111,19 +111,8 @@ function maskKeyInto(out: Buffer, at: number): void {
 /** One masked client frame with FIN set (§5.2). */
 export function encodeClientFrame(opcode: number, payload: Uint8Array): Buffer {
   const len = payload.length;
-  const ext = len < 126 ? 0 : len < 65_536 ? 2 : 8;
-  const m = 2 + ext;
-  const out = Buffer.allocUnsafe(m + 4 + len);
-  out[0] = 0x80 | opcode;
-  if (ext === 0) out[1] = 0x80 | len;
-  else if (ext === 2) {
-    out[1] = 0x80 | 126;
-    out.writeUInt16BE(len, 2);
-  } else {
-    out[1] = 0x80 | 127;
-    out.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
-    out.writeUInt32BE(len >>> 0, 6);
-  }
+  const out = Buffer.allocUnsafe(frameHeaderLength(len) + 4 + len);
+  const m = writeFrameHeader(out, 0, opcode, true, len);
   maskKeyInto(out, m);
   const k0 = out[m]!;
   const k1 = out[m + 1]!;

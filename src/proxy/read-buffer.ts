@@ -1,3 +1,5 @@
+import { WS_OPCODE, frameHeaderLength, writeFrameHeader } from '../ws-frame.js';
+
 /**
  * One receive buffer per plain-TCP console connection, reused from read to read.
  *
@@ -67,18 +69,9 @@ export class ReadBuffer {
     const buf = this.#buf;
     if (buf === null || chunk.buffer !== buf.buffer || chunk.byteOffset !== buf.byteOffset) return null;
     const n = chunk.length;
-    const h = n < 126 ? 2 : n < 65_536 ? 4 : 10;
+    const h = frameHeaderLength(n);
     const frame = Buffer.from(buf.buffer, buf.byteOffset - h, h + n);
-    frame[0] = 0x82; // FIN, binary
-    if (h === 2) frame[1] = n;
-    else if (h === 4) {
-      frame[1] = 126;
-      frame.writeUInt16BE(n, 2);
-    } else {
-      frame[1] = 127;
-      frame.writeUInt32BE(0, 2); // reads are at most MAX bytes: the high half is zero
-      frame.writeUInt32BE(n, 6);
-    }
+    writeFrameHeader(frame, 0, WS_OPCODE.binary, false, n);
     return frame;
   }
 
