@@ -450,16 +450,32 @@ export function connectWebSocket(opts: WsConnectOptions, handlers: ConnHandlers)
       if (!secure) socket.write(request);
     });
     if (secure) {
+      // Sessions offered for resumption are passed on only from a connection whose certificate
+      // passed the pin check (TLS 1.2 may offer one before the handshake completes: it waits).
+      let trusted = false;
+      let offered: Buffer | null = null;
+      const onTlsSession = opts.onTlsSession;
+      if (onTlsSession) {
+        socket.on('session', (s: Buffer) => {
+          if (trusted) onTlsSession(s);
+          else offered = s;
+        });
+      }
       socket.once('secureConnect', () => {
+        const tls = socket as TLSSocket;
         const pinned = opts.pinnedCert;
-        if (pinned !== undefined && (socket as TLSSocket).getPeerX509Certificate()?.raw.equals(pinned) !== true) {
+        // A resumed session presents no certificate: the server proved it holds the secret of a
+        // session that came from a connection which passed this check.
+        if (pinned !== undefined && !tls.isSessionReused() && tls.getPeerX509Certificate()?.raw.equals(pinned) !== true) {
           settle(new LoadError('tls-pin', `${url.host} presented a certificate other than the pinned one`));
           return;
         }
+        trusted = true;
+        if (offered !== null && onTlsSession) onTlsSession(offered);
+        offered = null;
         phase = 'upgrading';
         socket.write(request);
       });
-      if (opts.onTlsSession) socket.on('session', opts.onTlsSession);
     }
     socket.on('data', onUpgradeData);
     socket.on('error', (err) => {

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -257,13 +258,46 @@ describe('wss with a pinned certificate', () => {
     conn.destroy();
   });
 
+  it('resumes a TLS session with a pinned certificate (a resumed handshake presents none), as --tls-resume does', async () => {
+    const id = devCert();
+    const s = await serveTls(id);
+    const reused: boolean[] = [];
+    server!.on('secureConnection', (t: TLSSocket) => reused.push(t.isSessionReused()));
+    const pin = { secureContext: tlsContext(), pinnedCert: pinnableCertificate(id.cert)! };
+    const hello = async (tlsSession?: Buffer): Promise<Buffer | undefined> => {
+      let offered: Buffer | undefined;
+      let data = Buffer.alloc(0);
+      let end!: () => void;
+      const got = new Promise<void>((r) => (end = r));
+      const conn = await connectWebSocket(
+        { url: s.url, timeoutMs: 5_000, ...pin, ...(tlsSession ? { tlsSession } : {}), onTlsSession: (t) => (offered = t) },
+        { data: (b) => ((data = Buffer.concat([data, b])), data.length >= 5 && end()), end: () => {} },
+      );
+      await got;
+      expect(data.toString()).toBe('hello');
+      conn.destroy();
+      return offered;
+    };
+    const first = await hello();
+    expect(first).toBeInstanceOf(Buffer);
+    await hello(first);
+    expect(reused).toEqual([false, true]);
+    expect(s.requests()).toBe(2);
+  });
+
   it('refuses any other certificate before the request (and its token) is sent', async () => {
     const s = await serveTls(devCert());
     const other = pinnableCertificate(devCert().cert)!;
+    let offered = 0;
     await expect(
-      connectWebSocket({ url: s.url, timeoutMs: 5_000, secureContext: tlsContext(), pinnedCert: other }, { data: () => {}, end: () => {} }),
+      connectWebSocket(
+        { url: s.url, timeoutMs: 5_000, secureContext: tlsContext(), pinnedCert: other, onTlsSession: () => offered++ },
+        { data: () => {}, end: () => {} },
+      ),
     ).rejects.toMatchObject({ reason: 'tls-pin' });
     await new Promise((r) => setTimeout(r, 50));
     expect(s.requests()).toBe(0);
+    // Nor is a session from that server kept for resumption.
+    expect(offered).toBe(0);
   });
 });
