@@ -323,7 +323,9 @@ export async function runLoadtest(o: LoadtestOptions): Promise<LoadtestResult> {
     phase = 'closing';
   }
 
-  await Promise.race([Promise.all([...closing]), sleep(10_000)]);
+  // Closes still pending after 10 s are given up on; the timer must not keep the process alive
+  // once they are all done (a finished run used to linger those 10 s before exiting).
+  await Promise.race([Promise.all([...closing]), sleep(10_000, undefined, { ref: false })]);
   const end = sampler?.sample() ?? null;
   if (o.mode === 'idle' && sampler) {
     // Let vncgate finish tearing down before the "after" reading.
