@@ -7,13 +7,13 @@ import type { WebSocket } from 'ws';
 import type { Config } from '../config/index.js';
 import { VncgateError, toVncgateError } from '../errors.js';
 import { pathOnly } from '../log.js';
-import { parseTarget, type ConsoleTarget, type TokenStore } from '../tokens/index.js';
+import { parseTarget, tokenLogId, type ConsoleTarget, type TokenStore } from '../tokens/index.js';
 import { createJwtVerifier } from './api-auth.js';
 import { consoleUrl } from './console-url.js';
 import type { IronicNodeResolver } from '../ironic/index.js';
 import type { NovaTokenLookup } from '../nova/index.js';
 import { TargetResolvers, authorizeRequest } from './authorize.js';
-import { ConsoleSession, type SessionLimits } from './session.js';
+import { ConsoleSession, discardAuthorization, startAuthorization, type SessionLimits, type StartedAuthorization } from './session.js';
 import { SessionRegistry } from './session-registry.js';
 
 export type ServerDeps = {
@@ -148,17 +148,63 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
     await sendError(reply, new VncgateError('HTTP_ERR_ORIGIN', `origin ${origin} is not allowed`));
   };
 
+  /**
+   * Authorizations started for upgrades still being answered, by request; each holds a session
+   * slot until its session adopts it, or its connection closes first (the upgrade failed).
+   */
+  const early = new WeakMap<IncomingMessage, { started: StartedAuthorization; onClose: () => void }>();
+  let reserved = 0;
+  const atCapacity = (): boolean => registry.size + reserved >= raw.session.maxSessions;
+
+  /**
+   * Once the origin is accepted, the token is consumed (and its target resolved) while the upgrade
+   * is answered and the session built, rather than after: the token store's round trip no longer
+   * adds to the time a console takes to open. At capacity nothing starts: the session is refused
+   * with its token unused.
+   */
+  const authorizeEarly = (req: FastifyRequest): void => {
+    // (Requests injected in tests have no socket: they authorize once upgraded.)
+    const socket = req.raw.socket as NetSocket | undefined;
+    if (!socket || atCapacity()) return;
+    const started = startAuthorization(authorizeRequest(queryOf(req.url), firstHeader(req.headers.cookie), { config, tokens, resolvers, nova: deps.nova ?? null }));
+    const onClose = (): void => {
+      if (!early.delete(req.raw)) return;
+      reserved--;
+      discardAuthorization(started);
+      // The link is used up with no session to show for it: the user will ask why.
+      const token = queryOf(req.url).get('token');
+      log.warn(
+        { remote: req.ip, path: pathOnly(req.url), ...(token ? { tokenId: tokenLogId(token) } : {}) },
+        'connection closed before the WebSocket upgrade completed; its token was already being consumed',
+      );
+    };
+    early.set(req.raw, { started, onClose });
+    reserved++;
+    socket.once('close', onClose);
+  };
+
+  /** The authorization started for this upgrade, taken over by its session (null: none was started). */
+  const adoptAuthorization = (req: FastifyRequest): StartedAuthorization | null => {
+    const e = early.get(req.raw);
+    if (!e) return null;
+    early.delete(req.raw);
+    reserved--;
+    req.raw.socket.off('close', e.onClose);
+    return e.started;
+  };
+
   const onConsoleSocket = (socket: WebSocket, req: FastifyRequest): void => {
     const query = queryOf(req.url);
     const token = query.get('token');
     const node = query.get('node');
     const remote = req.ip;
+    const started = adoptAuthorization(req);
     const session = new ConsoleSession(
       socket,
       token,
       remote,
       {
-        authorize: authorizeRequest(query, firstHeader(req.headers.cookie), { config, tokens, resolvers, nova: deps.nova ?? null }),
+        authorize: started ?? authorizeRequest(query, firstHeader(req.headers.cookie), { config, tokens, resolvers, nova: deps.nova ?? null }),
         limits,
         log,
         onClosed: (s) => registry.delete(s),
@@ -166,7 +212,9 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
       },
       node !== null ? { node: node.slice(0, 255) } : {},
     );
-    const full = registry.size >= raw.session.maxSessions;
+    // Without a started authorization the limit was already reached at the upgrade (or the
+    // request came another way): refused, token unused.
+    const full = started === null && atCapacity();
     registry.add(session);
     session.start(full ? new VncgateError('SESSION_ERR_CAPACITY', `${raw.session.maxSessions} sessions already open`) : undefined);
   };
@@ -181,7 +229,9 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
     method: 'GET',
     url: '/*',
     preValidation: async (req, reply) => {
-      if ((req as FastifyRequest & { ws?: boolean }).ws) await checkOrigin(req, reply);
+      if (!(req as FastifyRequest & { ws?: boolean }).ws) return;
+      await checkOrigin(req, reply);
+      if (!reply.sent) authorizeEarly(req);
     },
     handler: notFound,
     wsHandler: onConsoleSocket,

@@ -37,6 +37,36 @@ export type Authorized = { target: ResolvedTarget; release?: () => void };
  */
 export type Authorize = (signal: AbortSignal, sessionId: string) => Promise<Authorized>;
 
+/**
+ * An authorization started before its session exists: the server starts it while it is still
+ * answering the WebSocket upgrade, so the token store's round trip runs alongside that work. The
+ * session it is handed to takes over its id and its abort controller.
+ */
+export type StartedAuthorization = { readonly sessionId: string; readonly abort: AbortController; readonly result: Promise<Authorized> };
+
+export function newSessionId(): string {
+  return randomBytes(6).toString('hex');
+}
+
+/** Starts `authorize` for a session not built yet (its outcome is handled by whoever adopts it, or by discardAuthorization). */
+export function startAuthorization(authorize: Authorize): StartedAuthorization {
+  const sessionId = newSessionId();
+  const abort = new AbortController();
+  const result = authorize(abort.signal, sessionId);
+  // Not unhandled while it waits for its session: the session (or discardAuthorization) reads it.
+  result.catch(() => undefined);
+  return { sessionId, abort, result };
+}
+
+/** For a started authorization no session will adopt (the upgrade failed): cancel it and undo what it won. */
+export function discardAuthorization(a: StartedAuthorization): void {
+  a.abort.abort();
+  a.result.then(
+    (r) => r.release?.(),
+    () => undefined,
+  );
+}
+
 export type SessionLimits = {
   connectTimeoutMs: number;
   handshakeTimeoutMs: number;
@@ -49,7 +79,8 @@ export type SessionLimits = {
 };
 
 export type SessionDeps = {
-  authorize: Authorize;
+  /** How to authorize the session, or an authorization already under way for it. */
+  authorize: Authorize | StartedAuthorization;
   limits: SessionLimits;
   log: Logger;
   /** Called once when the session is closed (registry bookkeeping). */
@@ -67,7 +98,7 @@ export type SessionDeps = {
  * once the endpoint is authenticated, or with a failure whose reason noVNC shows.
  */
 export class ConsoleSession {
-  readonly id = randomBytes(6).toString('hex');
+  readonly id: string;
   readonly startedAt = Date.now();
   readonly #ws: WebSocket;
   #release: (() => void) | null = null;
@@ -75,10 +106,10 @@ export class ConsoleSession {
   readonly #onClosed: (s: ConsoleSession) => void;
   readonly #browserTls: boolean;
   /** Dropped once used: it holds the request's query (the token) and nothing later needs it. */
-  #authorize: Authorize | null;
+  #authorize: Authorize | StartedAuthorization | null;
   readonly #log: Logger;
   /** Cancels authorizing and connecting; not needed (and dropped) once piping. */
-  #abort: AbortController | null = new AbortController();
+  #abort: AbortController | null;
   readonly #rfb = new RfbServerHandshake({ security: ['none'] });
   #status: SessionStatus = 'authorizing';
   #backend: Socket | null = null;
@@ -113,6 +144,9 @@ export class ConsoleSession {
     this.#browserTls = deps.browserTls === true;
     this.#browserSocket = ws.extensions === '' ? (rawSocketOf(ws) ?? null) : null;
     this.#authorize = deps.authorize;
+    const started = typeof deps.authorize === 'function' ? null : deps.authorize;
+    this.id = started?.sessionId ?? newSessionId();
+    this.#abort = started?.abort ?? new AbortController();
     // Never the token itself: a short hash correlates log lines with the issuing side.
     this.#log = deps.log.child({ sessionId: this.id, remote, ...(token ? { tokenId: tokenLogId(token) } : {}), ...logFields });
   }
@@ -148,8 +182,12 @@ export class ConsoleSession {
       this.#limits.handshakeTimeoutMs,
     );
     this.#applyBrowser(this.#rfb.start());
-    if (refuse) this.fail(refuse);
-    else void this.#authorizeAndConnect();
+    if (refuse) {
+      const a = this.#authorize;
+      this.#authorize = null;
+      if (a !== null && typeof a !== 'function') discardAuthorization(a);
+      this.fail(refuse);
+    } else void this.#authorizeAndConnect();
   }
 
   #setStatus(to: SessionStatus): void {
@@ -164,7 +202,7 @@ export class ConsoleSession {
       const abort = this.#abort;
       this.#authorize = null;
       if (!authorize || !abort) throw new Error('session started twice');
-      const { target, release } = await authorize(abort.signal, this.id);
+      const { target, release } = await (typeof authorize === 'function' ? authorize(abort.signal, this.id) : authorize.result);
       this.#release = release ?? null;
       this.#target = target;
       if (this.#isEnding()) {
@@ -289,6 +327,11 @@ export class ConsoleSession {
     this.#handshakeTimer = null;
     this.#abort = null;
     this.#setStatus('piping');
+    backend.on('data', this.#onBackendData);
+    this.#onBackendData(serverInit.bytes);
+    if (this.#browserTrailing && this.#browserTrailing.length > 0) this.#toBackend(this.#browserTrailing);
+    this.#browserTrailing = null;
+    // Logged once ServerInit is on its way: the line's write is not in the time to a first frame.
     this.#log.info(
       {
         target: this.#target?.label,
@@ -304,10 +347,6 @@ export class ConsoleSession {
     );
     // Only the log line above needed the handshake details; an idle session should not carry them.
     this.#backendInfo = null;
-    backend.on('data', this.#onBackendData);
-    this.#onBackendData(serverInit.bytes);
-    if (this.#browserTrailing && this.#browserTrailing.length > 0) this.#toBackend(this.#browserTrailing);
-    this.#browserTrailing = null;
     backend.resume();
   }
 

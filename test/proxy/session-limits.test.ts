@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect } from 'node:net';
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log.js';
@@ -115,6 +116,59 @@ describe('session limits', () => {
     const third = await wsRfbConnect(url);
     expect(third.ok).toBe(true);
     if (third.ok) third.ws.close();
+  });
+
+  it('an upgrade that fails after its token was taken gives its session slot back, and says so in the log', async () => {
+    const lines: string[] = [];
+    const config = loadConfig({ env: {}, overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, session: { maxSessions: 1 } } });
+    const srv = await buildServer({ config, tokens, log: createLogger({ level: 'info', destination: { write: (l: string) => void lines.push(l) } }) });
+    servers.push(srv);
+    const t = await tokens.issue({ kind: 'static', host: '127.0.0.1', port: backend.port }, 60);
+    // Origin and token are fine; the WebSocket version is not, so ws answers 400 after the token
+    // was already being consumed (early, alongside the upgrade).
+    const [host, port] = srv.addresses[0]!.split(':') as [string, string];
+    const status = await new Promise<string>((resolve, reject) => {
+      const sock = connect(Number(port), host, () =>
+        sock.write(
+          `GET /websockify?token=${t.token} HTTP/1.1\r\nHost: ${srv.addresses[0]}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 99\r\n\r\n',
+        ),
+      );
+      let head = '';
+      sock.on('data', (d) => (head += d.toString('latin1')));
+      sock.on('close', () => resolve(head.split('\r\n')[0] ?? ''));
+      sock.on('error', reject);
+      setTimeout(() => reject(new Error('no answer')), 5_000).unref();
+    });
+    expect(status).toBe('HTTP/1.1 400 Bad Request');
+    await expect(tokens.consume(t.token)).rejects.toMatchObject({ code: 'TOKEN_ERR_INVALID' });
+    const warned = lines.find((l) => l.includes('before the WebSocket upgrade completed'));
+    expect(warned).toBeDefined();
+    expect(JSON.parse(warned!)).toMatchObject({ level: 40, path: '/websockify', tokenId: expect.any(String) });
+    expect(lines.join('')).not.toContain(t.token);
+    // The only slot is free again: a good link is not refused for capacity.
+    const r = await open(srv, backend.port);
+    expect(r.ok).toBe(true);
+    if (r.ok) r.ws.close();
+  });
+
+  it('the token is consumed while the upgrade is answered, not after it', async () => {
+    const order: string[] = [];
+    const store = new (class extends MemoryTokenStore {
+      override consume(token: string | null | undefined) {
+        order.push('consume');
+        return super.consume(token);
+      }
+    })();
+    const config = loadConfig({ env: {}, overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, log: { level: 'silent' } } });
+    const srv = await buildServer({ config, tokens: store, log: createLogger({ level: 'silent' }) });
+    servers.push(srv);
+    srv.app.websocketServer.on('headers', () => order.push('101'));
+    const t = await store.issue({ kind: 'static', host: '127.0.0.1', port: backend.port }, 60);
+    const r = await wsRfbConnect(`ws://${srv.addresses[0]}/websockify?token=${t.token}`, { timeoutMs: 20_000 });
+    expect(r.ok).toBe(true);
+    if (r.ok) r.ws.close();
+    expect(order).toEqual(['consume', '101']);
   });
 
   it('a text frame from the browser ends only that session', async () => {
