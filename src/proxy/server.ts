@@ -57,6 +57,28 @@ function normalizeOrigin(o: string): string | null {
   }
 }
 
+const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
+const WS_TOKEN_LIST = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*,[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+)*$/;
+
+/**
+ * Whether `ws` will accept this upgrade: the checks it makes (GET, `Upgrade: websocket`, a
+ * 16-byte key, version 13 or 8, a well-formed subprotocol list without repeats), no looser. Only
+ * such a request has its token consumed before the upgrade completes; for anything else `ws`
+ * answers 4xx and the token stays unused (a request it accepts after all authorizes once upgraded).
+ */
+function wsWillAccept(req: FastifyRequest): boolean {
+  const h = req.headers;
+  if (req.method !== 'GET' || firstHeader(h.upgrade)?.toLowerCase() !== 'websocket') return false;
+  const key = firstHeader(h['sec-websocket-key']);
+  const version = firstHeader(h['sec-websocket-version']);
+  if (key === undefined || !WS_KEY.test(key) || (version !== '13' && version !== '8')) return false;
+  const protocols = firstHeader(h['sec-websocket-protocol']);
+  if (protocols === undefined) return true;
+  if (!WS_TOKEN_LIST.test(protocols)) return false;
+  const list = protocols.split(',').map((p) => p.trim());
+  return new Set(list).size === list.length;
+}
+
 /** Builds the fastify app: WebSocket console sessions, the token API, health endpoints. */
 export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   const { config, tokens, log } = deps;
@@ -159,18 +181,20 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   /**
    * Once the origin is accepted, the token is consumed (and its target resolved) while the upgrade
    * is answered and the session built, rather than after: the token store's round trip no longer
-   * adds to the time a console takes to open. At capacity nothing starts: the session is refused
-   * with its token unused.
+   * adds to the time a console takes to open. At capacity, or for a request `ws` will refuse,
+   * nothing starts: the token stays unused. The upgrade then completes without I/O in between, so
+   * the close path below is a safety net for whatever `ws` refuses that wsWillAccept did not
+   * foresee.
    */
   const authorizeEarly = (req: FastifyRequest): void => {
     // (Requests injected in tests have no socket: they authorize once upgraded.)
     const socket = req.raw.socket as NetSocket | undefined;
-    if (!socket || atCapacity()) return;
+    if (!socket || atCapacity() || !wsWillAccept(req)) return;
     const started = startAuthorization(authorizeRequest(queryOf(req.url), firstHeader(req.headers.cookie), { config, tokens, resolvers, nova: deps.nova ?? null }));
     const onClose = (): void => {
       if (!early.delete(req.raw)) return;
       reserved--;
-      discardAuthorization(started);
+      discardAuthorization(started, log);
       // The link is used up with no session to show for it: the user will ask why.
       const token = queryOf(req.url).get('token');
       log.warn(
@@ -199,19 +223,26 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
     const node = query.get('node');
     const remote = req.ip;
     const started = adoptAuthorization(req);
-    const session = new ConsoleSession(
-      socket,
-      token,
-      remote,
-      {
-        authorize: started ?? authorizeRequest(query, firstHeader(req.headers.cookie), { config, tokens, resolvers, nova: deps.nova ?? null }),
-        limits,
-        log,
-        onClosed: (s) => registry.delete(s),
-        browserTls: Boolean(config.tls),
-      },
-      node !== null ? { node: node.slice(0, 255) } : {},
-    );
+    let session: ConsoleSession;
+    try {
+      session = new ConsoleSession(
+        socket,
+        token,
+        remote,
+        {
+          authorize: started ?? authorizeRequest(query, firstHeader(req.headers.cookie), { config, tokens, resolvers, nova: deps.nova ?? null }),
+          limits,
+          log,
+          onClosed: (s) => registry.delete(s),
+          browserTls: Boolean(config.tls),
+        },
+        node !== null ? { node: node.slice(0, 255) } : {},
+      );
+    } catch (err) {
+      // Nothing will adopt what was started for this request: give back what it won.
+      if (started) discardAuthorization(started, log);
+      throw err;
+    }
     // Without a started authorization the limit was already reached at the upgrade (or the
     // request came another way): refused, token unused.
     const full = started === null && atCapacity();

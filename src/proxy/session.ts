@@ -59,10 +59,16 @@ export function startAuthorization(authorize: Authorize): StartedAuthorization {
 }
 
 /** For a started authorization no session will adopt (the upgrade failed): cancel it and undo what it won. */
-export function discardAuthorization(a: StartedAuthorization): void {
+export function discardAuthorization(a: StartedAuthorization, log: Pick<Logger, 'error'>): void {
   a.abort.abort();
   a.result.then(
-    (r) => r.release?.(),
+    (r) => {
+      try {
+        r.release?.();
+      } catch (err) {
+        log.error({ err }, 'session release failed');
+      }
+    },
     () => undefined,
   );
 }
@@ -185,7 +191,7 @@ export class ConsoleSession {
     if (refuse) {
       const a = this.#authorize;
       this.#authorize = null;
-      if (a !== null && typeof a !== 'function') discardAuthorization(a);
+      if (a !== null && typeof a !== 'function') discardAuthorization(a, this.#log);
       this.fail(refuse);
     } else void this.#authorizeAndConnect();
   }
