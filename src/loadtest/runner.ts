@@ -323,9 +323,13 @@ export async function runLoadtest(o: LoadtestOptions): Promise<LoadtestResult> {
     phase = 'closing';
   }
 
-  // Closes still pending after 10 s are given up on; the timer must not keep the process alive
-  // once they are all done (a finished run used to linger those 10 s before exiting).
-  await Promise.race([Promise.all([...closing]), sleep(10_000, undefined, { ref: false })]);
+  // Closes still pending after 10 s are given up on. The timer is cancelled once they are all
+  // done: left running, it kept a finished run's process alive for those 10 s.
+  const closed = new AbortController();
+  await Promise.race([
+    Promise.all([...closing]).finally(() => closed.abort()),
+    sleep(10_000, undefined, { signal: closed.signal }).catch(() => undefined),
+  ]);
   const end = sampler?.sample() ?? null;
   if (o.mode === 'idle' && sampler) {
     // Let vncgate finish tearing down before the "after" reading.
