@@ -13,7 +13,7 @@ import { consoleUrl } from './console-url.js';
 import type { IronicNodeResolver } from '../ironic/index.js';
 import type { NovaTokenLookup } from '../nova/index.js';
 import { TargetResolvers, authorizeRequest } from './authorize.js';
-import { ConsoleSession, discardAuthorization, startAuthorization, type SessionLimits, type StartedAuthorization } from './session.js';
+import { ConsoleSession, discardAuthorization, startAuthorization, type Authorize, type SessionLimits, type StartedAuthorization } from './session.js';
 import { SessionRegistry } from './session-registry.js';
 
 export type ServerDeps = {
@@ -175,6 +175,9 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
    * slot until its session adopts it, or its connection closes first (the upgrade failed).
    */
   const early = new WeakMap<IncomingMessage, { started: StartedAuthorization; onClose: () => void }>();
+  const authDeps = { config, tokens, resolvers, nova: deps.nova ?? null };
+  /** How this request's session is authorized: from its query string (the token) and cookies. */
+  const authorizationFor = (req: FastifyRequest, query: URLSearchParams): Authorize => authorizeRequest(query, firstHeader(req.headers.cookie), authDeps);
   let reserved = 0;
   const atCapacity = (): boolean => registry.size + reserved >= raw.session.maxSessions;
 
@@ -190,7 +193,7 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
     // (Requests injected in tests have no socket: they authorize once upgraded.)
     const socket = req.raw.socket as NetSocket | undefined;
     if (!socket || atCapacity() || !wsWillAccept(req)) return;
-    const started = startAuthorization(authorizeRequest(queryOf(req.url), firstHeader(req.headers.cookie), { config, tokens, resolvers, nova: deps.nova ?? null }));
+    const started = startAuthorization(authorizationFor(req, queryOf(req.url)));
     const onClose = (): void => {
       if (!early.delete(req.raw)) return;
       reserved--;
@@ -230,7 +233,7 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
         token,
         remote,
         {
-          authorize: started ?? authorizeRequest(query, firstHeader(req.headers.cookie), { config, tokens, resolvers, nova: deps.nova ?? null }),
+          authorize: started ?? authorizationFor(req, query),
           limits,
           log,
           onClosed: (s) => registry.delete(s),
