@@ -31,7 +31,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ensureDevCertificate } from '../src/cli/dev-cert.js';
-import { median, readMemAvailable, readOpenFileLimit, type LoadtestResult } from '../src/loadtest/index.js';
+import { describeCpuIdle, median, readCpuIdle, readMemAvailable, readOpenFileLimit, type LoadtestResult } from '../src/loadtest/index.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -171,10 +171,12 @@ const facts = {
   memAvailableGiB: Math.round(((readMemAvailable() ?? 0) / 2 ** 30) * 10) / 10,
   kernel: readFileSync('/proc/sys/kernel/osrelease', 'latin1').trim(),
   openFileLimit: readOpenFileLimit(),
+  cpuidle: readCpuIdle(),
   loadavgStart: loadavg(),
   loadavgEnd: '',
 };
-log(`node ${facts.node}, ${facts.nproc} CPUs (${facts.cpu}), ${facts.memTotalGiB} GiB, load average ${facts.loadavgStart}`);
+log(`node ${facts.node}, ${facts.nproc} CPUs (${facts.cpu}), ${facts.memTotalGiB} GiB, ${describeCpuIdle(facts.cpuidle)}, load average ${facts.loadavgStart}`);
+if (facts.cpuidle.haltPollNs === 0) log('note: guest halt polling is off, so every relay\'s added round-trip latency includes hypervisor exits (BENCHMARKS.md, "The machine")');
 if (Number(facts.loadavgStart.split(' ')[0]) > 0.5) log('warning: the machine is busy (load average above 0.5); figures will be noisy');
 
 // ---------------------------------------------------------------- the pieces
@@ -590,6 +592,7 @@ if (soak) {
 
 const header = [
   `vncgate bench ${facts.date}: node ${facts.node}, ${facts.nproc} CPUs (${facts.cpu}), ${facts.memTotalGiB} GiB RAM, kernel ${facts.kernel}, open-file limit ${facts.openFileLimit}, load average ${facts.loadavgStart} -> ${facts.loadavgEnd}`,
+  `idle CPUs: ${describeCpuIdle(facts.cpuidle)}`,
   `${ROUNDS} interleaved rounds, medians. stream: 1 session, ${UPDATE_BYTES} B Raw updates, one request outstanding (as noVNC), ${SECONDS} s, every byte checked;`,
   `pingpong: 1 session, 1x1 updates, ${SECONDS} s; setup: ${SETUP_SESSIONS} sessions one after another after ${SETUP_WARMUP} untimed (${redisUrl ? 'Redis tokens' : 'memory tokens'}; websockify and socat: ${FORKING_RELAY_MAX_SESSIONS}, no tokens),`,
   `each with a full TLS handshake; wss rows again with the TLS session resumed (loadtest --tls-resume). CPU: the proxy process, from /proc.`,

@@ -1,6 +1,7 @@
 export { startBackendThread, type BackendHandle } from './backend.js';
 export { LoadError } from './load-error.js';
 export { LoadSession, type LoadSessionOptions } from './load-session.js';
+export { describeCpuIdle, readCpuIdle, type CpuIdle } from './cpuidle.js';
 export { MemoryFloor, parseMemAvailable, readMemAvailable } from './meminfo.js';
 export { ProcSampler, parseStatCpuTicks, parseStatusRss, readOpenFileLimit, readProc, type ProcSample } from './proc-sampler.js';
 export { formatProgress, formatReport, ProgressLine } from './report.js';
