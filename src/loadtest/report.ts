@@ -1,3 +1,4 @@
+import { describeCpuIdle } from './cpuidle.js';
 import type { LoadProgress, LoadtestResult } from './runner.js';
 
 const n0 = (v: number | null | undefined, digits = 0): string =>
@@ -49,6 +50,7 @@ export function formatReport(r: LoadtestResult): string {
     'memory',
     `MemAvailable at least ${r.memory.minAvailableMiB === null ? '?' : `${n0(r.memory.minAvailableMiB / 1024, 1)} GiB`} (floor ${n0(r.memory.floorMiB)} MiB${r.memory.floorHit ? ', REACHED: stopped opening sessions' : ''})`,
   ]);
+  rows.push(['idle CPUs', describeCpuIdle(r.machine.cpuidle)]);
   const width = Math.max(...rows.map(([k]) => k.length));
   const head = `vncgate loadtest: ${r.mode}, ${n0(r.sessions.requested)} session(s) via ${r.target}, ${n0(r.wallSeconds, 1)} s, ${r.stoppedBy}`;
   return [head, ...rows.map(([k, val]) => `  ${k.padEnd(width)}  ${val}`)].join('\n');

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SecurityChoice } from '../rfb/index.js';
+import { readCpuIdle, type CpuIdle } from './cpuidle.js';
 import { LoadError, toLoadError } from './load-error.js';
 import { LoadSession } from './load-session.js';
 import type { MemoryFloor } from './meminfo.js';
@@ -43,6 +44,8 @@ export type LoadtestOptions = {
   updateTimeoutMs: number;
   verify: boolean;
   memFloor: MemoryFloor;
+  /** How this machine's idle CPUs wait, reported beside the figures (default: read from /sys). */
+  cpuIdle?: (() => CpuIdle) | undefined;
   /** Samples vncgate's RSS and CPU when its PID is known. */
   sampler: ProcSampler | null;
   onProgress?: ((p: LoadProgress) => void) | undefined;
@@ -82,6 +85,8 @@ export type LoadtestResult = {
   tokens: { source: string; minted: number; mintSeconds: number | null; perSecond: number | null };
   vncgate: VncgateFigures | null;
   memory: { floorMiB: number; minAvailableMiB: number | null; floorHit: boolean };
+  /** The machine's idle settings: round-trip figures depend on them (see cpuidle.ts). */
+  machine: { cpuidle: CpuIdle };
 };
 
 export type VncgateFigures = {
@@ -382,6 +387,7 @@ export async function runLoadtest(o: LoadtestOptions): Promise<LoadtestResult> {
       minAvailableMiB: o.memFloor.state().minAvailableBytes === null ? null : Math.round(o.memFloor.state().minAvailableBytes! / MiB),
       floorHit: o.memFloor.state().hit,
     },
+    machine: { cpuidle: (o.cpuIdle ?? readCpuIdle)() },
   };
 }
 

@@ -7,7 +7,9 @@ import { UsageError, type CliIo } from '../../src/cli/io.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log.js';
 import { ApiTokenSource, type TokenSource } from '../../src/loadtest/token-source.js';
+import { readCpuIdle } from '../../src/loadtest/cpuidle.js';
 import { MemoryFloor } from '../../src/loadtest/meminfo.js';
+import { formatReport } from '../../src/loadtest/report.js';
 import { ProcSampler } from '../../src/loadtest/proc-sampler.js';
 import { WARMUP_EXCHANGES, runLoadtest, type LoadtestOptions } from '../../src/loadtest/runner.js';
 import { wsConnector } from '../../src/loadtest/ws-client.js';
@@ -92,6 +94,15 @@ describe('runLoadtest through vncgate', () => {
     expect(r.rtt?.samples).toBe(60);
     expect(r.vncgate?.cpuMsPerSession).toBeGreaterThan(0);
     expect(r.vncgate?.rssBeforeKiB).toBeGreaterThan(0);
+  });
+
+  it('reports how the machine\'s idle CPUs wait, in the result and in the human table', async () => {
+    // Not this machine's own setting, so the override is seen to be used.
+    const cpuidle = { driver: 'acpi_idle', governor: 'menu', haltPollNs: 0 };
+    const r = await runLoadtest(options({ mode: 'pingpong', tokens: apiTokens(pingpong), durationMs: 200, cpuIdle: () => cpuidle }));
+    expect(r.sessions.failed).toBe(0);
+    expect(r.machine).toEqual({ cpuidle });
+    expect(formatReport(r)).toMatch(/\n {2}idle CPUs +cpuidle acpi_idle\/menu, guest halt polling off \(every wake-up of an idle vCPU exits to the hypervisor\)/);
   });
 
   it('warm-up: sessions before the clock reach the console, with their own tokens, and stay out of every figure', async () => {
@@ -219,6 +230,8 @@ describe('vncgate loadtest (the command)', () => {
     expect(c.outs).toHaveLength(1);
     expect(c.outs[0]).toMatchObject({ mode: 'pingpong', sessions: { established: 1, failed: 0 } });
     expect((c.outs[0] as { rtt: { samples: number } }).rtt.samples).toBeGreaterThan(0);
+    // Without an override, the setting is this machine's own.
+    expect((c.outs[0] as { machine: unknown }).machine).toEqual({ cpuidle: readCpuIdle() });
   });
 
   it('drives sessions through vncgate with tokens from its API, and exits 1 when a session fails', async () => {
