@@ -6,7 +6,7 @@
  * the shipped `vncgate loadtest` in its own process, beside the backends, vncgate and the relays
  * in theirs, so nothing shares an event loop with what it measures.
  *
- *   npm run bench -- [--rounds 5] [--seconds 3] [--setup-sessions 1000] [--setup-warmup 200] [--idle-sessions N]
+ *   npm run bench -- [--rounds 5] [--warmup-rounds 1] [--seconds 3] [--setup-sessions 1000] [--setup-warmup 200] [--idle-sessions N]
  *                    [--soak-seconds 0] [--update-bytes 262144] [--gc-flag FLAG] [--no-idle]
  *                    [--no-websockify] [--no-socat] [--only tcp,ws,wss,...] [--cpu-prof DIR]
  *                    [--mem-floor-mib 3072]
@@ -41,6 +41,7 @@ const { values: args } = parseArgs({
     'setup-warmup': { type: 'string' },
     'idle-sessions': { type: 'string' },
     'soak-seconds': { type: 'string' },
+    'warmup-rounds': { type: 'string' },
     'update-bytes': { type: 'string' },
     'mem-floor-mib': { type: 'string' },
     'gc-flag': { type: 'string' },
@@ -60,6 +61,13 @@ const SETUP_SESSIONS = Number(args['setup-sessions'] ?? 1000);
  * before V8 has optimised its handshake code.
  */
 const SETUP_WARMUP = Number(args['setup-warmup'] ?? 200);
+/**
+ * Rounds run first and left out of every figure. vncgate, the relays and Redis are started once
+ * and then serve every round, as a proxy in service runs for days; without a warm-up round the
+ * first counted round also pays for V8 compiling vncgate's code (in three of the four runs before
+ * this option, vncgate's CPU per wss setup was the highest of the seven in the first round).
+ */
+const WARMUP_ROUNDS = Number(args['warmup-rounds'] ?? 1);
 const SOAK_SECONDS = Number(args['soak-seconds'] ?? 0);
 const UPDATE_BYTES = Number(args['update-bytes'] ?? 256 * 1024);
 const MEM_FLOOR_MIB = Number(args['mem-floor-mib'] ?? 3072);
@@ -393,15 +401,19 @@ const push = (xs: number[], v: number | null | undefined): void => {
   if (v !== null && v !== undefined && Number.isFinite(v)) xs.push(v);
 };
 
-for (let round = 1; round <= ROUNDS; round++) {
+// Rounds before the first (round <= 0) are warm-up: run like any other, then dropped, errors aside.
+for (let round = 1 - WARMUP_ROUNDS; round <= ROUNDS; round++) {
+  const counted = round >= 1;
   // Rotate the order every round, so no variant always runs first or right after another.
-  const order = variants.map((_, i) => variants[(i + round - 1) % variants.length]!);
+  const order = variants.map((_, i) => variants[(((i + round - 1) % variants.length) + variants.length) % variants.length]!);
   for (const v of order) {
-    const row = rows.get(v.key)!;
-    log(`round ${round}/${ROUNDS}: ${v.label} (load average ${loadavg()})`);
+    const kept = rows.get(v.key)!;
+    // A warm-up round fills a row nobody reads; only its errors are carried over.
+    const row = counted ? kept : { ...emptyRow(), errors: kept.errors };
+    log(`${counted ? `round ${round}/${ROUNDS}` : 'warm-up round (not counted)'}: ${v.label} (load average ${loadavg()})`);
     const run = async (kind: Mode, extra: string[], label: string = kind): Promise<LoadtestResult | null> => {
       const r = await loadtest([...v.loadArgs(kind), '--mode', kind, ...extra]);
-      raw.push({ variant: v.key, round, kind: label, result: r });
+      raw.push({ variant: v.key, round, kind: counted ? label : `warmup-${label}`, result: r });
       for (const [k, n] of Object.entries(r?.errors ?? {})) row.errors[k] = (row.errors[k] ?? 0) + n;
       return r && r.sessions.failed === 0 ? r : null;
     };
@@ -593,7 +605,7 @@ if (soak) {
 const header = [
   `vncgate bench ${facts.date}: node ${facts.node}, ${facts.nproc} CPUs (${facts.cpu}), ${facts.memTotalGiB} GiB RAM, kernel ${facts.kernel}, open-file limit ${facts.openFileLimit}, load average ${facts.loadavgStart} -> ${facts.loadavgEnd}`,
   `idle CPUs: ${describeCpuIdle(facts.cpuidle)}`,
-  `${ROUNDS} interleaved rounds, medians. stream: 1 session, ${UPDATE_BYTES} B Raw updates, one request outstanding (as noVNC), ${SECONDS} s, every byte checked;`,
+  `${ROUNDS} interleaved rounds after ${WARMUP_ROUNDS} warm-up round(s) left out, medians. stream: 1 session, ${UPDATE_BYTES} B Raw updates, one request outstanding (as noVNC), ${SECONDS} s, every byte checked;`,
   `pingpong: 1 session, 1x1 updates, ${SECONDS} s; setup: ${SETUP_SESSIONS} sessions one after another after ${SETUP_WARMUP} untimed (${redisUrl ? 'Redis tokens' : 'memory tokens'}; websockify and socat: ${FORKING_RELAY_MAX_SESSIONS}, no tokens),`,
   `each with a full TLS handshake; wss rows again with the TLS session resumed (loadtest --tls-resume). CPU: the proxy process, from /proc.`,
 ];
