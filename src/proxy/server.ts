@@ -174,7 +174,8 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
    * Authorizations started for upgrades still being answered, by request; each holds a session
    * slot until its session adopts it, or its connection closes first (the upgrade failed).
    */
-  const early = new WeakMap<IncomingMessage, { started: StartedAuthorization; onClose: () => void }>();
+  type Early = { started: StartedAuthorization; query: URLSearchParams; onClose: () => void };
+  const early = new WeakMap<IncomingMessage, Early>();
   const authDeps = { config, tokens, resolvers, nova: deps.nova ?? null };
   /** How this request's session is authorized: from its query string (the token) and cookies. */
   const authorizationFor = (req: FastifyRequest, query: URLSearchParams): Authorize => authorizeRequest(query, firstHeader(req.headers.cookie), authDeps);
@@ -193,39 +194,41 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
     // (Requests injected in tests have no socket: they authorize once upgraded.)
     const socket = req.raw.socket as NetSocket | undefined;
     if (!socket || atCapacity() || !wsWillAccept(req)) return;
-    const started = startAuthorization(authorizationFor(req, queryOf(req.url)));
+    const query = queryOf(req.url);
+    const started = startAuthorization(authorizationFor(req, query));
     const onClose = (): void => {
       if (!early.delete(req.raw)) return;
       reserved--;
       discardAuthorization(started, log);
       // The link is used up with no session to show for it: the user will ask why.
-      const token = queryOf(req.url).get('token');
+      const token = query.get('token');
       log.warn(
         { remote: req.ip, path: pathOnly(req.url), ...(token ? { tokenId: tokenLogId(token) } : {}) },
         'connection closed before the WebSocket upgrade completed; its token was already being consumed',
       );
     };
-    early.set(req.raw, { started, onClose });
+    early.set(req.raw, { started, query, onClose });
     reserved++;
     socket.once('close', onClose);
   };
 
-  /** The authorization started for this upgrade, taken over by its session (null: none was started). */
-  const adoptAuthorization = (req: FastifyRequest): StartedAuthorization | null => {
+  /** The authorization started for this upgrade (with the query it was parsed from), taken over by its session; null: none was started. */
+  const adoptAuthorization = (req: FastifyRequest): Early | null => {
     const e = early.get(req.raw);
     if (!e) return null;
     early.delete(req.raw);
     reserved--;
     req.raw.socket.off('close', e.onClose);
-    return e.started;
+    return e;
   };
 
   const onConsoleSocket = (socket: WebSocket, req: FastifyRequest): void => {
-    const query = queryOf(req.url);
+    const adopted = adoptAuthorization(req);
+    const started = adopted?.started ?? null;
+    const query = adopted?.query ?? queryOf(req.url);
     const token = query.get('token');
     const node = query.get('node');
     const remote = req.ip;
-    const started = adoptAuthorization(req);
     let session: ConsoleSession;
     try {
       session = new ConsoleSession(
