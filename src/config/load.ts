@@ -22,6 +22,7 @@ export type RawConfig = {
       issuer: string | null;
       audience: string | null;
       clockToleranceSeconds: number;
+      maxLifetimeSeconds: number;
     };
   };
   origins: { check: boolean; allowed: string[]; requireOrigin: boolean; trustForwardedHeaders: boolean };
@@ -37,7 +38,20 @@ export type RawConfig = {
     maxSessions: number;
     clientInit: 'shared' | 'exclusive' | 'browser';
   };
+  limits: {
+    maxConnections: number;
+    maxConnectionsPerClient: number;
+    tlsHandshakeTimeoutMs: number;
+    requestTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    sessionsPerTarget: number;
+    invalidTokensPerMinute: number;
+    invalidTokenCooldownSeconds: number;
+    leaseTtlSeconds: number;
+  };
+  shutdown: { drainTimeoutMs: number };
   backends: {
+    allowedTargets: string[];
     defaultProfile: string;
     profiles: Record<
       string,
@@ -51,6 +65,7 @@ export type RawConfig = {
         verifyHostname: boolean;
         servername?: string;
         allowAnonymousTls: boolean;
+        sessionsPerTarget?: number;
       }
     >;
   };
@@ -247,6 +262,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     else if (spec.parse === 'boolean') {
       if (!/^(1|0|true|false|yes|no)$/i.test(value)) problems.push(`${name}: expected true or false, got ${JSON.stringify(value)}`);
       else setPath(doc, spec.path, /^(1|true|yes)$/i.test(value));
+    } else if (spec.parse === 'integer') {
+      if (!/^\d{1,15}$/.test(value)) problems.push(`${name}: expected a whole number, got ${JSON.stringify(value)}`);
+      else setPath(doc, spec.path, Number(value));
     } else setPath(doc, spec.path, value);
   }
   if (opts.overrides) deepMerge(doc, structuredClone(opts.overrides));

@@ -1,5 +1,15 @@
 import { SECURITY_CHOICES } from '../rfb/index.js';
 
+/** TLS 1.2 suites offered by default: ECDHE key exchange, AEAD ciphers (Mozilla "intermediate", without DHE). */
+export const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
 /**
  * The one configuration schema: every option, its type, bounds and default. README
  * "Configuration" documents the same options; a test keeps the two in step.
@@ -26,8 +36,12 @@ export const CONFIG_SCHEMA = {
         certFile: { type: ['string', 'null'], default: null },
         keyFile: { type: ['string', 'null'], default: null },
         minVersion: { enum: ['TLSv1.2', 'TLSv1.3'], default: 'TLSv1.2' },
-        /** OpenSSL cipher list for TLS ≤ 1.2; null keeps Node's default. */
-        ciphers: { type: ['string', 'null'], default: null },
+        /**
+         * OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are all AEAD with forward secrecy).
+         * Default: ECDHE key exchange with AEAD ciphers only, as Mozilla's "intermediate" profile
+         * (without its DHE suites). null keeps Node's default list, which has non-forward-secret suites.
+         */
+        ciphers: { type: ['string', 'null'], default: TLS12_CIPHERS },
         /** Serve plain HTTP/WS (only behind a TLS-terminating proxy). Must be set explicitly. */
         plainHttp: { type: 'boolean', default: false },
       },
@@ -70,6 +84,8 @@ export const CONFIG_SCHEMA = {
             issuer: { type: ['string', 'null'], default: null },
             audience: { type: ['string', 'null'], default: null },
             clockToleranceSeconds: { type: 'integer', minimum: 0, maximum: 300, default: 30 },
+            /** Longest lifetime a bearer JWT may claim (exp − iat, or exp − now without iat). */
+            maxLifetimeSeconds: { type: 'integer', minimum: 60, maximum: 604_800, default: 3_600 },
           },
         },
       },
@@ -125,11 +141,53 @@ export const CONFIG_SCHEMA = {
         clientInit: { type: 'string', enum: ['shared', 'exclusive', 'browser'], default: 'shared' },
       },
     },
+    /** Connection and abuse limits, on by default (the front end faces the internet). */
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** Open client connections (TLS, HTTP, WebSocket) in this process; more are closed at once. */
+        maxConnections: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 20_000 },
+        /** Open client connections from one client address; more are closed at once. 0 = no cap. */
+        maxConnectionsPerClient: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 256 },
+        /** From TCP accept to a completed TLS handshake. */
+        tlsHandshakeTimeoutMs: { type: 'integer', minimum: 100, maximum: 120_000, default: 10_000 },
+        /** From accept (or the end of the previous response) to a complete request, upgrades included. */
+        requestTimeoutMs: { type: 'integer', minimum: 100, maximum: 300_000, default: 30_000 },
+        /** Idle time allowed on a kept-alive plain HTTP connection between requests. */
+        keepAliveTimeoutMs: { type: 'integer', minimum: 100, maximum: 300_000, default: 5_000 },
+        /** Concurrent sessions per console endpoint and per Ironic node / Nova instance, across replicas (Redis). 0 = unlimited. */
+        sessionsPerTarget: { type: 'integer', minimum: 0, maximum: 1_000, default: 0 },
+        /** Invalid console links per client address per minute before that address is refused for a cool-down. 0 = unlimited. */
+        invalidTokensPerMinute: { type: 'integer', minimum: 0, maximum: 100_000, default: 30 },
+        /** How long an address over invalidTokensPerMinute is refused. */
+        invalidTokenCooldownSeconds: { type: 'integer', minimum: 1, maximum: 86_400, default: 60 },
+        /** Lifetime of a session lease (renewed while the session lives); what a crashed replica can leak for. */
+        leaseTtlSeconds: { type: 'integer', minimum: 2, maximum: 300, default: 15 },
+      },
+    },
+    shutdown: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** On SIGTERM, how long established sessions keep working before they are closed. */
+        drainTimeoutMs: { type: 'integer', minimum: 0, maximum: 86_400_000, default: 30_000 },
+      },
+    },
     backends: {
       type: 'object',
       additionalProperties: false,
       default: {},
       properties: {
+        /**
+         * Where static targets (host:port tokens) may point: "CIDR", "CIDR:port", "CIDR:lo-hi",
+         * "[v6 CIDR]:port". Checked when a token is issued and again at connect time after DNS
+         * resolution. Loopback, link-local and unspecified addresses are refused unless an entry
+         * names them explicitly (a CIDR inside those ranges).
+         */
+        allowedTargets: { type: 'array', items: { type: 'string', minLength: 1 }, default: ['0.0.0.0/0', '::/0'] },
         /** Profile used by targets that name none. */
         defaultProfile: { type: 'string', default: 'none' },
         /** Named backend security profiles. "none" (security None) always exists unless redefined. */
@@ -150,6 +208,8 @@ export const CONFIG_SCHEMA = {
               verifyHostname: { type: 'boolean', default: true },
               servername: { type: 'string' },
               allowAnonymousTls: { type: 'boolean', default: false },
+              /** Overrides limits.sessionsPerTarget for targets of this profile. */
+              sessionsPerTarget: { type: 'integer', minimum: 0, maximum: 1_000 },
             },
           },
         },
@@ -266,6 +326,7 @@ export const ENV_OVERRIDES = {
   VNCGATE_API_JWT_ISSUER: { path: ['api', 'jwt', 'issuer'], parse: 'string' },
   VNCGATE_API_JWT_AUDIENCE: { path: ['api', 'jwt', 'audience'], parse: 'string' },
   VNCGATE_LOG_LEVEL: { path: ['log', 'level'], parse: 'string' },
+  VNCGATE_DRAIN_TIMEOUT_MS: { path: ['shutdown', 'drainTimeoutMs'], parse: 'integer' },
   VNCGATE_IRONIC_URL: { path: ['ironic', 'url'], parse: 'string' },
   VNCGATE_IRONIC_AUTH: { path: ['ironic', 'auth'], parse: 'string' },
   VNCGATE_IRONIC_USERNAME: { path: ['ironic', 'username'], parse: 'string' },
@@ -284,4 +345,4 @@ export const ENV_OVERRIDES = {
   VNCGATE_NOVA_DB_URLS: { path: ['nova', 'dbUrls'], parse: 'list' },
   VNCGATE_NOVA_DB_URLS_FILE: { path: ['nova', 'dbUrlsFile'], parse: 'string' },
   VNCGATE_NOVA_RESOLVER: { path: ['nova', 'resolver'], parse: 'string' },
-} as const satisfies Record<string, { path: readonly string[]; parse: 'string' | 'list' | 'boolean' }>;
+} as const satisfies Record<string, { path: readonly string[]; parse: 'string' | 'list' | 'boolean' | 'integer' }>;
