@@ -34,10 +34,13 @@ export async function demoCommand(argv: string[], io: CliIo): Promise<number> {
       // Without --listen: VNCGATE_LISTEN, else the default 127.0.0.1:6080.
       ...(values.listen !== undefined ? { listen: [values.listen] } : {}),
       tls: { certFile, keyFile, plainHttp: false },
+      // The demo explains itself on stderr; its log shows only what went wrong (VNCGATE_LOG_LEVEL wins).
+      ...(process.env.VNCGATE_LOG_LEVEL === undefined ? { log: { level: 'warn' } } : {}),
       backends: { defaultProfile: 'demo', profiles: { demo: { security: ['vncauth'], passwordFile } } },
     },
   });
-  const { server, tokens } = await startVncgate(config, io, {
+  const started = await startVncgate(config, io, {
+    memoryTokensIntended: true,
     extraPlugins: [
       (app) => {
         // Demo convenience: a fresh single-use link on every visit.
@@ -48,7 +51,11 @@ export async function demoCommand(argv: string[], io: CliIo): Promise<number> {
         });
       },
     ],
+  }).catch(async (err: unknown) => {
+    await vnc.close(); // or the demo's VNC server keeps the process alive after the error
+    throw err;
   });
+  const { server, tokens } = started;
   const first = await tokens.issue(target, 3600);
   const url = consoleUrl(server.baseUrl, first.token);
   io.err(

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { cliLogLevel } from '../config/index.js';
 import { createLogger } from '../log.js';
 import { isVncgateError } from '../errors.js';
@@ -21,8 +22,14 @@ Commands:
   config import     turn a nova.conf or ironic.conf into a vncgate configuration (YAML)
   config check      validate a configuration, reporting every problem at once
 
-Run "vncgate <command> --help" for a command's options.
+Run "vncgate <command> --help" for a command's options; "vncgate --version" prints the version.
 `;
+
+/** This installation's version, from its package.json (dist/cli/ → the package root). */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 type Command = { usage: string; run: (argv: string[], io: CliIo) => Promise<number> };
 
@@ -45,6 +52,10 @@ export async function main(argv: string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(USAGE);
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
   }
   const cmd = COMMANDS[name];
   if (!cmd) {

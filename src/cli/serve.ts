@@ -33,7 +33,11 @@ export function serveArgs(argv: string[]): { config?: string; listen?: string[] 
 export async function startVncgate(
   config: Config,
   io: Pick<CliIo, 'err'>,
-  opts: { extraPlugins?: ((app: FastifyInstance) => void | Promise<void>)[] } = {},
+  opts: {
+    extraPlugins?: ((app: FastifyInstance) => void | Promise<void>)[];
+    /** In-memory tokens are intended (the demo): no warning about them. */
+    memoryTokensIntended?: boolean;
+  } = {},
 ): Promise<{ server: VncgateServer; tokens: TokenStore }> {
   const log = createLogger({ level: config.raw.log.level });
   const tokens = createTokenStore({
@@ -44,7 +48,7 @@ export async function startVncgate(
     maxTtlSeconds: config.raw.tokens.maxTtlSeconds,
     logger: log.child({ component: 'tokens' }),
   });
-  if (tokens.kind === 'memory') {
+  if (tokens.kind === 'memory' && opts.memoryTokensIntended !== true) {
     log.warn('no redis.url configured: console tokens are held in this process only (single-process deployments and the demo)');
   }
   for (const name of config.hostnameCheckDisabled) {
@@ -58,14 +62,20 @@ export async function startVncgate(
   }
   const ironic = createIronic(config);
   if (ironic) log.info({ ironic: config.ironic?.url ?? '(from the Keystone catalog)', auth: config.raw.ironic.auth }, 'Ironic node consoles enabled');
-  const server = await buildServer({
-    config,
-    tokens,
-    log,
-    ironic: ironic?.resolver ?? null,
-    nova: createNova(config),
-    plugins: [(app) => registerConsolePage(app, { frameAncestors: [...config.raw.console.frameAncestors] }), ...(opts.extraPlugins ?? [])],
-  });
+  let server: VncgateServer;
+  try {
+    server = await buildServer({
+      config,
+      tokens,
+      log,
+      ironic: ironic?.resolver ?? null,
+      nova: createNova(config),
+      plugins: [(app) => registerConsolePage(app, { frameAncestors: [...config.raw.console.frameAncestors] }), ...(opts.extraPlugins ?? [])],
+    });
+  } catch (err) {
+    await tokens.close();
+    throw err;
+  }
   log.info({ addresses: server.addresses, tls: config.tls !== null, tokenStore: tokens.kind }, 'vncgate listening');
   return { server, tokens };
 }

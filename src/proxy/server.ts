@@ -50,7 +50,16 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   registerTokenApi(app, { config, tokens, resolvers, origins });
   for (const plugin of deps.plugins ?? []) await plugin(app);
 
-  const listeners = await listen(app, config.listen);
+  let listeners: Awaited<ReturnType<typeof listen>>;
+  try {
+    listeners = await listen(app, config.listen);
+  } catch (err) {
+    // Nothing may keep the process alive after a failed start (the caller reports and exits).
+    registry.closeAll(new VncgateError('SESSION_ERR_SHUTDOWN', 'server failed to start'));
+    await nova?.close();
+    await app.close();
+    throw err;
+  }
   return {
     app,
     registry,
