@@ -66,18 +66,12 @@ export function targetsFor(variants: readonly string[]): Target[] {
 
 export type Verdict = 'met' | 'MISSED' | 'met on medians, MISSED per round' | 'met per round, MISSED on medians' | 'not measured' | 'for information';
 
-export type Judged = Target & {
-  /** Medians over the counted rounds of the variant's and the floor's figures. */
-  variantMedian: number;
-  floorMedian: number;
-  /** Ratio (or difference) of the two medians. */
-  onMedians: number;
-  /** Median over rounds of the per-round ratio (or difference), rounds where both were measured. */
-  perRound: number;
-  /** How many rounds the per-round measure paired. */
-  rounds: number;
-  verdict: Verdict;
-};
+/**
+ * A target with its figures: both rows' medians over the counted rounds, the ratio (or
+ * difference) of those medians, the median of the per-round ratios (or differences) and how many
+ * rounds that paired, and the verdict.
+ */
+export type Judged = Target & Comparison & { verdict: Verdict };
 
 const byRound = (figures: readonly Figure[], variant: string, metric: Metric): Map<number, number> => {
   const m = new Map<number, number>();
@@ -85,35 +79,44 @@ const byRound = (figures: readonly Figure[], variant: string, metric: Metric): M
   return m;
 };
 
+export type Comparison = { variantMedian: number; floorMedian: number; onMedians: number; perRound: number; rounds: number };
+
+/**
+ * One row against another on one metric, both measures: `ratio` divides, `difference` subtracts.
+ * The per-round measure pairs only rounds in which both rows gave a figure.
+ */
+export function compare(figures: readonly Figure[], variant: string, floor: string, metric: Metric, how: 'ratio' | 'difference'): Comparison {
+  const v = byRound(figures, variant, metric);
+  const f = byRound(figures, floor, metric);
+  const combine = how === 'difference' ? (a: number, b: number) => a - b : (a: number, b: number) => a / b;
+  const paired: number[] = [];
+  for (const [round, value] of v) {
+    const b = f.get(round);
+    if (b !== undefined) paired.push(combine(value, b));
+  }
+  const variantMedian = median([...v.values()]);
+  const floorMedian = median([...f.values()]);
+  return { variantMedian, floorMedian, onMedians: combine(variantMedian, floorMedian), perRound: median(paired), rounds: paired.length };
+}
+
 /** Judges each target on both measures. A target whose rows were not measured is `not measured`. */
 export function judge(figures: readonly Figure[], targets: readonly Target[]): Judged[] {
   return targets.map((t) => {
-    const v = byRound(figures, t.variant, t.metric);
-    const f = byRound(figures, t.floor, t.metric);
-    const combine = t.rule === 'excess-at-most' ? (a: number, b: number) => a - b : (a: number, b: number) => a / b;
-    const paired: number[] = [];
-    for (const [round, value] of v) {
-      const b = f.get(round);
-      if (b !== undefined) paired.push(combine(value, b));
-    }
-    const variantMedian = median([...v.values()]);
-    const floorMedian = median([...f.values()]);
-    const onMedians = combine(variantMedian, floorMedian);
-    const perRound = median(paired);
+    const c = compare(figures, t.variant, t.floor, t.metric, t.rule === 'excess-at-most' ? 'difference' : 'ratio');
     const ok = (x: number): boolean => (t.rule === 'excess-at-most' ? x <= t.limit : x >= t.limit);
     const verdict: Verdict =
       t.rule === 'for-information'
         ? 'for information'
-        : !Number.isFinite(onMedians) || !Number.isFinite(perRound)
+        : !Number.isFinite(c.onMedians) || !Number.isFinite(c.perRound)
           ? 'not measured'
-          : ok(onMedians) && ok(perRound)
+          : ok(c.onMedians) && ok(c.perRound)
             ? 'met'
-            : ok(onMedians)
+            : ok(c.onMedians)
               ? 'met on medians, MISSED per round'
-              : ok(perRound)
+              : ok(c.perRound)
                 ? 'met per round, MISSED on medians'
                 : 'MISSED';
-    return { ...t, variantMedian, floorMedian, onMedians, perRound, rounds: paired.length, verdict };
+    return { ...t, ...c, verdict };
   });
 }
 
