@@ -187,7 +187,7 @@ const facts = {
   loadavgEnd: '',
 };
 log(`node ${facts.node}, ${facts.nproc} CPUs (${facts.cpu}), ${facts.memTotalGiB} GiB, ${describeCpuIdle(facts.cpuidle)}, load average ${facts.loadavgStart}`);
-if (facts.cpuidle.haltPollNs === 0) log('note: guest halt polling is off, so every relay\'s added round-trip latency includes hypervisor exits (BENCHMARKS.md, "The machine")');
+if (facts.cpuidle.haltPollNs === 0) log('note: guest halt polling is off, so every relay\'s added round-trip latency includes hypervisor exits (BENCHMARKS.md, "Tuning")');
 if (Number(facts.loadavgStart.split(' ')[0]) > 0.5) log('warning: the machine is busy (load average above 0.5); figures will be noisy');
 
 // ---------------------------------------------------------------- the pieces
