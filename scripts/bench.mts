@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: vncgate against the direct-TCP baseline on the same synthetic RFB backends —
- * and websockify when it is installed, minimal Node ws and TCP relays, and socat as a plain TCP
- * relay (the cost of one extra process hop, nothing else) — interleaved in one run,
- * medians over rounds, ratios against the baseline measured in the same run. Every measurement is
+ * and websockify when it is installed, minimal Node ws, wss and TCP relays, and socat as a plain
+ * TCP relay (the cost of one extra process hop, nothing else) — interleaved in one run,
+ * medians over rounds, ratios against the baseline measured in the same run; the targets are
+ * judged against rows of the same run (`scripts/bench-targets.mts`). Every measurement is
  * the shipped `vncgate loadtest` in its own process, beside the backends, vncgate and the relays
  * in theirs, so nothing shares an event loop with what it measures.
  *
@@ -13,7 +14,8 @@
  *
  * Rows: direct TCP (the baseline), vncgate ws and wss as shipped (`node bin/vncgate.js serve`),
  * optionally the same with V8 flags (`--gc-flag "--initial-old-space-size=64"`, say: rows left out
- * by default), a minimal Node ws relay, a minimal Node TCP relay (TCP in, TCP out: what one more
+ * by default), a minimal Node ws relay and the same behind TLS with vncgate's certificate (the
+ * floors of vncgate's ws and wss targets), a minimal Node TCP relay (TCP in, TCP out: what one more
  * Node process on the path costs), websockify ws and wss, socat (TCP in, TCP out: no WebSocket,
  * no TLS, no token; the floor any relay process adds on this machine).
  *
@@ -32,6 +34,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ensureDevCertificate } from '../src/cli/dev-cert.js';
 import { describeCpuIdle, median, readCpuIdle, readMemAvailable, readOpenFileLimit, type LoadtestResult } from '../src/loadtest/index.js';
+import { compare, describeTarget, formatTargets, judge, targetsFor, type Figure, type Metric } from './bench-targets.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -184,7 +187,7 @@ const facts = {
   loadavgEnd: '',
 };
 log(`node ${facts.node}, ${facts.nproc} CPUs (${facts.cpu}), ${facts.memTotalGiB} GiB, ${describeCpuIdle(facts.cpuidle)}, load average ${facts.loadavgStart}`);
-if (facts.cpuidle.haltPollNs === 0) log('note: guest halt polling is off, so every relay\'s added round-trip latency includes hypervisor exits (BENCHMARKS.md, "The machine")');
+if (facts.cpuidle.haltPollNs === 0) log('note: guest halt polling is off, so every relay\'s added round-trip latency includes hypervisor exits (BENCHMARKS.md, "Tuning")');
 if (Number(facts.loadavgStart.split(' ')[0]) > 0.5) log('warning: the machine is busy (load average above 0.5); figures will be noisy');
 
 // ---------------------------------------------------------------- the pieces
@@ -259,9 +262,12 @@ const vg = {
 
 // The minimal relays: what any Node ws+net relay costs, without tokens, handshake or backpressure,
 // and what one more Node process costs with no WebSocket at all (TCP in, TCP out, per backend).
+// The wss one, in a process of its own as vncgate wss is, serves the certificate vncgate serves.
 const naive = await startChild('minimal relays', process.execPath, [join(ROOT, 'scripts', 'naive-relay.mjs'), String(ports.stream), String(ports.ping)]);
 const naiveInfo = JSON.parse(naive.line) as { port: number; tcp: Record<string, number> };
 const naivePort = naiveInfo.port;
+const naiveTls = await startChild('minimal wss relay', process.execPath, [join(ROOT, 'scripts', 'naive-relay.mjs'), '--cert', certFile, '--key', keyFile]);
+const naiveTlsPort = (JSON.parse(naiveTls.line) as { port: number }).port;
 const naiveTcpFor = (target: number): number => {
   const p = naiveInfo.tcp[String(target)];
   if (p === undefined) throw new Error(`minimal TCP relay has no listener for port ${target}`);
@@ -331,6 +337,14 @@ const allVariants: Variant[] = [
   ...(vg.wsTuned ? [{ key: 'ws-tuned', label: `vncgate ws, node ${GC_FLAG}`, loadArgs: viaVncgate(vg.wsTuned, false) }] : []),
   ...(vg.wssTuned ? [{ key: 'wss-tuned', label: `vncgate wss, node ${GC_FLAG}`, loadArgs: viaVncgate(vg.wssTuned, true), tls: true }] : []),
   { key: 'node-ws', label: 'minimal Node ws relay', loadArgs: (m) => ['--url', `ws://127.0.0.1:${naivePort}/?port=${backendFor(m)}`, '--no-token'] },
+  // Pinned like vncgate's wss row (--ca names the one self-signed certificate), so the load
+  // tester's TLS client does the same work against both.
+  {
+    key: 'node-wss',
+    label: 'minimal Node wss relay',
+    tls: true,
+    loadArgs: (m) => ['--url', `wss://127.0.0.1:${naiveTlsPort}/?port=${backendFor(m)}`, '--no-token', '--ca', certFile],
+  },
   { key: 'node-tcp', label: 'minimal Node TCP relay', loadArgs: (m) => ['--url', `tcp://127.0.0.1:${naiveTcpFor(backendFor(m))}`] },
   ...(socat
     ? [
@@ -397,6 +411,8 @@ type Row = {
 const emptyRow = (): Row => ({ tp: [], cpuPerMB: [], p50: [], p90: [], p99: [], setupRate: [], setupP50: [], setupP99: [], cpuPerSetup: [], setupRateResumed: [], errors: {} });
 const rows = new Map<string, Row>(variants.map((v) => [v.key, emptyRow()]));
 const raw: { variant: string; round: number; kind: string; result: LoadtestResult | null }[] = [];
+/** The counted rounds' figures the targets are judged on, round by round. */
+const figures: Figure[] = [];
 const push = (xs: number[], v: number | null | undefined): void => {
   if (v !== null && v !== undefined && Number.isFinite(v)) xs.push(v);
 };
@@ -410,6 +426,9 @@ for (let round = 1 - WARMUP_ROUNDS; round <= ROUNDS; round++) {
     const kept = rows.get(v.key)!;
     // A warm-up round fills a row nobody reads; only its errors are carried over.
     const row = counted ? kept : { ...emptyRow(), errors: kept.errors };
+    const figure = (metric: Metric, value: number | null | undefined): void => {
+      if (counted && value !== null && value !== undefined && Number.isFinite(value)) figures.push({ variant: v.key, round, metric, value });
+    };
     log(`${counted ? `round ${round}/${ROUNDS}` : 'warm-up round (not counted)'}: ${v.label} (load average ${loadavg()})`);
     const run = async (kind: Mode, extra: string[], label: string = kind): Promise<LoadtestResult | null> => {
       const r = await loadtest([...v.loadArgs(kind), '--mode', kind, ...extra]);
@@ -419,21 +438,28 @@ for (let round = 1 - WARMUP_ROUNDS; round <= ROUNDS; round++) {
     };
     const tp = await run('stream', ['--duration', String(SECONDS)]);
     push(row.tp, tp?.throughput?.megabytesPerSecond);
+    figure('tp', tp?.throughput?.megabytesPerSecond);
     push(row.cpuPerMB, tp?.vncgate?.cpuMsPerMB);
     const pp = await run('pingpong', ['--duration', String(SECONDS)]);
     push(row.p50, pp?.rtt?.p50Us);
+    figure('p50', pp?.rtt?.p50Us);
     push(row.p90, pp?.rtt?.p90Us);
     push(row.p99, pp?.rtt?.p99Us);
     const n = Math.min(SETUP_SESSIONS, v.maxSessions ?? Number.POSITIVE_INFINITY);
     const setupArgs = ['--sessions', String(n), '--warmup', String(Math.min(SETUP_WARMUP, n)), '--concurrency', '1', '--duration', '300'];
     const su = await run('setup', setupArgs);
     push(row.setupRate, su?.setup.perSecond);
+    figure('setupRate', su?.setup.perSecond);
     push(row.setupP50, su?.setup.p50Ms);
     push(row.setupP99, su?.setup.p99Ms);
     push(row.cpuPerSetup, su?.vncgate?.cpuMsPerSession);
     // A browser that loaded noVNC's page from the same origin resumes that TLS session for the
     // WebSocket; the full handshake above stays the headline figure.
-    if (v.tls) push(row.setupRateResumed, (await run('setup', [...setupArgs, '--tls-resume'], 'setup-resumed'))?.setup.perSecond);
+    if (v.tls) {
+      const resumed = (await run('setup', [...setupArgs, '--tls-resume'], 'setup-resumed'))?.setup.perSecond;
+      push(row.setupRateResumed, resumed);
+      figure('setupRateResumed', resumed);
+    }
   }
 }
 
@@ -486,7 +512,7 @@ if (SOAK_SECONDS > 0) {
 
 // ---------------------------------------------------------------- report
 
-await Promise.all([vg.ws.stop(), vg.wss.stop(), vg.wsTuned?.stop(), vg.wssTuned?.stop(), naive.stop(), backends.stop(), redis?.stop()]);
+await Promise.all([vg.ws.stop(), vg.wss.stop(), vg.wsTuned?.stop(), vg.wssTuned?.stop(), naive.stop(), naiveTls.stop(), backends.stop(), redis?.stop()]);
 cleanup();
 facts.loadavgEnd = loadavg();
 
@@ -526,70 +552,31 @@ const mdTable = [
 ];
 
 const verdict = (ok: boolean | null): string => (ok === null ? 'not measured' : ok ? 'met' : 'MISSED');
-const ratio = (k: string): number => median(rows.get(k)?.tp ?? []) / baseTp;
-const added = (k: string): number => median(rows.get(k)?.p50 ?? []) - baseP50;
-const setupRate = (k: string): number => median(rows.get(k)?.setupRate ?? []);
+const labelOf = (key: string): string => variants.find((v) => v.key === key)?.label ?? key;
 
-/**
- * The second measure for ratios and differences: each variant against direct TCP of the same
- * round (rounds interleave the variants, so a round's drift is common to both), then the median
- * over rounds. Direct TCP's own throughput scatters by up to 2x between rounds here, so this and
- * the ratio of medians above can fall on different sides of a target; both are printed.
- */
-const perRound = (key: string, kind: Mode, pick: (r: LoadtestResult) => number | null | undefined): Map<number, number> => {
-  const m = new Map<number, number>();
-  for (const e of raw) {
-    const v = e.variant === key && e.kind === kind && e.result ? pick(e.result) : null;
-    if (typeof v === 'number' && Number.isFinite(v)) m.set(e.round, v);
-  }
-  return m;
-};
-const paired = (key: string, kind: Mode, pick: (r: LoadtestResult) => number | null | undefined, combine: (v: number, base: number) => number): number => {
-  const base = perRound('tcp', kind, pick);
-  const out: number[] = [];
-  for (const [round, v] of perRound(key, kind, pick)) {
-    const b = base.get(round);
-    if (b !== undefined) out.push(combine(v, b));
-  }
-  return median(out);
-};
-const pairedRatio = (k: string): number => paired(k, 'stream', (r) => r.throughput?.megabytesPerSecond, (v, b) => v / b);
-const pairedAdded = (k: string): number => paired(k, 'pingpong', (r) => r.rtt?.p50Us, (v, b) => v - b);
-const verdict2 = (onMedians: boolean, perRoundOk: boolean): string =>
-  onMedians && perRoundOk ? 'met' : onMedians ? 'met on medians, MISSED per round' : perRoundOk ? 'met per round, MISSED on medians' : 'MISSED';
-
-const targets: string[] = [];
-const target = (what: string, value: string, ok: boolean | null): void => void targets.push(`${what.padEnd(58)} ${value.padStart(8)}   ${verdict(ok)}`);
-const target2 = (what: string, onMedians: number, perRoundValue: number, digits: number, ok: (v: number) => boolean): void =>
-  void targets.push(
-    `${what.padEnd(58)} ${fmt(onMedians, digits).padStart(8)}   per round ${fmt(perRoundValue, digits).padStart(5)}   ${verdict2(ok(onMedians), ok(perRoundValue))}`,
-  );
-for (const k of ['ws', 'ws-tuned']) if (rows.has(k)) target2(`throughput ${k} >= 0.70 x direct TCP`, ratio(k), pairedRatio(k), 2, (v) => v >= 0.7);
-for (const k of ['wss', 'wss-tuned']) if (rows.has(k)) target2(`throughput ${k} >= 0.50 x direct TCP`, ratio(k), pairedRatio(k), 2, (v) => v >= 0.5);
-for (const k of ['ws', 'ws-tuned']) if (rows.has(k)) target2(`added p50 round trip ${k} <= 50 us`, added(k), pairedAdded(k), 0, (v) => v <= 50);
-for (const k of ['wss', 'wss-tuned']) if (rows.has(k)) target2(`added p50 round trip ${k} <= 80 us`, added(k), pairedAdded(k), 0, (v) => v <= 80);
-const floors = ['node-tcp', 'node-ws', 'socat'].filter((k) => rows.has(k));
+// Rates and latencies: each against a row of this run (scripts/bench-targets.mts).
+const judged = judge(figures, targetsFor(variants.map((v) => v.key)));
+const targets: string[] = formatTargets(judged, labelOf, baseP50);
+const floors = ['node-tcp', 'node-ws', 'node-wss', 'socat'].filter((k) => rows.has(k));
 if (floors.length > 0 && rows.has('tcp')) {
   targets.push(
-    `  for comparison, per round: ${floors
-      .map((k) => `${variants.find((v) => v.key === k)?.label ?? k} ${fmt(pairedRatio(k), 2)} x TCP, +${fmt(pairedAdded(k))} us`)
+    `for comparison, per round: ${floors
+      .map((k) => `${labelOf(k)} ${fmt(compare(figures, k, 'tcp', 'tp', 'ratio').perRound, 2)} x TCP, +${fmt(compare(figures, k, 'tcp', 'p50', 'difference').perRound)} us`)
       .join('; ')}`,
   );
 }
-for (const k of ['wss', 'wss-tuned']) {
-  if (!rows.has(k)) continue;
-  target(`sequential ${k} sessions/s >= 250 (Redis consume, RFB handshake)`, fmt(setupRate(k)), setupRate(k) >= 250);
-  const resumed = median(rows.get(k)!.setupRateResumed);
-  targets.push(`  the same with the TLS session resumed (a browser that loaded the page from vncgate): ${fmt(resumed)}/s, for information`);
-}
+// Memory is judged in absolute terms: it is not a rate, and does not move with the machine's speed.
+const absolute: { target: string; floor: null; measured: string; verdict: string }[] = [];
 for (const i of idle) {
   const r = i.result;
   const open = r ? r.sessions.established - r.sessions.failed : 0;
   const per = r?.vncgate?.rssPerSessionKiB ?? Number.NaN;
   const slope = r?.vncgate?.rssMarginalPerSessionKiB ?? Number.NaN;
+  const idleVerdict = open >= 10_000 ? verdict(per <= 40) : `${verdict(per <= 40)} per session; count limited to ${i.capacity} by the open-file limit ${i.fdLimit}`;
+  if (i.tls) absolute.push({ target: `10000 idle sessions, ${i.label}, <= 40 KiB RSS each`, floor: null, measured: `${open} sessions, ${fmt(per, 1)} KiB each`, verdict: idleVerdict });
   targets.push(
     `idle ${i.label}: ${open} sessions in one process, ${fmt(per, 1)} KiB RSS each ((loaded - idle process) / sessions), ${fmt(slope, 1)} KiB marginal` +
-      (i.tls ? `   target 10000 at <= 40 KiB: ${open >= 10_000 ? verdict(per <= 40) : `${verdict(per <= 40)} per session; count limited to ${i.capacity} by the open-file limit ${i.fdLimit}`}` : ''),
+      (i.tls ? `   target 10000 at <= 40 KiB (absolute): ${idleVerdict}` : ''),
   );
 }
 if (soak) {
@@ -609,11 +596,26 @@ const header = [
   `pingpong: 1 session, 1x1 updates, ${SECONDS} s; setup: ${SETUP_SESSIONS} sessions one after another after ${SETUP_WARMUP} untimed (${redisUrl ? 'Redis tokens' : 'memory tokens'}; websockify and socat: ${FORKING_RELAY_MAX_SESSIONS}, no tokens),`,
   `each with a full TLS handshake; wss rows again with the TLS session resumed (loadtest --tls-resume). CPU: the proxy process, from /proc.`,
 ];
-process.stdout.write(`${[...header, '', ...textTable, '', 'targets (issue 5)', ...targets.map((t) => `  ${t}`)].join('\n')}\n`);
+const targetsTitle = 'targets (issue 5, restated in issue 16 against rows of this run)';
+process.stdout.write(`${[...header, '', ...textTable, '', targetsTitle, ...targets.map((t) => `  ${t}`)].join('\n')}\n`);
 const md = [...header.map((h) => `${h}  `), '', ...mdTable, '', '```', ...targets, '```', ''].join('\n');
 writeFileSync(join(STATE, `bench-${STAMP}.md`), md);
 writeFileSync(
   join(STATE, `bench-${STAMP}.json`),
-  JSON.stringify({ args, facts, gcFlag: GC_FLAG, rows: Object.fromEntries(rows), idle, soak, raw }, null, 1),
+  JSON.stringify(
+    {
+      args,
+      facts,
+      gcFlag: GC_FLAG,
+      rows: Object.fromEntries(rows),
+      targets: [...judged.map((j) => ({ target: describeTarget(j, labelOf), floorLabel: labelOf(j.floor), ...j })), ...absolute],
+      figures,
+      idle,
+      soak,
+      raw,
+    },
+    null,
+    1,
+  ),
 );
 log(`raw results: ${join(STATE, `bench-${STAMP}.json`)}; Markdown table: ${join(STATE, `bench-${STAMP}.md`)}`);

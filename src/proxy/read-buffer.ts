@@ -6,7 +6,7 @@ import { WS_OPCODE, frameHeaderLength, writeFrameHeader } from '../ws-frame.js';
  * By default Node gives every socket read a fresh 64 KiB ArrayBuffer. A console relaying a few
  * hundred MB/s therefore allocates thousands of them per second, and V8 answers that much external
  * memory with marking work over the whole heap: in a CPU profile of vncgate relaying 256 KiB
- * updates, the garbage collector cost more than the writes themselves (BENCHMARKS.md). With
+ * updates, the garbage collector cost more than the writes themselves (docs/performance-notes.md). With
  * `onread`, libuv reads into a buffer we supply; we hand it back for the next read unless the
  * last chunk may still be referenced (a write that did not complete at once keeps it).
  *
@@ -21,7 +21,7 @@ import { WS_OPCODE, frameHeaderLength, writeFrameHeader } from '../ws-frame.js';
  * idle consoles stay small; a console streaming updates reads up to 256 KiB at a time into one
  * buffer. Four times Node's 64 KiB: each read becomes one WebSocket frame (over wss, one TLS
  * write), and a quarter as many reads, frames and writes per megabyte relayed measured 1.2-1.3x
- * the throughput over wss and ws (BENCHMARKS.md); 512 KiB measured no better.
+ * the throughput over wss and ws (docs/performance-notes.md); 512 KiB measured no better.
  *
  * Each buffer keeps HEADROOM spare bytes in front of what Node reads into, so that the relay can
  * write a WebSocket frame header there (`framed()`) and send header and payload as one buffer. Two
