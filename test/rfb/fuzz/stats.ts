@@ -54,7 +54,9 @@ export function mergeStats(a: RoleStats, b: RoleStats): RoleStats {
 const MAX_FINDINGS = 10;
 
 /** An invariant that did not hold; counted as a violation, not a crash. */
-export class Violation extends Error {}
+export class Violation extends Error {
+  override readonly name = 'Violation';
+}
 
 export function check(cond: boolean, message: string): asserts cond {
   if (!cond) throw new Violation(message);
