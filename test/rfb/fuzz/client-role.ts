@@ -45,16 +45,16 @@ function runOne(stats: RoleStats, rng: Rng, engine: RfbClientHandshake, t: Trans
   const post: Buffer[] = [];
   const take = (actions: ClientAction[], where: string): void => {
     for (const a of actions) {
-      check(terminal === null, `${where}: an action after ${terminal?.type}`);
-      if (a.type === 'send') check(a.bytes.length > 0 && a.bytes.length <= 2 * 1024 + 8, `${where}: send of ${a.bytes.length} bytes`);
+      check(terminal === null, () => `${where}: an action after ${terminal?.type}`);
+      if (a.type === 'send') check(a.bytes.length > 0 && a.bytes.length <= 2 * 1024 + 8, () => `${where}: send of ${a.bytes.length} bytes`);
       if (a.type === 'failed') {
-        check(a.error instanceof VncgateError && a.error.code.startsWith('RFB_ERR_') && !a.error.code.startsWith('RFB_ERR_CLIENT_'), `failed with ${a.error.code}`);
+        check(a.error instanceof VncgateError && a.error.code.startsWith('RFB_ERR_') && !a.error.code.startsWith('RFB_ERR_CLIENT_'), () => `failed with ${a.error.code}`);
       }
       if (a.type === 'established' || a.type === 'failed') terminal = a;
     }
     const settled = engine.state === 'established' || engine.state === 'failed';
-    check(settled === (terminal !== null), `${where}: state ${engine.state} after ${terminal?.type ?? 'no'} terminal action`);
-    checkBuffered(stats, engine.bufferedBytes, settled ? 0 : MAX_PENDING_MESSAGE, `${where} in ${engine.state}`);
+    check(settled === (terminal !== null), () => `${where}: state ${engine.state} after ${terminal?.type ?? 'no'} terminal action`);
+    checkBuffered(stats, engine.bufferedBytes, settled ? 0 : MAX_PENDING_MESSAGE, () => `${where} in ${engine.state}`);
   };
   const feed = (chunk: Buffer): void => {
     stats.bytesFed += chunk.length;

@@ -22,11 +22,11 @@ export function readServerInit(stats: RoleStats | null, rng: Rng, reader: Server
   const r = result as ServerInitResult;
   let got: Outcome = { outcome: 'pending', code: null };
   if (r.type === 'failed') {
-    check(r.error instanceof VncgateError && r.error.code === 'RFB_ERR_LIMIT', `ServerInit failed with ${r.error.code}`);
+    check(r.error instanceof VncgateError && r.error.code === 'RFB_ERR_LIMIT', () => `ServerInit failed with ${r.error.code}`);
     got = { outcome: 'failed', code: r.error.code };
   } else if (r.type === 'done') {
     const declared = r.raw.readUInt32BE(20);
-    check(declared <= LIMITS.maxDesktopNameBytes && r.raw.length === HEADER + declared, `ServerInit raw of ${r.raw.length} bytes`);
+    check(declared <= LIMITS.maxDesktopNameBytes && r.raw.length === HEADER + declared, () => `ServerInit raw of ${r.raw.length} bytes`);
     check(Buffer.byteLength(r.init.name) <= declared, 'desktop name longer than declared');
     check(Buffer.concat([r.raw, r.trailing, ...after]).equals(bytes), 'ServerInit bytes lost or reordered');
     got = { outcome: 'established', code: null };

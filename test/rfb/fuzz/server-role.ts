@@ -42,13 +42,13 @@ function runOne(stats: RoleStats, rng: Rng, c: BrowserCase, end: number): void {
   const post: Buffer[] = [];
   const take = (actions: ServerAction[], where: string): void => {
     for (const a of actions) {
-      check(terminal === null, `${where}: an action after ${terminal?.type}`);
-      if (a.type === 'send') check(a.bytes.length > 0 && a.bytes.length <= 8 + LIMITS.maxReasonBytes, `${where}: send of ${a.bytes.length} bytes`);
-      if (a.type === 'failed') check(a.error instanceof VncgateError && allowed.has(a.error.code), `failed with ${a.error.code}`);
+      check(terminal === null, () => `${where}: an action after ${terminal?.type}`);
+      if (a.type === 'send') check(a.bytes.length > 0 && a.bytes.length <= 8 + LIMITS.maxReasonBytes, () => `${where}: send of ${a.bytes.length} bytes`);
+      if (a.type === 'failed') check(a.error instanceof VncgateError && allowed.has(a.error.code), () => `failed with ${a.error.code}`);
       if (a.type === 'established' || a.type === 'failed') terminal = a;
     }
-    check(engine.established === (terminal?.type === 'established'), `${where}: state ${engine.state} after ${terminal?.type ?? 'no'} terminal action`);
-    checkBuffered(stats, engine.bufferedBytes, STATE_BOUND[engine.state] ?? 0, `${where} in ${engine.state}`);
+    check(engine.established === (terminal?.type === 'established'), () => `${where}: state ${engine.state} after ${terminal?.type ?? 'no'} terminal action`);
+    checkBuffered(stats, engine.bufferedBytes, STATE_BOUND[engine.state] ?? 0, () => `${where} in ${engine.state}`);
   };
   const verdict = (): void => {
     verdictGiven = true;

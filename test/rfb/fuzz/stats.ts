@@ -58,14 +58,15 @@ export class Violation extends Error {
   override readonly name = 'Violation';
 }
 
-export function check(cond: boolean, message: string): asserts cond {
-  if (!cond) throw new Violation(message);
+/** `message` may be a function: the hot paths build their text only when a check fails. */
+export function check(cond: boolean, message: string | (() => string)): asserts cond {
+  if (!cond) throw new Violation(typeof message === 'string' ? message : message());
 }
 
-export function checkBuffered(stats: RoleStats, buffered: number, bound: number, where: string): void {
+export function checkBuffered(stats: RoleStats, buffered: number, bound: number, where: () => string): void {
   if (buffered > stats.maxBufferedBytes) stats.maxBufferedBytes = buffered;
-  check(buffered <= LIMITS.maxHandshakeBufferBytes, `${where}: bufferedBytes ${buffered} over the handshake limit`);
-  check(buffered <= bound, `${where}: bufferedBytes ${buffered} over the ${bound} this state may hold`);
+  check(buffered <= LIMITS.maxHandshakeBufferBytes, () => `${where()}: bufferedBytes ${buffered} over the handshake limit`);
+  check(buffered <= bound, () => `${where()}: bufferedBytes ${buffered} over the ${bound} this state may hold`);
 }
 
 export type Outcome = { outcome: 'established' | 'failed' | 'pending'; code: string | null };
@@ -77,7 +78,7 @@ export function expected(decision: Decision, delivered: number): Outcome {
 
 export function checkOutcome(stats: RoleStats, got: Outcome, want: Outcome): void {
   stats.oracleChecked++;
-  check(got.outcome === want.outcome && got.code === want.code, `expected ${want.outcome} ${want.code ?? ''}, got ${got.outcome} ${got.code ?? ''}`);
+  check(got.outcome === want.outcome && got.code === want.code, () => `expected ${want.outcome} ${want.code ?? ''}, got ${got.outcome} ${got.code ?? ''}`);
 }
 
 export function count(stats: RoleStats, got: Outcome): void {
