@@ -1,3 +1,6 @@
+/** An empty queue holding a buffer larger than this gives it back on its next small push. */
+const SHRINK_ABOVE_BYTES = 64 * 1024;
+
 /**
  * Tiny read/write helpers for handshake wire code, so the state machines never compute offsets by
  * hand. The queue keeps one contiguous buffer with spare room at its end: a push copies only the
@@ -17,6 +20,12 @@ export class ByteQueue {
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
     const length = this.length;
+    if (length === 0) {
+      // Empty: start over at the front, and give back a buffer one large message grew (a
+      // long-lived queue, such as the synthetic server's, should not keep it).
+      this.#pos = this.#end = 0;
+      if (this.#buf.length > SHRINK_ABOVE_BYTES && chunk.length <= SHRINK_ABOVE_BYTES) this.#buf = Buffer.alloc(0);
+    }
     if (this.#end + chunk.length > this.#buf.length) {
       const needed = length + chunk.length;
       // Compact in place when at least half the buffer is free; otherwise grow by doubling.
