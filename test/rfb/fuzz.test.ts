@@ -5,7 +5,8 @@ import { LIMITS, RfbClientHandshake, RfbServerHandshake, ServerInitReader, type 
 /**
  * Property: arbitrary peer bytes, in any chunking, never make an engine throw and never make it
  * hold more than its limit. Inputs start with a valid ProtocolVersion half the time so the fuzzer
- * reaches the deeper states. FUZZ_RUNS raises the count (scripts/fuzz-rfb.ts reports figures).
+ * reaches the deeper states. FUZZ_RUNS raises the count; the million-input run per role is
+ * test/rfb/fuzz-million.test.ts (figures as JSON: scripts/fuzz-rfb.mts).
  */
 const RUNS = Number(process.env.FUZZ_RUNS ?? 300);
 
