@@ -178,7 +178,7 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   const early = new WeakMap<IncomingMessage, Early>();
   const authDeps = { config, tokens, resolvers, nova: deps.nova ?? null };
   /** How this request's session is authorized: from its query string (the token) and cookies. */
-  const authorizationFor = (req: FastifyRequest, query: URLSearchParams): Authorize => authorizeRequest(query, firstHeader(req.headers.cookie), authDeps);
+  const authorizationFor = (req: FastifyRequest, query: URLSearchParams): Authorize => authorizeRequest(query, firstHeader(req.headers.cookie), { ...authDeps, log }, req.ip);
   let reserved = 0;
   const atCapacity = (): boolean => registry.size + reserved >= raw.session.maxSessions;
 

@@ -10,12 +10,18 @@ import {
   checkIssueTarget,
   checkPositiveIntOption,
   checkPresentedToken,
+  checkSlotRequest,
+  INVALID_WINDOW_MS,
   invalidToken,
+  rateLimited,
   silentLogger,
   storeUnavailable,
+  targetBusy,
   TOKEN_STORE_DEFAULTS,
   ttlToMs,
+  type ConsumeOptions,
   type IssuedToken,
+  type SlotRequest,
   type TokenStore,
   type TokenStoreLogger,
 } from './token-store.js';
@@ -198,21 +204,40 @@ export class RedisTokenStore implements TokenStore {
    * script budget (command timeout minus a reply margin), so by the time ioredis gives up on the
    * reply, the script either acted early enough for its reply to be back, or never will act.
    */
-  async consume(token: string | null | undefined): Promise<TokenRecord> {
+  async consume(token: string | null | undefined, options: ConsumeOptions = {}): Promise<TokenRecord> {
     const presented = checkPresentedToken(token);
-    const reply = await this.#run('consume', async () => this.#guarded('vncgateConsume', [2, this.#key(presented), ''], []));
+    const { client, slots } = options;
+    if (slots) checkSlotRequest(slots);
+    const keys = [this.#key(presented), client === undefined ? '' : this.#coolKey(client), ...(slots?.keys.map((k) => this.#slotKey(k)) ?? [])];
+    const args = slots ? [slots.owner, slots.limit, Math.max(1, Math.round(slots.ttlMs))] : [];
+    const reply = await this.#run('consume', () => this.#guarded('vncgateConsume', [keys.length, ...keys], args));
+    if (reply === SCRIPT_REPLY.COOLING_DOWN) throw rateLimited(this.kind);
+    if (reply === SCRIPT_REPLY.BUSY && slots) throw targetBusy(slots.keys, slots.limit);
+    return this.#record(presented, reply, 'consume');
+  }
+
+  async peek(token: string | null | undefined, options: Pick<ConsumeOptions, 'client'> = {}): Promise<TokenRecord> {
+    const presented = checkPresentedToken(token);
+    const cool = options.client === undefined ? '' : this.#coolKey(options.client);
+    const reply = await this.#run('peek', () => this.#script('vncgatePeek', this.#key(presented), cool));
+    if (reply === SCRIPT_REPLY.COOLING_DOWN) throw rateLimited(this.kind);
+    return this.#record(presented, reply, 'peek');
+  }
+
+  #record(presented: string, reply: unknown, operation: 'consume' | 'peek'): TokenRecord {
     if (reply === null) throw invalidToken(presented, 'unknown');
-    if (typeof reply !== 'string') throw unexpectedReply(this.kind, 'consume', reply);
+    if (typeof reply !== 'string') throw unexpectedReply(this.kind, operation, reply);
     const decoded = decodeRecord(reply);
     if (!decoded.ok) {
-      // Already deleted by the script, so a bad record cannot be retried into anything worse.
+      // Consumed: already deleted by the script, so a bad record cannot be retried into anything
+      // worse. Peeked: the consume that follows deletes it.
       this.#logger.warn(
         { store: this.kind, tokenId: tokenLogId(presented), problem: decoded.problem },
         'corrupt console token record in Redis',
       );
       throw invalidToken(presented, 'corrupt');
     }
-    this.#logger.debug({ store: this.kind, tokenId: tokenLogId(presented) }, 'console token consumed');
+    if (operation === 'consume') this.#logger.debug({ store: this.kind, tokenId: tokenLogId(presented) }, 'console token consumed');
     return decoded.record;
   }
 
@@ -246,6 +271,51 @@ export class RedisTokenStore implements TokenStore {
     );
   }
 
+  async acquireSlots(request: SlotRequest): Promise<boolean> {
+    checkSlotRequest(request);
+    const keys = request.keys.map((k) => this.#slotKey(k));
+    const reply = await this.#run('slots', () =>
+      this.#guarded('vncgateSlots', [keys.length, ...keys], [request.owner, request.limit, Math.max(1, Math.round(request.ttlMs))]),
+    );
+    return reply === 1;
+  }
+
+  async renewSlots(keys: readonly string[], owner: string, ttlMs: number): Promise<void> {
+    const slotKeys = keys.map((k) => this.#slotKey(k));
+    await this.#run('slots', () => this.#guarded('vncgateRenewSlots', [slotKeys.length, ...slotKeys], [owner, Math.max(1, Math.round(ttlMs))]));
+  }
+
+  async releaseSlots(keys: readonly string[], owner: string): Promise<void> {
+    const slotKeys = keys.map((k) => this.#slotKey(k));
+    await this.#run('slots', () => this.#script('vncgateReleaseSlots', slotKeys.length, ...slotKeys, owner));
+  }
+
+  async coolingDown(client: string): Promise<boolean> {
+    return (await this.#run('rate', (c) => c.exists(this.#coolKey(client)))) === 1;
+  }
+
+  async countInvalid(client: string, allowedPerMinute: number, cooldownMs: number): Promise<boolean> {
+    const h = hashToken(client);
+    const reply = await this.#run('rate', () =>
+      this.#script('vncgateCountInvalid', `${this.#keyPrefix}bad:${h}`, `${this.#keyPrefix}cool:${h}`, INVALID_WINDOW_MS, allowedPerMinute, Math.max(1, Math.round(cooldownMs))),
+    );
+    return reply === 1;
+  }
+
+  /** A session-slot set: `<prefix>lim:<key>` (keys name endpoints, nodes, instances; never a token). */
+  #slotKey(key: string): string {
+    return `${this.#keyPrefix}lim:${key}`;
+  }
+
+  /** An address's cool-down mark, by the address' hash. */
+  #coolKey(client: string): string {
+    return `${this.#keyPrefix}cool:${hashToken(client)}`;
+  }
+
+  #script(name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
+    return (this.#client as unknown as Record<ScriptName, ScriptCall>)[name](...args);
+  }
+
   /**
    * Runs a deadline-guarded script: `keys` (with the key count first for variable-key scripts),
    * then the Redis-clock deadline, then `args`. TOO_LATE becomes TOKEN_ERR_STORE_UNAVAILABLE:
@@ -253,7 +323,7 @@ export class RedisTokenStore implements TokenStore {
    */
   async #guarded(name: ScriptName, keys: (string | number)[], args: (string | number)[]): Promise<unknown> {
     const deadline = await this.#clock.deadline(this.#scriptBudgetMs);
-    const reply = await (this.#client as unknown as Record<ScriptName, ScriptCall>)[name](...keys, deadline, ...args);
+    const reply = await this.#script(name, ...keys, deadline, ...args);
     if (reply === SCRIPT_REPLY.TOO_LATE) {
       throw new Error(`Redis ran the ${name} script after its ${this.#scriptBudgetMs} ms deadline; it changed nothing`);
     }
