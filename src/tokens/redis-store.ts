@@ -202,7 +202,9 @@ export class RedisTokenStore implements TokenStore {
    * deadline this request was given, in which case nothing is deleted and the caller gets
    * TOKEN_ERR_STORE_UNAVAILABLE, truthfully: the link still works (issue 15). The deadline is the
    * script budget (command timeout minus a reply margin), so by the time ioredis gives up on the
-   * reply, the script either acted early enough for its reply to be back, or never will act.
+   * reply, the script either acted early enough for its reply to be back, or never will act. The
+   * first request on a new connection may first wait for the clock sample (one more round trip,
+   * with its own timeout).
    */
   async consume(token: string | null | undefined, options: ConsumeOptions = {}): Promise<TokenRecord> {
     const presented = checkPresentedToken(token);
@@ -230,7 +232,7 @@ export class RedisTokenStore implements TokenStore {
     const decoded = decodeRecord(reply);
     if (!decoded.ok) {
       // Consumed: already deleted by the script, so a bad record cannot be retried into anything
-      // worse. Peeked: the consume that follows deletes it.
+      // worse. Peeked: it stays until its TTL, refused the same way each time.
       this.#logger.warn(
         { store: this.kind, tokenId: tokenLogId(presented), problem: decoded.problem },
         'corrupt console token record in Redis',
