@@ -61,6 +61,7 @@ export const ERROR_CODES = {
   TOKEN_ERR_MISSING: { httpStatus: 401, wsClose: 4401, reason: 'This console link has no token - request a new one' },
   TOKEN_ERR_INVALID: { httpStatus: 403, wsClose: 4403, reason: 'This console link has expired or was already used - request a new one' },
   TOKEN_ERR_STORE_UNAVAILABLE: { httpStatus: 503, wsClose: 1013, reason: 'The console service is temporarily unavailable - try again shortly' },
+  TOKEN_ERR_RATE_LIMITED: { httpStatus: 429, wsClose: 4429, reason: 'Too many invalid console links from your address - wait a minute and try again' },
 
   // Requests to vncgate itself.
   HTTP_ERR_ORIGIN: { httpStatus: 403, wsClose: 4403, reason: 'This console cannot be opened from this page' },
@@ -77,6 +78,7 @@ export const ERROR_CODES = {
   SESSION_ERR_BROWSER_PROTOCOL: { httpStatus: 400, wsClose: 1003, reason: 'The browser sent data the console cannot accept' },
   SESSION_ERR_TARGET_UNSUPPORTED: { httpStatus: 500, wsClose: 1011, reason: 'This kind of console is not configured on this service' },
   SESSION_ERR_BUSY: { httpStatus: 409, wsClose: 4409, reason: 'Another console session is open for this machine - close it first' },
+  SESSION_ERR_TARGET_BUSY: { httpStatus: 409, wsClose: 4409, reason: 'This console already has the maximum number of viewers - try again later' },
   SESSION_ERR_SHUTDOWN: { httpStatus: 503, wsClose: 1001, reason: 'The console service is restarting' },
 
   // Configuration (src/config).

@@ -5,6 +5,7 @@ import { isNovaToken, novaTokenHash, type NovaTokenLookup } from '../nova/index.
 import type { ConsoleTarget, TokenStore } from '../tokens/index.js';
 import { normalizeHost } from './backend-connector.js';
 import type { Authorize, Authorized, ResolvedTarget, TargetResolver } from './session.js';
+import { anySessionLimit, holdSlots, InvalidLinkLimiter, keepRenewed, leaseTtlMs, slotRequest, type LimitLog } from './target-limits.js';
 import { StaticTargetResolver } from './target-resolver.js';
 
 /** Resolves any token target: static host:port from the profiles, Ironic nodes through the API. */
@@ -40,10 +41,20 @@ export function cookieToken(header: string | undefined): string | null {
   return found;
 }
 
-function authorizeNova(token: string, nova: NovaTokenLookup, deps: { config: Config; tokens: TokenStore }): Authorize {
+type AuthDeps = {
+  config: Config;
+  tokens: TokenStore;
+  resolvers: TargetResolvers;
+  nova: NovaTokenLookup | null;
+  /** For lease renewal trouble and cool-downs; the session logs everything else. */
+  log?: LimitLog | undefined;
+};
+
+function authorizeNova(token: string, nova: NovaTokenLookup, deps: AuthDeps, limiter: InvalidLinkLimiter | null): Authorize {
   const { config, tokens } = deps;
   const n = config.raw.nova;
   return async (signal, sessionId): Promise<Authorized> => {
+    await refuseWhileCoolingDown(tokens, limiter);
     const c = await nova.lookup(token, signal);
     // nova-novncproxy never checks this; a SPICE or serial token must not open a VNC relay.
     if (c.consoleType !== null && c.consoleType !== 'novnc') {
@@ -61,70 +72,156 @@ function authorizeNova(token: string, nova: NovaTokenLookup, deps: { config: Con
       tunnelPath: c.internalAccessPath,
       ...(n.enforceSessionTimeout && c.expires !== null ? { expiresAtMs: c.expires * 1000 } : {}),
     };
-    const key = `nova:${novaTokenHash(token)}`;
-    if (n.tokenReuse === 'single-use') {
-      const ttlMs = c.expires !== null ? Math.max(1_000, c.expires * 1000 - Date.now()) : 86_400_000;
-      if (!(await tokens.claimOnce(key, ttlMs))) throw new VncgateError('TOKEN_ERR_INVALID', `Nova token of instance ${c.instanceUuid} was already used (single-use mode)`);
+    return withSlots(deps, target, `instance:${c.instanceUuid}`, sessionId, async () => {
+      const key = `nova:${novaTokenHash(token)}`;
+      if (n.tokenReuse === 'single-use') {
+        const ttlMs = c.expires !== null ? Math.max(1_000, c.expires * 1000 - Date.now()) : 86_400_000;
+        if (!(await tokens.claimOnce(key, ttlMs))) throw new VncgateError('TOKEN_ERR_INVALID', `Nova token of instance ${c.instanceUuid} was already used (single-use mode)`);
+        return { target };
+      }
+      if (n.tokenReuse === 'one-session') return leased(deps, `nova-instance:${c.instanceUuid}`, sessionId, target, `instance ${c.instanceUuid}`);
       return { target };
-    }
-    if (n.tokenReuse === 'one-session') return leased(tokens, `nova-instance:${c.instanceUuid}`, sessionId, target, `instance ${c.instanceUuid}`);
-    return { target };
+    });
   };
 }
 
-async function leased(tokens: TokenStore, key: string, sessionId: string, target: ResolvedTarget, what: string): Promise<Authorized> {
-  if (!(await tokens.acquireLease(key, sessionId, LEASE_MS))) {
+async function leased(deps: AuthDeps, key: string, sessionId: string, target: ResolvedTarget, what: string): Promise<Authorized> {
+  const { tokens } = deps;
+  const ttlMs = leaseTtlMs(deps.config);
+  if (!(await tokens.acquireLease(key, sessionId, ttlMs))) {
     throw new VncgateError('SESSION_ERR_BUSY', `${what} already has a live console session (one-session mode)`);
   }
-  // Renewed while the session lives; a crashed process's lease lapses within LEASE_MS.
-  const timer = setInterval(() => void tokens.renewLease(key, sessionId, LEASE_MS).catch(() => undefined), LEASE_RENEW_MS);
-  timer.unref();
-  return {
-    target,
-    release: () => {
-      clearInterval(timer);
-      void tokens.releaseLease(key, sessionId).catch(() => undefined);
-    },
+  // Renewed while the session lives; a crashed process's lease lapses within limits.leaseTtlSeconds.
+  const release = keepRenewed(
+    () => tokens.renewLease(key, sessionId, ttlMs),
+    () => tokens.releaseLease(key, sessionId),
+    ttlMs,
+    deps.log,
+    { sessionId, lease: what },
+  );
+  return { target, release };
+}
+
+/**
+ * Takes the session's slots on `target` (and its node or instance) if its profile has a limit,
+ * then runs `then` (a single-use claim or one-session lease, which would otherwise burn or hold
+ * something for a session the limit refuses); undoes the slots if `then` fails.
+ */
+async function withSlots(deps: AuthDeps, target: ResolvedTarget, machine: string, sessionId: string, then: () => Promise<Authorized>): Promise<Authorized> {
+  const request = slotRequest(deps.config, target, machine, sessionId);
+  if (!request) return then();
+  if (!(await deps.tokens.acquireSlots(request))) {
+    throw new VncgateError('SESSION_ERR_TARGET_BUSY', `session limit ${request.limit} reached on ${request.keys.join(' or ')}`, { details: { keys: request.keys, limit: request.limit } });
+  }
+  const releaseSlots = holdSlots(deps.tokens, request, deps.log);
+  try {
+    const a = await then();
+    return {
+      target: a.target,
+      release: () => {
+        a.release?.();
+        releaseSlots();
+      },
+    };
+  } catch (err) {
+    releaseSlots();
+    throw err;
+  }
+}
+
+/**
+ * The cool-down check for Ironic and Nova console URLs, before their token is looked at. These
+ * paths do not otherwise need the token store (in their default, reusable mode), so a store that
+ * cannot answer lets the request through (fail open): a Redis outage must not take consoles down
+ * that do not depend on it, and the link is still checked by Ironic or Nova. (For vncgate tokens
+ * the check is part of the consume itself, which fails closed with the store.)
+ */
+async function refuseWhileCoolingDown(tokens: TokenStore, limiter: InvalidLinkLimiter | null): Promise<void> {
+  if (!limiter) return;
+  let cooling = false;
+  try {
+    cooling = await tokens.coolingDown(limiter.client);
+  } catch {
+    // Fail open, as above.
+  }
+  if (cooling) throw new VncgateError('TOKEN_ERR_RATE_LIMITED', 'client address is cooling down after too many invalid console links');
+}
+
+/**
+ * A vncgate token. Without session limits: consume, then resolve (one store round trip).
+ *
+ * With a limit, the limit can only be checked once the target is resolved, but the token must not
+ * be burned by a refusal. So: peek (GET, nothing used up) → resolve → one atomic script that takes
+ * the slots and deletes the token together, or neither. Single use stays airtight — the delete is
+ * still one atomic step of which exactly one concurrent caller wins, and a loser takes no slot —
+ * and a link refused for a busy console still works later. (The alternative, consume then put the
+ * token back on refusal, leaves a window in which the link looks used, and loses it for good if
+ * the put-back fails.) A target's resolution (Ironic) now runs before the link is used up, so a
+ * failed resolution no longer burns it either.
+ */
+function authorizeVncgate(token: string | null, deps: AuthDeps, limiter: InvalidLinkLimiter | null): Authorize {
+  const { config, tokens, resolvers } = deps;
+  const client = limiter?.client;
+  return async (signal, sessionId) => {
+    if (!anySessionLimit(config)) {
+      const record = await tokens.consume(token, { client });
+      return { target: await resolvers.resolve(record.target, signal) };
+    }
+    const record = await tokens.peek(token, { client });
+    const target = await resolvers.resolve(record.target, signal);
+    const uuid = (target as { uuid?: unknown }).uuid;
+    const slots = slotRequest(config, target, record.target.kind === 'node' && typeof uuid === 'string' ? `node:${uuid}` : null, sessionId);
+    await tokens.consume(token, { client, slots: slots ?? undefined });
+    return slots ? { target, release: holdSlots(tokens, slots, deps.log) } : { target };
   };
 }
 
-const LEASE_MS = 30_000;
-const LEASE_RENEW_MS = 10_000;
+/** Counts the links `authorize` finds invalid against the client address. */
+function counting(authorize: Authorize, limiter: InvalidLinkLimiter | null): Authorize {
+  if (!limiter) return authorize;
+  return async (signal, sessionId) => {
+    try {
+      return await authorize(signal, sessionId);
+    } catch (err) {
+      await limiter.count(err);
+      throw err;
+    }
+  };
+}
 
 /**
  * Builds the authorization step for one WebSocket request, from its query string:
  * - `?token=` — a vncgate token: consumed exactly once, then its target resolved;
  * - `?node=&token=` — Ironic's own console URL (drop-in for ironic-novncproxy): the token must be
  *   the node's current one; optionally single use or one live session per node.
+ * Every path takes the session's slots once the target is known (limits.sessionsPerTarget), and
+ * counts invalid links against `remote`, the client address (limits.invalidTokensPerMinute).
  */
-export function authorizeRequest(
-  query: URLSearchParams,
-  cookieHeader: string | undefined,
-  deps: { config: Config; tokens: TokenStore; resolvers: TargetResolvers; nova: NovaTokenLookup | null },
-): Authorize {
+export function authorizeRequest(query: URLSearchParams, cookieHeader: string | undefined, deps: AuthDeps, remote: string | undefined): Authorize {
   const { config, tokens, resolvers, nova } = deps;
   let token = query.get('token');
   const node = query.get('node');
   const ironic = config.raw.ironic;
+  const limiter = InvalidLinkLimiter.for(config, tokens, remote, deps.log);
   // Nova also accepts the token as a cookie (noVNC 0.x pages set one).
   if (token === null && nova && config.raw.nova.acceptCookie) token = cookieToken(cookieHeader);
-  if (token !== null && nova && isNovaToken(token)) return authorizeNova(token, nova, deps);
+  if (token !== null && nova && isNovaToken(token)) return counting(authorizeNova(token, nova, deps, limiter), limiter);
   if (node !== null && resolvers.ironic && ironic.acceptIronicUrls) {
     const resolver = resolvers.ironic;
-    return async (signal, sessionId): Promise<Authorized> => {
+    return counting(async (signal, sessionId): Promise<Authorized> => {
+      await refuseWhileCoolingDown(tokens, limiter);
       if (!token) throw new VncgateError('TOKEN_ERR_MISSING', 'Ironic console URL without token');
       const target = await resolver.resolveWithIronicToken(node, token, signal);
-      if (ironic.ironicTokenReuse === 'single-use') {
-        const first = await tokens.claimOnce(`ironic:${target.uuid}:${token}`, ironic.ironicTokenTtlSeconds * 1000);
-        if (!first) throw new VncgateError('TOKEN_ERR_INVALID', `Ironic console token for node ${target.uuid} was already used (single-use mode)`);
+      return withSlots(deps, target, `node:${target.uuid}`, sessionId, async () => {
+        if (ironic.ironicTokenReuse === 'single-use') {
+          const first = await tokens.claimOnce(`ironic:${target.uuid}:${token}`, ironic.ironicTokenTtlSeconds * 1000);
+          if (!first) throw new VncgateError('TOKEN_ERR_INVALID', `Ironic console token for node ${target.uuid} was already used (single-use mode)`);
+          return { target };
+        }
+        if (ironic.ironicTokenReuse === 'one-session') return leased(deps, `ironic-node:${target.uuid}`, sessionId, target, `node ${target.uuid}`);
         return { target };
-      }
-      if (ironic.ironicTokenReuse === 'one-session') return leased(tokens, `ironic-node:${target.uuid}`, sessionId, target, `node ${target.uuid}`);
-      return { target };
-    };
+      });
+    }, limiter);
   }
-  return async (signal) => {
-    const record = await tokens.consume(token);
-    return { target: await resolvers.resolve(record.target, signal) };
-  };
+  return counting(authorizeVncgate(token, deps, limiter), limiter);
 }

@@ -89,9 +89,9 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
    */
   type Early = { started: StartedAuthorization; query: URLSearchParams; onClose: () => void };
   const early = new WeakMap<IncomingMessage, Early>();
-  const authDeps = { config, tokens, resolvers: deps.resolvers, nova: deps.nova };
+  const authDeps = { config, tokens, resolvers: deps.resolvers, nova: deps.nova, log };
   /** How this request's session is authorized: from its query string (the token) and cookies. */
-  const authorizationFor = (req: FastifyRequest, query: URLSearchParams): Authorize => authorizeRequest(query, firstHeader(req.headers.cookie), authDeps);
+  const authorizationFor = (req: FastifyRequest, query: URLSearchParams): Authorize => authorizeRequest(query, firstHeader(req.headers.cookie), authDeps, req.ip);
   let reserved = 0;
   const atCapacity = (): boolean => registry.size + reserved >= raw.session.maxSessions;
 

@@ -6,7 +6,9 @@ export { parseTarget, TARGET_KINDS, type ConsoleTarget, type NodeTarget, type St
 export { generateToken, hashToken, isWellFormedToken, TOKEN_BYTES, TOKEN_LENGTH, tokenLogId } from './token.js';
 export {
   TOKEN_STORE_DEFAULTS,
+  type ConsumeOptions,
   type IssuedToken,
+  type SlotRequest,
   type TokenStore,
   type TokenStoreKind,
   type TokenStoreLogger,

@@ -1,3 +1,4 @@
+import { MemoryLimits } from './memory-limits.js';
 import { newRecord, type TokenRecord } from './record.js';
 import type { ConsoleTarget } from './target.js';
 import { generateToken, hashToken, isWellFormedToken, tokenLogId } from './token.js';
@@ -6,12 +7,17 @@ import {
   checkIssueTarget,
   checkPositiveIntOption,
   checkPresentedToken,
+  checkSlotRequest,
   invalidToken,
+  rateLimited,
   silentLogger,
   storeUnavailable,
+  targetBusy,
   TOKEN_STORE_DEFAULTS,
   ttlToMs,
+  type ConsumeOptions,
   type IssuedToken,
+  type SlotRequest,
   type TokenStore,
   type TokenStoreLogger,
 } from './token-store.js';
@@ -46,6 +52,8 @@ export class MemoryTokenStore implements TokenStore {
   readonly #entries = new Map<string, Entry>();
   /** Single-use marks and one-session leases (Ironic drop-in tokens), keyed by hash. */
   readonly #leases = new Map<string, { owner: string; expiresAtMs: number }>();
+  /** Session slots and the invalid-link counter. */
+  readonly #limits: MemoryLimits;
   readonly #maxTokens: number;
   readonly #maxTtlSeconds: number;
   readonly #maxIssueCount: number;
@@ -61,6 +69,7 @@ export class MemoryTokenStore implements TokenStore {
     const sweepIntervalMs = checkPositiveIntOption('sweepIntervalMs', options.sweepIntervalMs ?? d.sweepIntervalMs);
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
+    this.#limits = new MemoryLimits(() => this.#now());
     this.#timer = setInterval(() => this.sweep(), sweepIntervalMs);
     // The sweep only frees memory; it must never keep the process alive on its own.
     this.#timer.unref();
@@ -71,9 +80,10 @@ export class MemoryTokenStore implements TokenStore {
     return this.#entries.size;
   }
 
-  /** Drops expired entries; returns how many. Runs on the timer and when the store is full. */
+  /** Drops expired entries; returns how many tokens. Runs on the timer and when the store is full. */
   sweep(): number {
     const now = this.#now();
+    this.#limits.sweep();
     let removed = 0;
     for (const [hash, entry] of this.#entries) {
       if (entry.expiresAtMs <= now) {
@@ -111,15 +121,34 @@ export class MemoryTokenStore implements TokenStore {
     return out;
   }
 
-  async consume(token: string | null | undefined): Promise<TokenRecord> {
+  async consume(token: string | null | undefined, options: ConsumeOptions = {}): Promise<TokenRecord> {
     this.#assertOpen('consume');
     const presented = checkPresentedToken(token);
+    if (options.slots) checkSlotRequest(options.slots);
+    // Same order as the Redis script: cool-down, token, slots, and only then the delete.
+    if (options.client !== undefined && this.#limits.coolingDown(options.client)) throw rateLimited(this.kind);
     const hash = hashToken(presented);
     const entry = this.#entries.get(hash);
     if (entry === undefined) throw invalidToken(presented, 'unknown');
+    if (entry.expiresAtMs <= this.#now()) {
+      this.#entries.delete(hash);
+      throw invalidToken(presented, 'unknown');
+    }
+    if (options.slots) {
+      if (!this.#limits.fits(options.slots)) throw targetBusy(options.slots.keys, options.slots.limit);
+      this.#limits.take(options.slots);
+    }
     this.#entries.delete(hash);
-    if (entry.expiresAtMs <= this.#now()) throw invalidToken(presented, 'unknown');
     this.#logger.debug({ store: this.kind, tokenId: tokenLogId(presented) }, 'console token consumed');
+    return entry.record;
+  }
+
+  async peek(token: string | null | undefined, options: Pick<ConsumeOptions, 'client'> = {}): Promise<TokenRecord> {
+    this.#assertOpen('peek');
+    const presented = checkPresentedToken(token);
+    if (options.client !== undefined && this.#limits.coolingDown(options.client)) throw rateLimited(this.kind);
+    const entry = this.#entries.get(hashToken(presented));
+    if (entry === undefined || entry.expiresAtMs <= this.#now()) throw invalidToken(presented, 'unknown');
     return entry.record;
   }
 
@@ -162,6 +191,31 @@ export class MemoryTokenStore implements TokenStore {
     if (this.#leases.get(h)?.owner === owner) this.#leases.delete(h);
   }
 
+  async acquireSlots(request: SlotRequest): Promise<boolean> {
+    this.#assertOpen('slots');
+    checkSlotRequest(request);
+    return this.#limits.tryAcquire(request);
+  }
+
+  async renewSlots(keys: readonly string[], owner: string, ttlMs: number): Promise<void> {
+    this.#assertOpen('slots');
+    this.#limits.renew(keys, owner, ttlMs);
+  }
+
+  async releaseSlots(keys: readonly string[], owner: string): Promise<void> {
+    this.#limits.release(keys, owner);
+  }
+
+  async coolingDown(client: string): Promise<boolean> {
+    this.#assertOpen('rate');
+    return this.#limits.coolingDown(client);
+  }
+
+  async countInvalid(client: string, allowedPerMinute: number, cooldownMs: number): Promise<boolean> {
+    this.#assertOpen('rate');
+    return this.#limits.countInvalid(client, allowedPerMinute, cooldownMs);
+  }
+
   #sweepLeases(now: number): void {
     for (const [k, v] of this.#leases) if (v.expiresAtMs <= now) this.#leases.delete(k);
   }
@@ -175,6 +229,7 @@ export class MemoryTokenStore implements TokenStore {
     this.#timer = undefined;
     this.#entries.clear();
     this.#leases.clear();
+    this.#limits.clear();
   }
 
   #assertOpen(operation: string): void {

@@ -1,6 +1,8 @@
 import { Redis } from 'ioredis';
 import { VncgateError } from '../errors.js';
 import { decodeRecord, encodeRecord, newRecord, type TokenRecord } from './record.js';
+import { RedisClock, scriptBudgetMs } from './redis-clock.js';
+import { SCRIPT_REPLY, SCRIPTS, type ScriptName } from './redis-scripts.js';
 import type { ConsoleTarget } from './target.js';
 import { generateToken, hashToken, isWellFormedToken, tokenLogId } from './token.js';
 import {
@@ -8,12 +10,18 @@ import {
   checkIssueTarget,
   checkPositiveIntOption,
   checkPresentedToken,
+  checkSlotRequest,
+  INVALID_WINDOW_MS,
   invalidToken,
+  rateLimited,
   silentLogger,
   storeUnavailable,
+  targetBusy,
   TOKEN_STORE_DEFAULTS,
   ttlToMs,
+  type ConsumeOptions,
   type IssuedToken,
+  type SlotRequest,
   type TokenStore,
   type TokenStoreLogger,
 } from './token-store.js';
@@ -40,9 +48,16 @@ export interface RedisTokenStoreOptions {
   now?: (() => number) | undefined;
 }
 
-/** GETDEL arrived in Redis 6.2; `ready()` refuses older servers with a clear message. */
+/**
+ * Scripts that call TIME before writing need effects replication (default since Redis 5); 6.2 is
+ * the oldest tested. `ready()` refuses older servers with a clear message.
+ */
 const MIN_REDIS_VERSION = [6, 2, 0] as const;
 const KEY_PREFIX = /^[\x21-\x7e]{0,64}$/;
+/** How often the offset to Redis' clock is measured again while connected. */
+const CLOCK_RESAMPLE_MS = 30_000;
+
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 
 interface ReadyWaiter {
   /** The request that is waiting, for the error it gets. */
@@ -56,8 +71,8 @@ interface ReadyWaiter {
 /**
  * Tokens in Redis, shared by any number of vncgate processes.
  *
- * Exactly-once consumption is Redis' job: `GETDEL` reads and deletes in one atomic command, so of
- * concurrent consumers on any number of connections exactly one gets the value.
+ * Exactly-once consumption is Redis' job: one script reads and deletes atomically, so of concurrent
+ * consumers on any number of connections exactly one gets the value.
  *
  * Outage behaviour is fail-fast rather than queue-and-hope, so a browser gets a prompt 503 ("try
  * again shortly") instead of hanging:
@@ -72,8 +87,12 @@ interface ReadyWaiter {
  * Before the first connection is ready, requests wait up to `connectTimeoutMs` for it (start-up
  * race); after that, "not ready" means an outage and requests fail immediately.
  *
- * A consume whose reply is lost (timeout, dropped connection) may still have deleted the token on
- * the server: failures err towards at-most-once, never towards a second use.
+ * A request the store gave up on must not act later: a frozen Redis that thaws runs whatever it
+ * had read from the socket. Every script that uses a token up or takes a slot is therefore given a
+ * deadline in Redis' clock and changes nothing once it has passed (redis-clock.ts,
+ * redis-scripts.ts), so "try again shortly" means the link still works (issue 15). What remains is
+ * a reply delayed by more than the reply margin after a script that did act in time (Redis frozen
+ * between running it and writing the answer): that errs towards at-most-once, never a second use.
  */
 export class RedisTokenStore implements TokenStore {
   readonly kind = 'redis' as const;
@@ -86,6 +105,10 @@ export class RedisTokenStore implements TokenStore {
   readonly #logger: TokenStoreLogger;
   readonly #now: () => number;
   readonly #waiters = new Set<ReadyWaiter>();
+  readonly #clock: RedisClock;
+  /** What a guarded script may still act in, of the command timeout (redis-clock.ts). */
+  readonly #scriptBudgetMs: number;
+  readonly #clockTimer: NodeJS.Timeout;
   #closed = false;
   /** Set by the first `ready`; from then on a missing connection is an outage (fail fast). */
   #wasReady = false;
@@ -126,6 +149,13 @@ export class RedisTokenStore implements TokenStore {
       autoResendUnfulfilledCommands: false,
       retryStrategy: (attempt) => Math.min(maxReconnectDelayMs, 50 * 2 ** Math.min(attempt - 1, 16)),
     });
+    for (const [name, script] of Object.entries(SCRIPTS)) this.#client.defineCommand(name, script);
+    this.#scriptBudgetMs = scriptBudgetMs(this.#commandTimeoutMs);
+    this.#clock = new RedisClock(() => this.#client.time().then(([s, us]) => [String(s), String(us)] as [string, string]));
+    this.#clockTimer = setInterval(() => {
+      if (this.#client.status === 'ready') this.#clock.sample().catch(() => undefined);
+    }, CLOCK_RESAMPLE_MS);
+    this.#clockTimer.unref();
     this.#client.on('ready', () => this.#onReady());
     this.#client.on('close', () => this.#onClose());
     // Without a listener ioredis prints every connection error to stderr. Errors repeat on each
@@ -167,20 +197,49 @@ export class RedisTokenStore implements TokenStore {
     return batch.map(({ token, record }) => ({ token, expiresAt: record.expiresAt, record }));
   }
 
-  async consume(token: string | null | undefined): Promise<TokenRecord> {
+  /**
+   * One script (redis-scripts.ts `vncgateConsume`): GET and DEL, unless Redis runs it after the
+   * deadline this request was given, in which case nothing is deleted and the caller gets
+   * TOKEN_ERR_STORE_UNAVAILABLE, truthfully: the link still works (issue 15). The deadline is the
+   * script budget (command timeout minus a reply margin), so by the time ioredis gives up on the
+   * reply, the script either acted early enough for its reply to be back, or never will act. The
+   * first request on a new connection may first wait for the clock sample (one more round trip,
+   * with its own timeout).
+   */
+  async consume(token: string | null | undefined, options: ConsumeOptions = {}): Promise<TokenRecord> {
     const presented = checkPresentedToken(token);
-    const json = await this.#run('consume', (client) => client.getdel(this.#key(presented)));
-    if (json === null) throw invalidToken(presented, 'unknown');
-    const decoded = decodeRecord(json);
+    const { client, slots } = options;
+    if (slots) checkSlotRequest(slots);
+    const keys = [this.#key(presented), client === undefined ? '' : this.#coolKey(client), ...(slots?.keys.map((k) => this.#slotKey(k)) ?? [])];
+    const args = slots ? [slots.owner, slots.limit, Math.max(1, Math.round(slots.ttlMs))] : [];
+    const reply = await this.#run('consume', () => this.#guarded('vncgateConsume', [keys.length, ...keys], args));
+    if (reply === SCRIPT_REPLY.COOLING_DOWN) throw rateLimited(this.kind);
+    if (reply === SCRIPT_REPLY.BUSY && slots) throw targetBusy(slots.keys, slots.limit);
+    return this.#record(presented, reply, 'consume');
+  }
+
+  async peek(token: string | null | undefined, options: Pick<ConsumeOptions, 'client'> = {}): Promise<TokenRecord> {
+    const presented = checkPresentedToken(token);
+    const cool = options.client === undefined ? '' : this.#coolKey(options.client);
+    const reply = await this.#run('peek', () => this.#script('vncgatePeek', this.#key(presented), cool));
+    if (reply === SCRIPT_REPLY.COOLING_DOWN) throw rateLimited(this.kind);
+    return this.#record(presented, reply, 'peek');
+  }
+
+  #record(presented: string, reply: unknown, operation: 'consume' | 'peek'): TokenRecord {
+    if (reply === null) throw invalidToken(presented, 'unknown');
+    if (typeof reply !== 'string') throw unexpectedReply(this.kind, operation, reply);
+    const decoded = decodeRecord(reply);
     if (!decoded.ok) {
-      // Already deleted by GETDEL, so a bad record cannot be retried into anything worse.
+      // Consumed: already deleted by the script, so a bad record cannot be retried into anything
+      // worse. Peeked: it stays until its TTL, refused the same way each time.
       this.#logger.warn(
         { store: this.kind, tokenId: tokenLogId(presented), problem: decoded.problem },
         'corrupt console token record in Redis',
       );
       throw invalidToken(presented, 'corrupt');
     }
-    this.#logger.debug({ store: this.kind, tokenId: tokenLogId(presented) }, 'console token consumed');
+    if (operation === 'consume') this.#logger.debug({ store: this.kind, tokenId: tokenLogId(presented) }, 'console token consumed');
     return decoded.record;
   }
 
@@ -191,13 +250,13 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async claimOnce(key: string, ttlMs: number): Promise<boolean> {
-    const reply = await this.#run('claim', (client) => client.set(this.#leaseKey('used', key), '1', 'PX', Math.max(1, Math.round(ttlMs)), 'NX'));
-    return reply === 'OK';
+    const reply = await this.#run('claim', () => this.#guarded('vncgateClaim', [this.#leaseKey('used', key)], [Math.max(1, Math.round(ttlMs))]));
+    return reply === 1;
   }
 
   async acquireLease(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    const reply = await this.#run('lease', (client) => client.set(this.#leaseKey('lease', key), owner, 'PX', Math.max(1, Math.round(ttlMs)), 'NX'));
-    return reply === 'OK';
+    const reply = await this.#run('lease', () => this.#guarded('vncgateLease', [this.#leaseKey('lease', key)], [owner, Math.max(1, Math.round(ttlMs))]));
+    return reply === 1;
   }
 
   async renewLease(key: string, owner: string, ttlMs: number): Promise<boolean> {
@@ -214,6 +273,65 @@ export class RedisTokenStore implements TokenStore {
     );
   }
 
+  async acquireSlots(request: SlotRequest): Promise<boolean> {
+    checkSlotRequest(request);
+    const keys = request.keys.map((k) => this.#slotKey(k));
+    const reply = await this.#run('slots', () =>
+      this.#guarded('vncgateSlots', [keys.length, ...keys], [request.owner, request.limit, Math.max(1, Math.round(request.ttlMs))]),
+    );
+    return reply === 1;
+  }
+
+  async renewSlots(keys: readonly string[], owner: string, ttlMs: number): Promise<void> {
+    const slotKeys = keys.map((k) => this.#slotKey(k));
+    await this.#run('slots', () => this.#guarded('vncgateRenewSlots', [slotKeys.length, ...slotKeys], [owner, Math.max(1, Math.round(ttlMs))]));
+  }
+
+  async releaseSlots(keys: readonly string[], owner: string): Promise<void> {
+    const slotKeys = keys.map((k) => this.#slotKey(k));
+    await this.#run('slots', () => this.#script('vncgateReleaseSlots', slotKeys.length, ...slotKeys, owner));
+  }
+
+  async coolingDown(client: string): Promise<boolean> {
+    return (await this.#run('rate', (c) => c.exists(this.#coolKey(client)))) === 1;
+  }
+
+  async countInvalid(client: string, allowedPerMinute: number, cooldownMs: number): Promise<boolean> {
+    const h = hashToken(client);
+    const reply = await this.#run('rate', () =>
+      this.#script('vncgateCountInvalid', `${this.#keyPrefix}bad:${h}`, `${this.#keyPrefix}cool:${h}`, INVALID_WINDOW_MS, allowedPerMinute, Math.max(1, Math.round(cooldownMs))),
+    );
+    return reply === 1;
+  }
+
+  /** A session-slot set: `<prefix>lim:<key>` (keys name endpoints, nodes, instances; never a token). */
+  #slotKey(key: string): string {
+    return `${this.#keyPrefix}lim:${key}`;
+  }
+
+  /** An address's cool-down mark, by the address' hash. */
+  #coolKey(client: string): string {
+    return `${this.#keyPrefix}cool:${hashToken(client)}`;
+  }
+
+  #script(name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
+    return (this.#client as unknown as Record<ScriptName, ScriptCall>)[name](...args);
+  }
+
+  /**
+   * Runs a deadline-guarded script: `keys` (with the key count first for variable-key scripts),
+   * then the Redis-clock deadline, then `args`. TOO_LATE becomes TOKEN_ERR_STORE_UNAVAILABLE:
+   * the script changed nothing.
+   */
+  async #guarded(name: ScriptName, keys: (string | number)[], args: (string | number)[]): Promise<unknown> {
+    const deadline = await this.#clock.deadline(this.#scriptBudgetMs);
+    const reply = await this.#script(name, ...keys, deadline, ...args);
+    if (reply === SCRIPT_REPLY.TOO_LATE) {
+      throw new Error(`Redis ran the ${name} script after its ${this.#scriptBudgetMs} ms deadline; it changed nothing`);
+    }
+    return reply;
+  }
+
   #leaseKey(kind: 'used' | 'lease', key: string): string {
     return `${this.#keyPrefix}${kind}:${hashToken(key)}`;
   }
@@ -227,6 +345,7 @@ export class RedisTokenStore implements TokenStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearInterval(this.#clockTimer);
     for (const waiter of this.#waiters) waiter.reject(storeUnavailable(this.kind, waiter.operation, 'store is closed'));
     this.#waiters.clear();
     try {
@@ -289,6 +408,9 @@ export class RedisTokenStore implements TokenStore {
 
   #onReady(): void {
     this.#wasReady = true;
+    // Measured up front so the first guarded request does not wait for it; failures are retried
+    // by the next request that needs the offset.
+    this.#clock.sample().catch(() => undefined);
     if (this.#down) this.#logger.info({ store: this.kind }, 'Redis token store reconnected');
     this.#down = false;
     for (const waiter of this.#waiters) waiter.resolve();
@@ -296,6 +418,7 @@ export class RedisTokenStore implements TokenStore {
   }
 
   #onClose(): void {
+    this.#clock.reset();
     if (this.#closed) return;
     if (!this.#wasReady) this.#failedBeforeReady = true;
     if (!this.#down) {
@@ -310,7 +433,7 @@ export class RedisTokenStore implements TokenStore {
   }
 
   /**
-   * Refuses a server without GETDEL once, up front, rather than failing every consume later. An
+   * Refuses a too-old server once, up front, rather than failing every consume later. An
    * ACL that forbids INFO only skips the check; a connection failure is an outage as usual.
    */
   async #checkServerVersion(): Promise<void> {
@@ -329,13 +452,17 @@ export class RedisTokenStore implements TokenStore {
     if (match !== null) {
       const version = [Number(match[1]), Number(match[2]), Number(match[3])];
       if (compareVersions(version, MIN_REDIS_VERSION) < 0) {
-        throw new VncgateError('CONFIG_ERR_INVALID', `Redis ${version.join('.')} is too old for the token store (needs ≥ ${MIN_REDIS_VERSION.join('.')} for GETDEL)`, {
+        throw new VncgateError('CONFIG_ERR_INVALID', `Redis ${version.join('.')} is too old for the token store (needs ≥ ${MIN_REDIS_VERSION.join('.')})`, {
           details: { redisVersion: version.join('.'), minimum: MIN_REDIS_VERSION.join('.') },
         });
       }
     }
     this.#versionChecked = true;
   }
+}
+
+function unexpectedReply(kind: 'redis', operation: string, reply: unknown): VncgateError {
+  return storeUnavailable(kind, operation, `unexpected reply from Redis (${typeof reply})`);
 }
 
 function compareVersions(a: readonly number[], b: readonly number[]): number {

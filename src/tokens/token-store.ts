@@ -14,6 +14,32 @@ export interface IssuedToken {
 }
 
 /**
+ * Session slots: `owner` (a session id) holds one of at most `limit` places on each of `keys`
+ * (a console endpoint, a node, an instance) for `ttlMs`, renewed while its session lives, so a
+ * process that dies without releasing frees its places one TTL later. All keys or none.
+ */
+export interface SlotRequest {
+  readonly keys: readonly string[];
+  readonly owner: string;
+  /** At least 1. */
+  readonly limit: number;
+  readonly ttlMs: number;
+}
+
+export interface ConsumeOptions {
+  /**
+   * The client address: while it is cooling down after too many invalid links (`countInvalid`),
+   * refuse with TOKEN_ERR_RATE_LIMITED and use nothing up. Hashed before it reaches the store.
+   */
+  readonly client?: string | undefined;
+  /**
+   * Take these slots in the same atomic step as the consume: if any is full the token stays unused
+   * and the call fails with SESSION_ERR_TARGET_BUSY.
+   */
+  readonly slots?: SlotRequest | undefined;
+}
+
+/**
  * Single-use console tokens. Every method either does what it says or throws a `VncgateError`:
  * `TOKEN_ERR_MISSING` / `TOKEN_ERR_INVALID` for the token itself, `TOKEN_ERR_STORE_UNAVAILABLE`
  * when the backing store cannot answer within its bounded wait, `HTTP_ERR_BAD_REQUEST` for a bad
@@ -30,7 +56,12 @@ export interface TokenStore {
    * any number of processes sharing the store) exactly one succeeds. Unknown, expired, used,
    * revoked and malformed tokens all give `TOKEN_ERR_INVALID`; empty or absent `TOKEN_ERR_MISSING`.
    */
-  consume(token: string | null | undefined): Promise<TokenRecord>;
+  consume(token: string | null | undefined, options?: ConsumeOptions): Promise<TokenRecord>;
+  /**
+   * The token's record without using it up (to resolve its target before `consume` takes its
+   * slots); same errors as `consume`. Only `client` of the options applies.
+   */
+  peek(token: string | null | undefined, options?: Pick<ConsumeOptions, 'client'>): Promise<TokenRecord>;
   /** Deletes the token; `true` if it was live. Malformed or unknown tokens give `false`. */
   revoke(token: string): Promise<boolean>;
   /**
@@ -44,6 +75,19 @@ export interface TokenStore {
   renewLease(key: string, owner: string, ttlMs: number): Promise<boolean>;
   /** Drops `owner`'s lease (nothing if someone else holds it now). */
   releaseLease(key: string, owner: string): Promise<void>;
+  /** Takes a slot on every key of `request` for its owner, or none: `false` if any key is full. */
+  acquireSlots(request: SlotRequest): Promise<boolean>;
+  /** Extends `owner`'s slots by `ttlMs`, re-taking any that lapsed (the session is live, so it counts). */
+  renewSlots(keys: readonly string[], owner: string, ttlMs: number): Promise<void>;
+  /** Gives `owner`'s slots back. */
+  releaseSlots(keys: readonly string[], owner: string): Promise<void>;
+  /** Whether `client` (an address; hashed) is in its invalid-link cool-down. */
+  coolingDown(client: string): Promise<boolean>;
+  /**
+   * Counts one invalid link from `client` in a one-minute window; the one past `allowedPerMinute`
+   * starts a cool-down of `cooldownMs` (and resets the count). `true` when this call started it.
+   */
+  countInvalid(client: string, allowedPerMinute: number, cooldownMs: number): Promise<boolean>;
   /** Resolves once the store can serve requests (bounded wait); for start-up and readiness checks. */
   ready(): Promise<void>;
   /** Releases connections and timers; later calls fail with `TOKEN_ERR_STORE_UNAVAILABLE`. */
@@ -126,6 +170,23 @@ export function invalidToken(token: string, reason: 'unknown' | 'corrupt'): Vncg
   return new VncgateError('TOKEN_ERR_INVALID', 'console token is unknown, expired, used or revoked', {
     details: { reason, tokenId: tokenLogId(token) },
   });
+}
+
+/** The window `countInvalid` counts in. */
+export const INVALID_WINDOW_MS = 60_000;
+
+export function rateLimited(kind: TokenStoreKind): VncgateError {
+  return new VncgateError('TOKEN_ERR_RATE_LIMITED', 'client address is cooling down after too many invalid console links', { details: { store: kind } });
+}
+
+export function targetBusy(keys: readonly string[], limit: number): VncgateError {
+  return new VncgateError('SESSION_ERR_TARGET_BUSY', `session limit ${limit} reached on ${keys.join(' or ')}`, { details: { keys: [...keys], limit } });
+}
+
+export function checkSlotRequest(request: SlotRequest): void {
+  if (request.keys.length === 0 || !Number.isSafeInteger(request.limit) || request.limit < 1 || !(request.ttlMs > 0)) {
+    throw new VncgateError('INTERNAL_ERR', 'bad session slot request', { details: { keys: request.keys.length, limit: request.limit } });
+  }
 }
 
 export function storeUnavailable(
