@@ -8,7 +8,8 @@
  * means data still flows both ways. Figures are printed; timing assertions have wide margins.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
+import { Agent, request } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -70,10 +71,10 @@ async function mint(): Promise<string> {
 }
 
 /** GET over TLS on a fresh connection; status and the time it took. */
-function get(server: VncgateServe, path: string, timeoutMs = 5_000): Promise<{ status: number; body: string; ms: number }> {
+function get(server: VncgateServe, path: string, timeoutMs = 5_000, agent: Agent | false = false): Promise<{ status: number; body: string; ms: number }> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
-    const req = request(`${server.origin}${path}`, { ca: pki.ca.cert.pem, agent: false, timeout: timeoutMs }, (res) => {
+    const req = request(`${server.origin}${path}`, { ca: pki.ca.cert.pem, agent, timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -161,6 +162,15 @@ describe('issue 15: graceful drain of a real vncgate process', () => {
     const server = await serve(windowMs, 'vncgate (drain, sessions end)');
     expect((await get(server, '/readyz')).status).toBe(200);
     const sessions = await openSessions(server);
+    // Connections that are not sessions must not hold the process: one idle after a keep-alive
+    // request, one that completed TLS and never sent a request.
+    const keepAlive = new Agent({ keepAlive: true, ca: pki.ca.cert.pem });
+    expect((await get(server, '/healthz', 5_000, keepAlive)).status).toBe(200);
+    const [host, port] = [server.listening[0]!.replace(/:\d+$/, ''), Number(/:(\d+)$/.exec(server.listening[0]!)![1])];
+    const silent = tlsConnect({ host, port, ca: pki.ca.cert.pem, servername: 'localhost' });
+    const silentClosed = new Promise<void>((resolve) => silent.once('close', () => resolve()));
+    silent.on('error', () => undefined);
+    await new Promise<void>((resolve) => silent.once('secureConnect', () => resolve()));
 
     const t0 = performance.now();
     server.process.signal('SIGTERM');
@@ -185,6 +195,8 @@ describe('issue 15: graceful drain of a real vncgate process', () => {
     const exitMs = performance.now() - t0;
     expect(exit).toEqual({ code: 0, signal: null });
     expect(exitMs).toBeLessThan(windowMs - 5_000);
+    await silentClosed;
+    keepAlive.destroy();
     expect(drainLine(server)).toMatchObject({ sessions: SESSIONS, ended: SESSIONS, closed: 0, cutShort: false });
     console.log(
       `[issue 15] drain, sessions end by themselves: /readyz 503 ${notReadyMs.toFixed(0)} ms after SIGTERM; ${kept}/${SESSIONS} sessions kept working; ` +
