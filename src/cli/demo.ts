@@ -71,6 +71,7 @@ export async function demoCommand(argv: string[], io: CliIo): Promise<number> {
     ].join('\n'),
   );
   process.stdout.write(`${url}\n`);
+  // A person at a terminal pressing Ctrl-C wants it stopped: no drain, sessions close at once.
   await waitForSignal();
   await server.close();
   await tokens.close();

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
 import { loadConfig, type Config } from '../config/index.js';
 import { createLogger } from '../log.js';
 import { buildServer, type VncgateServer } from '../proxy/server.js';
@@ -14,7 +15,9 @@ export const SERVE_USAGE = `Usage: vncgate serve [--config FILE] [--listen HOST:
 Runs the console proxy: HTTPS/WSS front end, console page, token API.
 Configuration comes from FILE (or $VNCGATE_CONFIG) and VNCGATE_* environment variables; see the
 README's Configuration section. Prints one JSON line with the bound addresses once listening; logs
-go to stderr.
+go to stderr. SIGTERM or SIGINT drains: new consoles are refused, open ones keep working for up to
+shutdown.drainTimeoutMs, and the process exits as soon as none is left. A second signal closes
+every session at once.
 `;
 
 export function serveArgs(argv: string[]): { config?: string; listen?: string[] } {
@@ -38,7 +41,7 @@ export async function startVncgate(
     /** In-memory tokens are intended (the demo): no warning about them. */
     memoryTokensIntended?: boolean;
   } = {},
-): Promise<{ server: VncgateServer; tokens: TokenStore }> {
+): Promise<{ server: VncgateServer; tokens: TokenStore; log: Logger }> {
   const log = createLogger({ level: config.raw.log.level });
   const tokens = createTokenStore({
     redisUrl: config.raw.redis.url ?? undefined,
@@ -77,20 +80,50 @@ export async function startVncgate(
     throw err;
   }
   log.info({ addresses: server.addresses, tls: config.tls !== null, tokenStore: tokens.kind }, 'vncgate listening');
-  return { server, tokens };
+  return { server, tokens, log };
 }
 
 export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
   const args = serveArgs(argv);
   const config = loadConfig({ ...(args.config !== undefined ? { file: args.config } : {}), ...(args.listen ? { overrides: { listen: args.listen } } : {}) });
-  const { server, tokens } = await startVncgate(config, io);
-  io.out({ listening: server.addresses, baseUrl: server.baseUrl });
-  await waitForSignal();
-  await server.close();
-  await tokens.close();
-  return 0;
+  const signals = watchSignals();
+  try {
+    const { server, tokens, log } = await startVncgate(config, io);
+    io.out({ listening: server.addresses, baseUrl: server.baseUrl });
+    await signals.first;
+    const now = signals.second.then((signal) => log.info({ signal }, 'second signal: closing every session now'));
+    await Promise.race([server.drain(config.raw.shutdown.drainTimeoutMs), now]);
+    await server.close();
+    await tokens.close();
+    return 0;
+  } finally {
+    signals.dispose();
+  }
 }
 
+/**
+ * SIGINT and SIGTERM while serving: the first starts the drain, the second cuts it short. After
+ * the second (or `dispose`) our handlers are gone, so a third signal has its default effect and
+ * ends the process whatever it is doing.
+ */
+export function watchSignals(): { first: Promise<NodeJS.Signals>; second: Promise<NodeJS.Signals>; dispose(): void } {
+  const resolvers: ((sig: NodeJS.Signals) => void)[] = [];
+  const first = new Promise<NodeJS.Signals>((resolve) => resolvers.push(resolve));
+  const second = new Promise<NodeJS.Signals>((resolve) => resolvers.push(resolve));
+  const dispose = (): void => {
+    process.off('SIGINT', on);
+    process.off('SIGTERM', on);
+  };
+  const on = (sig: NodeJS.Signals): void => {
+    resolvers.shift()?.(sig);
+    if (resolvers.length === 0) dispose();
+  };
+  process.on('SIGINT', on);
+  process.on('SIGTERM', on);
+  return { first, second, dispose };
+}
+
+/** Resolves on the first SIGINT or SIGTERM (the demo: Ctrl-C stops it at once, no drain). */
 export function waitForSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const on = (sig: NodeJS.Signals): void => {

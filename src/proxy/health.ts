@@ -1,19 +1,70 @@
 import type { FastifyInstance } from 'fastify';
-import { toVncgateError } from '../errors.js';
+import { VncgateError, toVncgateError } from '../errors.js';
 import type { TokenStore } from '../tokens/index.js';
+import type { Lifecycle } from './drain.js';
 import { sendError } from './http-app.js';
 import type { SessionRegistry } from './session-registry.js';
 
-/** `GET /healthz` (the process answers) and `GET /readyz` (it can take new sessions). */
-export function registerHealth(app: FastifyInstance, deps: { tokens: TokenStore; registry: SessionRegistry }): void {
-  const { tokens, registry } = deps;
-  app.get('/healthz', async () => ({ status: 'ok', sessions: registry.size }));
-  app.get('/readyz', async (_req, reply) => {
+/**
+ * Longest /readyz waits for the token store. Kubernetes' default probe timeout is 1 s, and a
+ * probe that times out tells the operator less than a 503 naming the reason.
+ */
+export const READY_DEADLINE_MS = 400;
+
+/**
+ * The token store's readiness, answered within a deadline: at most one `ready()` is in flight
+ * whatever the probe rate, and a store that has not answered by the deadline counts as not
+ * ready (a store that slow would make consoles slow to open too). The check keeps running after
+ * the deadline, so the next probe sees its outcome if it has one.
+ */
+export class TokenStoreReadiness {
+  readonly #tokens: TokenStore;
+  readonly #deadlineMs: number;
+  #inFlight: Promise<VncgateError | null> | null = null;
+
+  constructor(tokens: TokenStore, deadlineMs = READY_DEADLINE_MS) {
+    this.#tokens = tokens;
+    this.#deadlineMs = deadlineMs;
+  }
+
+  /** null: ready; otherwise why not. Never waits longer than the deadline. */
+  async check(): Promise<VncgateError | null> {
+    const inFlight = (this.#inFlight ??= this.#tokens.ready().then(
+      () => this.#settled(null),
+      (err: unknown) => this.#settled(toVncgateError(err, 'TOKEN_ERR_STORE_UNAVAILABLE')),
+    ));
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<VncgateError>((resolve) => {
+      timer = setTimeout(
+        () => resolve(new VncgateError('TOKEN_ERR_STORE_UNAVAILABLE', `${this.#tokens.kind} token store did not answer within ${this.#deadlineMs} ms`)),
+        this.#deadlineMs,
+      );
+    });
     try {
-      await tokens.ready();
-      return { status: 'ready', tokenStore: tokens.kind };
-    } catch (err) {
-      return sendError(reply, toVncgateError(err));
+      return await Promise.race([inFlight, late]);
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  #settled(result: VncgateError | null): VncgateError | null {
+    this.#inFlight = null;
+    return result;
+  }
+}
+
+/**
+ * `GET /healthz` (the process answers: liveness, also while draining) and `GET /readyz` (it takes
+ * new sessions: 503 at once once draining, or when the token store does not answer in time).
+ */
+export function registerHealth(app: FastifyInstance, deps: { tokens: TokenStore; registry: SessionRegistry; lifecycle: Lifecycle }): void {
+  const { tokens, registry, lifecycle } = deps;
+  const readiness = new TokenStoreReadiness(tokens);
+  app.get('/healthz', async () => ({ status: lifecycle.accepting ? 'ok' : 'draining', sessions: registry.size }));
+  app.get('/readyz', async (_req, reply) => {
+    if (!lifecycle.accepting) return sendError(reply, lifecycle.refusal('readiness'));
+    const problem = await readiness.check();
+    if (problem) return sendError(reply, problem);
+    return { status: 'ready', tokenStore: tokens.kind };
   });
 }

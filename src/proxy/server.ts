@@ -6,6 +6,7 @@ import type { IronicNodeResolver } from '../ironic/index.js';
 import type { NovaTokenLookup } from '../nova/index.js';
 import type { TokenStore } from '../tokens/index.js';
 import { TargetResolvers } from './authorize.js';
+import { Lifecycle, drainSessions, registerDrainHooks, type DrainSummary } from './drain.js';
 import { registerHealth } from './health.js';
 import { createHttpApp } from './http-app.js';
 import { baseUrlFor, listen } from './listeners.js';
@@ -33,6 +34,15 @@ export type VncgateServer = {
   addresses: string[];
   /** Base URL for console links (publicUrl, else the first listen address). */
   baseUrl: string;
+  lifecycle: Lifecycle;
+  /**
+   * Graceful shutdown: /readyz, new consoles and the token API are refused at once (the listeners
+   * stay open to say so); open sessions keep working until they end or `timeoutMs` passes, then
+   * the rest are closed with SESSION_ERR_SHUTDOWN. Resolves as soon as no session is left.
+   * Follow with `close()`.
+   */
+  drain(timeoutMs: number): Promise<DrainSummary>;
+  /** Ends everything now: a drain under way closes what is left, then the listeners close. */
   close(): Promise<void>;
 };
 
@@ -43,11 +53,13 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   const resolvers = new TargetResolvers(config, deps.ironic ?? null);
   const registry = new SessionRegistry(config.raw.session);
   const origins = new OriginPolicy(config);
+  const lifecycle = new Lifecycle();
 
   const app = createHttpApp(config, log);
-  await registerConsoleUpgrades(app, { config, tokens, log, resolvers, nova, registry, origins });
-  registerHealth(app, { tokens, registry });
-  registerTokenApi(app, { config, tokens, resolvers, origins });
+  registerDrainHooks(app, lifecycle);
+  await registerConsoleUpgrades(app, { config, tokens, log, resolvers, nova, registry, origins, lifecycle });
+  registerHealth(app, { tokens, registry, lifecycle });
+  registerTokenApi(app, { config, tokens, resolvers, origins, lifecycle });
   for (const plugin of deps.plugins ?? []) await plugin(app);
 
   let listeners: Awaited<ReturnType<typeof listen>>;
@@ -60,12 +72,20 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
     await app.close();
     throw err;
   }
+  let draining: Promise<DrainSummary> | null = null;
   return {
     app,
     registry,
     addresses: listeners.addresses,
     baseUrl: baseUrlFor(config.publicUrl, config.tls ? 'https' : 'http', listeners.addresses[0]!),
+    lifecycle,
+    drain(timeoutMs) {
+      if (lifecycle.beginDrain()) draining = drainSessions(app, registry, lifecycle, timeoutMs, log);
+      return draining ?? Promise.resolve({ sessions: 0, ended: 0, closed: 0, cutShort: true, durationMs: 0 });
+    },
     async close() {
+      lifecycle.beginClose();
+      await draining;
       registry.closeAll(new VncgateError('SESSION_ERR_SHUTDOWN', 'server shutting down'));
       await nova?.close();
       await listeners.close();

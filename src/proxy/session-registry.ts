@@ -10,6 +10,8 @@ export class SessionRegistry {
   readonly #sessions = new Set<ConsoleSession>();
   readonly #limits: SessionLimits;
   readonly #timer: NodeJS.Timeout;
+  /** Called once the last session has gone (waitUntilEmpty). */
+  readonly #emptyWaiters = new Set<() => void>();
 
   constructor(limits: SessionLimits, sweepIntervalMs = 1_000) {
     this.#limits = limits;
@@ -32,6 +34,29 @@ export class SessionRegistry {
 
   delete(s: ConsoleSession): void {
     this.#sessions.delete(s);
+    if (this.#sessions.size === 0) for (const w of [...this.#emptyWaiters]) w();
+  }
+
+  /**
+   * Resolves `true` once no session is left (at once if none is), `false` when `timeoutMs` passes
+   * or `signal` aborts first.
+   */
+  waitUntilEmpty(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.#sessions.size === 0) return Promise.resolve(true);
+    if (signal?.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (empty: boolean): void => {
+        clearTimeout(timer);
+        this.#emptyWaiters.delete(onEmpty);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(empty);
+      };
+      const onEmpty = (): void => done(true);
+      const onAbort = (): void => done(false);
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.#emptyWaiters.add(onEmpty);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   sweep(now: number): void {
@@ -52,9 +77,11 @@ export class SessionRegistry {
     }
   }
 
-  /** Ends every session (server shutdown) and stops the sweep. */
-  closeAll(error: VncgateError): void {
+  /** Ends every session (server shutdown) and stops the sweep; returns how many there were. */
+  closeAll(error: VncgateError): number {
     clearInterval(this.#timer);
-    for (const s of [...this.#sessions]) s.terminate(error);
+    const open = [...this.#sessions];
+    for (const s of open) s.terminate(error);
+    return open.length;
   }
 }

@@ -5,18 +5,24 @@ import { parseTarget, type ConsoleTarget, type TokenStore } from '../tokens/inde
 import { createJwtVerifier } from './api-auth.js';
 import type { TargetResolvers } from './authorize.js';
 import { consoleUrl } from './console-url.js';
+import type { Lifecycle } from './drain.js';
 import { firstHeader, sendError } from './http-app.js';
 import type { OriginPolicy } from './origin.js';
 
-export type TokenApiDeps = { config: Config; tokens: TokenStore; resolvers: TargetResolvers; origins: OriginPolicy };
+export type TokenApiDeps = { config: Config; tokens: TokenStore; resolvers: TargetResolvers; origins: OriginPolicy; lifecycle: Lifecycle };
 
-/** `POST /v1/console-tokens`: mints console tokens for a JWT bearer. */
+/**
+ * `POST /v1/console-tokens`: mints console tokens for a JWT bearer. While draining it answers 503
+ * SESSION_ERR_SHUTDOWN, so an issuer retries on a replica that will still be there to serve the
+ * link (any replica sharing the Redis store could, but the issuer's retry costs nothing).
+ */
 export function registerTokenApi(app: FastifyInstance, deps: TokenApiDeps): void {
-  const { config, tokens, resolvers, origins } = deps;
+  const { config, tokens, resolvers, origins, lifecycle } = deps;
   const scheme = config.tls ? 'https' : 'http';
   const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
   app.post('/v1/console-tokens', async (req, reply) => {
     if (!verifyJwt) return sendError(reply, new VncgateError('HTTP_ERR_UNAUTHORIZED', 'the token API is not enabled (configure api.jwt)'));
+    if (!lifecycle.accepting) return sendError(reply, lifecycle.refusal('token request'));
     try {
       const claims = await verifyJwt(firstHeader(req.headers.authorization));
       const { target, ttlSeconds, count } = parseTokenRequest(req.body, config.raw.tokens.defaultTtlSeconds, resolvers);

@@ -10,6 +10,7 @@ import { pathOnly } from '../log.js';
 import type { NovaTokenLookup } from '../nova/index.js';
 import { tokenLogId, type TokenStore } from '../tokens/index.js';
 import { authorizeRequest, type TargetResolvers } from './authorize.js';
+import type { Lifecycle } from './drain.js';
 import { firstHeader } from './http-app.js';
 import type { OriginPolicy } from './origin.js';
 import { ConsoleSession, discardAuthorization, startAuthorization, type Authorize, type StartedAuthorization } from './session.js';
@@ -23,6 +24,7 @@ export type UpgradeDeps = {
   nova: NovaTokenLookup | null;
   registry: SessionRegistry;
   origins: OriginPolicy;
+  lifecycle: Lifecycle;
 };
 
 /** The query string of a request URL, parsed (upgrade requests carry the token there). */
@@ -59,7 +61,7 @@ function wsWillAccept(req: FastifyRequest): boolean {
  * upgrade headers — before the token is touched.
  */
 export async function registerConsoleUpgrades(app: FastifyInstance, deps: UpgradeDeps): Promise<void> {
-  const { config, tokens, log, registry, origins } = deps;
+  const { config, tokens, log, registry, origins, lifecycle } = deps;
   const raw = config.raw;
   const limits = raw.session;
 
@@ -98,15 +100,15 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
   /**
    * Once the origin is accepted, the token is consumed (and its target resolved) while the upgrade
    * is answered and the session built, rather than after: the token store's round trip no longer
-   * adds to the time a console takes to open. At capacity, or for a request `ws` will refuse,
-   * nothing starts: the token stays unused. The upgrade then completes without I/O in between, so
+   * adds to the time a console takes to open. While draining, at capacity, or for a request `ws`
+   * will refuse, nothing starts: the token stays unused. The upgrade then completes without I/O in between, so
    * the close path below is a safety net for whatever `ws` refuses that wsWillAccept did not
    * foresee.
    */
   const authorizeEarly = (req: FastifyRequest): void => {
     // (Requests injected in tests have no socket: they authorize once upgraded.)
     const socket = req.raw.socket as NetSocket | undefined;
-    if (!socket || atCapacity() || !wsWillAccept(req)) return;
+    if (!socket || !lifecycle.accepting || atCapacity() || !wsWillAccept(req)) return;
     const query = queryOf(req.url);
     const started = startAuthorization(authorizationFor(req, query));
     const onClose = (): void => {
@@ -161,11 +163,15 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
       if (started) discardAuthorization(started, log);
       throw err;
     }
-    // Without a started authorization the limit was already reached at the upgrade (or the
-    // request came another way): refused, token unused.
-    const full = started === null && atCapacity();
+    // Without a started authorization the server was already draining or full at the upgrade (or
+    // the request came another way): refused with a reason noVNC shows, token unused, so the same
+    // link works on another replica or in a moment. One whose token is already being consumed
+    // (the drain began meanwhile) goes ahead: refusing it would burn the link.
+    let refuse: VncgateError | undefined;
+    if (started === null && !lifecycle.accepting) refuse = lifecycle.refusal('console session');
+    else if (started === null && atCapacity()) refuse = new VncgateError('SESSION_ERR_CAPACITY', `${raw.session.maxSessions} sessions already open`);
     registry.add(session);
-    session.start(full ? new VncgateError('SESSION_ERR_CAPACITY', `${raw.session.maxSessions} sessions already open`) : undefined);
+    session.start(refuse);
   };
 
   const notFound = async (_req: FastifyRequest, reply: FastifyReply): Promise<void> => {

@@ -340,6 +340,9 @@ export class RedisTokenStore implements TokenStore {
     this.#assertOpen('ready');
     if (this.#client.status !== 'ready') await this.#waitForReady('ready', false);
     if (!this.#versionChecked) await this.#checkServerVersion();
+    // A connection can look ready while the server hangs (nothing in flight, so no timeout has
+    // fired): one round trip, bounded by commandTimeoutMs, proves it answers.
+    else await this.#run('ready', (client) => client.ping());
   }
 
   async close(): Promise<void> {

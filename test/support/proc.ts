@@ -291,6 +291,11 @@ export class ManagedProcess implements Stoppable {
     throw new Error(`${this.name} (pid ${this.pid}) did not exit after SIGKILL`);
   }
 
+  /** Sends `signal` to this very process; nothing once it has exited (its PID may be someone else's by then). */
+  signal(signal: NodeJS.Signals): void {
+    if (this.exit === undefined) this.child.kill(signal);
+  }
+
   /** Synchronous SIGKILL for the process-exit hook. */
   killNow(): void {
     if (this.exit === undefined) this.child.kill('SIGKILL');

@@ -17,7 +17,9 @@ export interface VncgateServeOptions {
   /**
    * VNCGATE_* variables for this process. The parent's own VNCGATE_* variables are not inherited,
    * so a developer's shell cannot change what a test runs. Defaults: `VNCGATE_LISTEN=127.0.0.1:0`,
-   * `VNCGATE_LOG_LEVEL=debug` (the most log lines, the strictest leak check).
+   * `VNCGATE_LOG_LEVEL=debug` (the most log lines, the strictest leak check),
+   * `VNCGATE_DRAIN_TIMEOUT_MS=0` (`stop()` closes open sessions at once instead of draining them;
+   * the drain tests set their own).
    */
   env: Readonly<Record<string, string>>;
   /**
@@ -65,7 +67,7 @@ export async function startVncgateServe(opts: VncgateServeOptions): Promise<Vncg
   const registry = opts.registry ?? defaultRegistry;
   const name = opts.name ?? 'vncgate serve';
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VNCGATE_')));
-  const env: Record<string, string | undefined> = { ...inherited, VNCGATE_LISTEN: '127.0.0.1:0', VNCGATE_LOG_LEVEL: 'debug', ...opts.env };
+  const env: Record<string, string | undefined> = { ...inherited, VNCGATE_LISTEN: '127.0.0.1:0', VNCGATE_LOG_LEVEL: 'debug', VNCGATE_DRAIN_TIMEOUT_MS: '0', ...opts.env };
   const proc = await ManagedProcess.start({
     name,
     command: process.execPath,

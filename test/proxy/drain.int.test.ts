@@ -1,0 +1,274 @@
+/**
+ * Issue 15: a rolling upgrade must not throw every operator out of the console they are typing
+ * in, and /readyz must answer within a probe's timeout while Redis is down.
+ *
+ * The real built `vncgate serve` over TLS, a real redis-server (tokens are minted and checked
+ * from this process through the same store), and the synthetic VNC server in `pingpong` mode: each
+ * session keeps sending FramebufferUpdateRequests and reading the updates back, so "still working"
+ * means data still flows both ways. Figures are printed; timing assertions have wide margins.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type WebSocket from 'ws';
+import { ERROR_CODES } from '../../src/errors.js';
+import { startSyntheticServer, type SyntheticServer } from '../../src/synthetic/index.js';
+import { RedisTokenStore } from '../../src/tokens/index.js';
+import { getTestPki, type TestPki } from '../support/pki.js';
+import { sleep, stopAll } from '../support/proc.js';
+import { startRedisServer, type RedisServer } from '../support/redis.js';
+import { startVncgateServe, type VncgateServe } from '../support/vncgate-process.js';
+import { wsRfbConnect } from '../support/ws-rfb-client.js';
+
+const SHUTDOWN = ERROR_CODES.SESSION_ERR_SHUTDOWN;
+const SESSIONS = 5;
+
+let pki: TestPki;
+let redis: RedisServer;
+let vnc: SyntheticServer;
+let tokens: RedisTokenStore;
+let dir: string;
+let configFile: string;
+
+beforeAll(async () => {
+  pki = await getTestPki();
+  dir = await mkdtemp(join(tmpdir(), 'vncgate-drain-'));
+  configFile = join(dir, 'vncgate.yaml');
+  await writeFile(configFile, ['backends:', '  allowedTargets: ["127.0.0.0/8", "::1/128"]', ''].join('\n'));
+  redis = await startRedisServer();
+  vnc = await startSyntheticServer({ mode: 'pingpong', width: 64, height: 64 });
+  tokens = new RedisTokenStore({ url: redis.url });
+  await tokens.ready();
+});
+
+afterAll(async () => {
+  await stopAll();
+  await tokens?.close();
+  await vnc?.close();
+  await redis?.dispose();
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+});
+
+function serve(drainTimeoutMs: number, name: string): Promise<VncgateServe> {
+  return startVncgateServe({
+    name,
+    args: ['--config', configFile],
+    env: {
+      VNCGATE_TLS_CERT_FILE: pki.server.cert.path,
+      VNCGATE_TLS_KEY_FILE: pki.server.key.path,
+      VNCGATE_REDIS_URL: redis.url,
+      VNCGATE_DRAIN_TIMEOUT_MS: String(drainTimeoutMs),
+      VNCGATE_LOG_LEVEL: 'info',
+    },
+  });
+}
+
+async function mint(): Promise<string> {
+  return (await tokens.issue({ kind: 'static', host: '127.0.0.1', port: vnc.port }, 120)).token;
+}
+
+/** GET over TLS on a fresh connection; status and the time it took. */
+function get(server: VncgateServe, path: string, timeoutMs = 5_000, agent: Agent | false = false): Promise<{ status: number; body: string; ms: number }> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = request(`${server.origin}${path}`, { ca: pki.ca.cert.pem, agent, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, ms: performance.now() - t0 }));
+    });
+    req.on('timeout', () => req.destroy(new Error(`${path}: no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A console kept busy: a non-incremental FramebufferUpdateRequest (RFC 6143 §7.5.3), the update read back whole (§7.6.1), again. */
+type Pumped = { ws: WebSocket; updates: () => number; closed: Promise<{ code: number; reason: string; atMs: number }> };
+
+async function openPumped(server: VncgateServe): Promise<Pumped> {
+  const r = await wsRfbConnect(`${server.wsBase}/websockify?token=${await mint()}`, { ca: pki.ca.cert.pem, timeoutMs: 10_000 });
+  if (!r.ok) throw new Error(`session refused: ${r.code} ${r.serverReason ?? ''}`);
+  const { ws, init } = r;
+  const bpp = init.pixelFormat.bitsPerPixel / 8;
+  let updates = 0;
+  let buf = Buffer.alloc(0);
+  const request = (): void => {
+    const req = Buffer.alloc(10);
+    req.writeUInt8(3, 0);
+    req.writeUInt16BE(init.width, 6);
+    req.writeUInt16BE(init.height, 8);
+    if (ws.readyState === ws.OPEN) ws.send(req);
+  };
+  /** Length of the complete FramebufferUpdate at the head of `buf` (Raw rectangles only), or 0 for not yet. */
+  const complete = (): number => {
+    if (buf.length < 4) return 0;
+    if (buf[0] !== 0) throw new Error(`expected a FramebufferUpdate, got message type ${buf[0]}`);
+    let at = 4;
+    for (let i = 0; i < buf.readUInt16BE(2); i++) {
+      if (buf.length < at + 12) return 0;
+      at += 12 + buf.readUInt16BE(at + 4) * buf.readUInt16BE(at + 6) * bpp;
+    }
+    return buf.length >= at ? at : 0;
+  };
+  ws.on('message', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    for (let n = complete(); n > 0; n = complete()) {
+      buf = buf.subarray(n);
+      updates++;
+      // Paced, so five sessions do not take a core of a shared machine.
+      setTimeout(request, 20);
+    }
+  });
+  const closed = new Promise<{ code: number; reason: string; atMs: number }>((resolve) =>
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString(), atMs: performance.now() })),
+  );
+  request();
+  return { ws, updates: () => updates, closed };
+}
+
+async function openSessions(server: VncgateServe): Promise<Pumped[]> {
+  const sessions: Pumped[] = [];
+  for (let i = 0; i < SESSIONS; i++) sessions.push(await openPumped(server));
+  await expect.poll(() => Math.min(...sessions.map((s) => s.updates())), { timeout: 10_000 }).toBeGreaterThan(3);
+  return sessions;
+}
+
+/** Polls /readyz from `t0` until it answers 503; the time that took. */
+async function msUntilNotReady(server: VncgateServe, t0: number): Promise<number> {
+  while (performance.now() - t0 < 10_000) {
+    const r = await get(server, '/readyz');
+    if (r.status === 503) {
+      expect(JSON.parse(r.body)).toMatchObject({ error: { code: 'SESSION_ERR_SHUTDOWN' } });
+      return performance.now() - t0;
+    }
+    await sleep(10);
+  }
+  throw new Error('/readyz never answered 503');
+}
+
+function drainLine(server: VncgateServe): Record<string, unknown> {
+  const line = server.logLines().find((l) => l.includes('"drain finished"'));
+  if (line === undefined) throw new Error(`no "drain finished" line:\n${server.logText()}`);
+  return JSON.parse(line) as Record<string, unknown>;
+}
+
+describe('issue 15: graceful drain of a real vncgate process', () => {
+  it('keeps established sessions working, refuses new ones with the reason (token unused), and exits as soon as the last one closes', async () => {
+    const windowMs = 15_000;
+    const server = await serve(windowMs, 'vncgate (drain, sessions end)');
+    expect((await get(server, '/readyz')).status).toBe(200);
+    const sessions = await openSessions(server);
+    // Connections that are not sessions must not hold the process: one idle after a keep-alive
+    // request, one that completed TLS and never sent a request.
+    const keepAlive = new Agent({ keepAlive: true, ca: pki.ca.cert.pem });
+    expect((await get(server, '/healthz', 5_000, keepAlive)).status).toBe(200);
+    const [host, port] = [server.listening[0]!.replace(/:\d+$/, ''), Number(/:(\d+)$/.exec(server.listening[0]!)![1])];
+    const silent = tlsConnect({ host, port, ca: pki.ca.cert.pem, servername: 'localhost' });
+    const silentClosed = new Promise<void>((resolve) => silent.once('close', () => resolve()));
+    silent.on('error', () => undefined);
+    await new Promise<void>((resolve) => silent.once('secureConnect', () => resolve()));
+
+    const t0 = performance.now();
+    server.process.signal('SIGTERM');
+    const notReadyMs = await msUntilNotReady(server, t0);
+
+    // A new console is told why, and its link still works elsewhere.
+    const token = await mint();
+    const refused = await wsRfbConnect(`${server.wsBase}/websockify?token=${token}`, { ca: pki.ca.cert.pem, timeoutMs: 10_000 });
+    expect(refused).toMatchObject({ ok: false, serverReason: SHUTDOWN.reason, closeCode: SHUTDOWN.wsClose });
+    await expect(tokens.consume(token)).resolves.toMatchObject({ target: { port: vnc.port } });
+
+    // The established ones keep exchanging updates through the drain.
+    const before = sessions.map((s) => s.updates());
+    await sleep(1_000);
+    sessions.forEach((s, i) => expect(s.updates(), `session ${i}`).toBeGreaterThan(before[i]! + 5));
+    const kept = sessions.filter((s) => s.ws.readyState === s.ws.OPEN).length;
+    expect(kept).toBe(SESSIONS);
+
+    const closing = performance.now();
+    for (const s of sessions) s.ws.close(1000);
+    const exit = await server.process.exited;
+    const exitMs = performance.now() - t0;
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(exitMs).toBeLessThan(windowMs - 5_000);
+    await silentClosed;
+    keepAlive.destroy();
+    expect(drainLine(server)).toMatchObject({ sessions: SESSIONS, ended: SESSIONS, closed: 0, cutShort: false });
+    console.log(
+      `[issue 15] drain, sessions end by themselves: /readyz 503 ${notReadyMs.toFixed(0)} ms after SIGTERM; ${kept}/${SESSIONS} sessions kept working; ` +
+        `exit ${(performance.now() - closing).toFixed(0)} ms after the last close, ${exitMs.toFixed(0)} ms after SIGTERM (window ${windowMs} ms)`,
+    );
+  });
+
+  it('closes the sessions still open at the deadline with the restarting reason, then exits', async () => {
+    const windowMs = 3_000;
+    const server = await serve(windowMs, 'vncgate (drain, deadline)');
+    const sessions = await openSessions(server);
+    const t0 = performance.now();
+    server.process.signal('SIGTERM');
+    await sleep(1_000);
+    const midway = sessions.map((s) => s.updates());
+    await sleep(1_000);
+    sessions.forEach((s, i) => expect(s.updates(), `session ${i}`).toBeGreaterThan(midway[i]!));
+
+    const closes = await Promise.all(sessions.map((s) => s.closed));
+    for (const c of closes) expect(c).toMatchObject({ code: SHUTDOWN.wsClose, reason: SHUTDOWN.reason });
+    const exit = await server.process.exited;
+    const exitMs = performance.now() - t0;
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(Math.min(...closes.map((c) => c.atMs - t0))).toBeGreaterThan(windowMs - 500);
+    expect(exitMs).toBeLessThan(windowMs + 5_000);
+    expect(drainLine(server)).toMatchObject({ sessions: SESSIONS, ended: 0, closed: SESSIONS, cutShort: false });
+    console.log(
+      `[issue 15] drain, deadline: sessions closed ${Math.min(...closes.map((c) => c.atMs - t0)).toFixed(0)}–${Math.max(...closes.map((c) => c.atMs - t0)).toFixed(0)} ms after SIGTERM; ` +
+        `exit ${exitMs.toFixed(0)} ms after SIGTERM (window ${windowMs} ms)`,
+    );
+  });
+
+  it('a second SIGTERM closes every session at once and exits', async () => {
+    const server = await serve(60_000, 'vncgate (drain, second signal)');
+    const sessions = await openSessions(server);
+    server.process.signal('SIGTERM');
+    await msUntilNotReady(server, performance.now());
+    expect(sessions.every((s) => s.ws.readyState === s.ws.OPEN)).toBe(true);
+    const t0 = performance.now();
+    server.process.signal('SIGTERM');
+    const closes = await Promise.all(sessions.map((s) => s.closed));
+    for (const c of closes) expect(c).toMatchObject({ code: SHUTDOWN.wsClose, reason: SHUTDOWN.reason });
+    const exit = await server.process.exited;
+    const exitMs = performance.now() - t0;
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(exitMs).toBeLessThan(5_000);
+    expect(drainLine(server)).toMatchObject({ sessions: SESSIONS, closed: SESSIONS, cutShort: true });
+    console.log(`[issue 15] second SIGTERM: exit ${exitMs.toFixed(0)} ms after it`);
+  });
+});
+
+describe('issue 15: /readyz while Redis hangs', () => {
+  it('answers 503 within its deadline, and ready again once Redis is back', async () => {
+    const server = await serve(0, 'vncgate (readyz outage)');
+    expect((await get(server, '/readyz')).status).toBe(200);
+    redis.pause();
+    const figures: number[] = [];
+    try {
+      for (let i = 0; i < 6; i++) {
+        const r = await get(server, '/readyz');
+        expect(r.status).toBe(503);
+        expect(JSON.parse(r.body)).toMatchObject({ error: { code: 'TOKEN_ERR_STORE_UNAVAILABLE' } });
+        figures.push(r.ms);
+        await sleep(500);
+      }
+    } finally {
+      redis.resume();
+    }
+    console.log(`[issue 15] /readyz during a Redis hang: ${figures.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+    // The deadline is 400 ms; the margin is for a loaded machine (a probe's default timeout is 1 s).
+    for (const ms of figures) expect(ms).toBeLessThan(900);
+    await expect.poll(async () => (await get(server, '/readyz')).status, { timeout: 15_000, interval: 250 }).toBe(200);
+    await server.stop();
+  });
+});

@@ -1,0 +1,169 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT } from 'jose';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type WebSocket from 'ws';
+import { loadConfig } from '../../src/config/index.js';
+import { ERROR_CODES } from '../../src/errors.js';
+import { createLogger } from '../../src/log.js';
+import { TokenStoreReadiness } from '../../src/proxy/health.js';
+import { buildServer, type VncgateServer } from '../../src/proxy/server.js';
+import { MemoryTokenStore, type TokenStore } from '../../src/tokens/index.js';
+import { startTinyVncServer } from '../support/tiny-vnc-server.js';
+import { wsRfbConnect, type WsRfbResult } from '../support/ws-rfb-client.js';
+
+/** Issue 15: graceful drain on SIGTERM, and /readyz answering within a deadline, in-process. */
+const SECRET = 'a-test-secret-that-is-long-enough-0123456789';
+const dir = mkdtempSync(join(tmpdir(), 'vncgate-drain-'));
+const secretFile = join(dir, 'jwt');
+writeFileSync(secretFile, `${SECRET}\n`);
+
+const SHUTDOWN = ERROR_CODES.SESSION_ERR_SHUTDOWN;
+let backend: Awaited<ReturnType<typeof startTinyVncServer>>;
+let tokens: MemoryTokenStore;
+let srv: VncgateServer;
+let base: string;
+
+beforeAll(async () => {
+  backend = await startTinyVncServer({ name: 'drain-desk' });
+});
+afterAll(async () => {
+  await backend.close();
+});
+
+async function start(): Promise<void> {
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      listen: ['127.0.0.1:0'],
+      tls: { plainHttp: true },
+      api: { jwt: { hs256SecretFile: secretFile, issuer: 'https://keystone.test', audience: 'vncgate' } },
+      backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] },
+      log: { level: 'silent' },
+    },
+  });
+  tokens = new MemoryTokenStore();
+  srv = await buildServer({ config, tokens, log: createLogger({ level: 'silent' }) });
+  base = `ws://${srv.addresses[0]}`;
+}
+afterEach(async () => {
+  await srv.close();
+  await tokens.close();
+});
+
+async function open(): Promise<WebSocket> {
+  const t = await tokens.issue({ kind: 'static', host: '127.0.0.1', port: backend.port }, 60);
+  const r = await wsRfbConnect(`${base}/websockify?token=${t.token}`);
+  if (!r.ok) throw new Error(`session refused: ${r.code}`);
+  return r.ws;
+}
+
+/** Sends bytes through the session; the tiny server echoes them back. */
+function echo(ws: WebSocket, timeoutMs = 5_000): Promise<boolean> {
+  const probe = Buffer.from([9, 8, 7, 6]);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => done(false), timeoutMs);
+    const onMessage = (d: Buffer): void => done(Buffer.from(d).equals(probe));
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      ws.off('message', onMessage);
+      resolve(ok);
+    };
+    ws.on('message', onMessage);
+    ws.send(probe);
+  });
+}
+
+function closedWith(ws: WebSocket): Promise<{ code: number; reason: string }> {
+  return new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+}
+
+describe('issue 15: drain', () => {
+  it('refuses readiness, new consoles (token unused) and the token API at once; open sessions carry on and the drain ends with the last one', async () => {
+    await start();
+    const sessions = [await open(), await open()];
+    const drained = srv.drain(30_000);
+
+    const ready = await srv.app.inject({ url: '/readyz' });
+    expect(ready.statusCode).toBe(503);
+    expect(ready.json()).toMatchObject({ error: { code: 'SESSION_ERR_SHUTDOWN' } });
+    expect(ready.headers.connection).toBe('close');
+    expect((await srv.app.inject({ url: '/healthz' })).statusCode).toBe(200);
+
+    const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://keystone.test').setAudience('vncgate').setSubject('op').setExpirationTime('5m').sign(new TextEncoder().encode(SECRET));
+    const api = await srv.app.inject({ method: 'POST', url: '/v1/console-tokens', payload: { target: `127.0.0.1:${backend.port}` }, headers: { authorization: `Bearer ${jwt}` } });
+    expect(api.statusCode).toBe(503);
+    expect(api.json()).toMatchObject({ error: { code: 'SESSION_ERR_SHUTDOWN' } });
+
+    const t = await tokens.issue({ kind: 'static', host: '127.0.0.1', port: backend.port }, 60);
+    const refused: WsRfbResult = await wsRfbConnect(`${base}/websockify?token=${t.token}`);
+    expect(refused).toMatchObject({ ok: false, serverReason: SHUTDOWN.reason, closeCode: SHUTDOWN.wsClose });
+    // The link was not used up: it still works on another replica.
+    await expect(tokens.consume(t.token)).resolves.toMatchObject({ target: { port: backend.port } });
+
+    for (const ws of sessions) expect(await echo(ws)).toBe(true);
+    for (const ws of sessions) ws.close(1000);
+    const summary = await drained;
+    expect(summary).toMatchObject({ sessions: 2, ended: 2, closed: 0, cutShort: false });
+    expect(summary.durationMs).toBeLessThan(10_000);
+  });
+
+  it('closes the sessions left at the deadline with SESSION_ERR_SHUTDOWN', async () => {
+    await start();
+    const ws = await open();
+    const closed = closedWith(ws);
+    const summary = await srv.drain(300);
+    expect(summary).toMatchObject({ sessions: 1, ended: 0, closed: 1, cutShort: false });
+    expect(await closed).toEqual({ code: SHUTDOWN.wsClose, reason: SHUTDOWN.reason });
+  });
+
+  it('close() during a drain (the second signal) closes every session at once', async () => {
+    await start();
+    const ws = await open();
+    const closed = closedWith(ws);
+    const drained = srv.drain(60_000);
+    const t0 = performance.now();
+    await srv.close();
+    expect(await drained).toMatchObject({ sessions: 1, ended: 0, closed: 1, cutShort: true });
+    expect(await closed).toEqual({ code: SHUTDOWN.wsClose, reason: SHUTDOWN.reason });
+    console.log(`[issue 15] close() during a drain took ${Math.round(performance.now() - t0)} ms`);
+  });
+
+  it('a drain with no session open ends at once', async () => {
+    await start();
+    expect(await srv.drain(60_000)).toMatchObject({ sessions: 0, ended: 0, closed: 0 });
+  });
+});
+
+describe('issue 15: /readyz within a deadline', () => {
+  const stuck = (): TokenStore & { calls: number } => {
+    const store = new MemoryTokenStore() as MemoryTokenStore & { calls: number };
+    store.calls = 0;
+    store.ready = () => {
+      store.calls++;
+      return new Promise<void>(() => undefined); // a hung store: never answers
+    };
+    return store;
+  };
+
+  it('a store that does not answer is reported not ready at the deadline, with one check in flight whatever the probe rate', async () => {
+    const store = stuck();
+    const readiness = new TokenStoreReadiness(store, 50);
+    const t0 = performance.now();
+    const results = await Promise.all([readiness.check(), readiness.check(), readiness.check()]);
+    const ms = performance.now() - t0;
+    for (const r of results) expect(r?.code).toBe('TOKEN_ERR_STORE_UNAVAILABLE');
+    expect(await readiness.check()).toMatchObject({ code: 'TOKEN_ERR_STORE_UNAVAILABLE' });
+    expect(store.calls).toBe(1);
+    expect(ms).toBeLessThan(2_000);
+  });
+
+  it("reports the store's own failure, and ready once it answers", async () => {
+    const store = new MemoryTokenStore();
+    const readiness = new TokenStoreReadiness(store, 50);
+    expect(await readiness.check()).toBeNull();
+    await store.close();
+    expect(await readiness.check()).toMatchObject({ code: 'TOKEN_ERR_STORE_UNAVAILABLE' });
+  });
+});
