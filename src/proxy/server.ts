@@ -6,9 +6,11 @@ import type { IronicNodeResolver } from '../ironic/index.js';
 import type { NovaTokenLookup } from '../nova/index.js';
 import type { TokenStore } from '../tokens/index.js';
 import { TargetResolvers } from './authorize.js';
+import { ConnectionGuard } from './connection-guard.js';
 import { registerHealth } from './health.js';
 import { createHttpApp } from './http-app.js';
 import { baseUrlFor, listen } from './listeners.js';
+import { checkOpenFilesLimit } from './open-files.js';
 import { OriginPolicy } from './origin.js';
 import { SessionRegistry } from './session-registry.js';
 import { registerTokenApi } from './token-api.js';
@@ -36,7 +38,7 @@ export type VncgateServer = {
   close(): Promise<void>;
 };
 
-/** The composition root: the HTTP app, console upgrades, token API, health routes, listeners. */
+/** The composition root: the HTTP app and its connection guard, console upgrades, token API, health routes, listeners. */
 export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   const { config, tokens, log } = deps;
   const nova = deps.nova ?? null;
@@ -45,8 +47,11 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   const origins = new OriginPolicy(config);
 
   const app = createHttpApp(config, log);
-  await registerConsoleUpgrades(app, { config, tokens, log, resolvers, nova, registry, origins });
-  registerHealth(app, { tokens, registry });
+  const connections = new ConnectionGuard(config.raw.limits, log.child({ component: 'connections' }));
+  connections.attach(app.server);
+  checkOpenFilesLimit({ maxConnections: config.raw.limits.maxConnections, maxSessions: config.raw.session.maxSessions }, log);
+  await registerConsoleUpgrades(app, { config, tokens, log, resolvers, nova, registry, origins, connections });
+  registerHealth(app, { tokens, registry, connections });
   registerTokenApi(app, { config, tokens, resolvers, origins });
   for (const plugin of deps.plugins ?? []) await plugin(app);
 
@@ -57,6 +62,8 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
     addresses: listeners.addresses,
     baseUrl: baseUrlFor(config.publicUrl, config.tls ? 'https' : 'http', listeners.addresses[0]!),
     async close() {
+      // Nothing new is accepted, and no connection without a console session holds the process.
+      connections.close();
       registry.closeAll(new VncgateError('SESSION_ERR_SHUTDOWN', 'server shutting down'));
       await nova?.close();
       await listeners.close();
