@@ -160,13 +160,13 @@ let backend: SyntheticServer;
 let cliConfig: string;
 
 /** A vncgate process with these `limits`, over TLS, tokens in the shared Redis. */
-function configWith(limits: Record<string, number>): string {
-  return JSON.stringify({ limits, backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] }, tls: { certFile: pki.server.cert.path, keyFile: pki.server.key.path } });
+function configWith(limits: Record<string, number>, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ ...extra, limits, backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] }, tls: { certFile: pki.server.cert.path, keyFile: pki.server.key.path } });
 }
 
-async function serve(name: string, limits: Record<string, number>, listen = '127.0.0.1:0'): Promise<VncgateServe> {
+async function serve(name: string, limits: Record<string, number>, listen = '127.0.0.1:0', extra: Record<string, unknown> = {}): Promise<VncgateServe> {
   const configFile = join(dir, `${name.replaceAll(' ', '-')}.yaml`);
-  await writeFile(configFile, configWith(limits));
+  await writeFile(configFile, configWith(limits, extra));
   return startVncgateServe({ name, env: { VNCGATE_CONFIG: configFile, VNCGATE_REDIS_URL: redis.url, VNCGATE_LISTEN: listen } });
 }
 
@@ -328,8 +328,11 @@ describe('issue 15: 10 000 connections from one client', () => {
 describe('issue 15: SIGTERM', () => {
   it('exits promptly while sockets hang before and after the TLS handshake, on every listener', async () => {
     // Deadlines of a minute: only shutdown itself can close these sockets promptly.
-    const srv = await serve('vncgate sigterm', { tlsHandshakeTimeoutMs: 60_000, requestTimeoutMs: 60_000 }, '127.0.0.1:0,[::1]:0');
+    // No drain window: the console session below is closed at SIGTERM, as the service restarting.
+    const srv = await serve('vncgate sigterm', { tlsHandshakeTimeoutMs: 60_000, requestTimeoutMs: 60_000 }, '127.0.0.1:0,[::1]:0', { shutdown: { drainTimeoutMs: 0 } });
     expect(srv.listening).toHaveLength(2);
+    const ws = await openSession(srv, '127.0.0.2');
+    const sessionClose = new Promise<number>((resolve) => ws.once('close', (code: number) => resolve(code)));
     const v4 = hostPort(srv, 0);
     const v6 = hostPort(srv, 1);
     const silent = [...Array.from({ length: 10 }, () => silentTcp(v4.host, v4.port)), ...Array.from({ length: 10 }, () => silentTcp(v6.host, v6.port))];
@@ -342,6 +345,8 @@ describe('issue 15: SIGTERM', () => {
     const exitMs = Math.round(performance.now() - t0);
     expect(srv.process.exitInfo).toEqual({ code: 0, signal: null });
     expect(exitMs).toBeLessThan(10_000); // far below the 60 s deadlines (Node's own default: 120 s)
+    // The upgraded connection was left to its session, which closed it properly (SESSION_ERR_SHUTDOWN: 1001), not cut.
+    expect(await within(sessionClose, 5_000, 'session closed')).toBe(1001);
     console.log(`SIGTERM with ${silent.length} silent TCP, ${idle.length} idle TLS and ${partial.length} partial-request sockets open: exited after ${exitMs} ms`);
     for (const s of [...silent, ...idle, ...partial]) s.socket.destroy();
   });
