@@ -240,6 +240,8 @@ async function startVncgate(name: string, tls: boolean, nodeArgs: readonly strin
       ...(redisUrl ? [`redis: {url: ${JSON.stringify(redisUrl)}}`] : []),
       `api: {jwt: {hs256SecretFile: ${JSON.stringify(jwtSecretFile)}, issuer: bench, audience: vncgate}}`,
       'session: {maxSessions: 100000}',
+      // Every session comes from this one machine's address: no per-client cap, no process cap below the sessions.
+      'limits: {maxConnections: 100000, maxConnectionsPerClient: 0}',
       // The production default: one line per session start and one per end.
       'log: {level: info}',
       '',

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { VncgateError, toVncgateError } from '../errors.js';
 import type { TokenStore } from '../tokens/index.js';
+import type { ConnectionGuard } from './connection-guard.js';
 import type { Lifecycle } from './drain.js';
 import { sendError } from './http-app.js';
 import type { SessionRegistry } from './session-registry.js';
@@ -57,10 +58,10 @@ export class TokenStoreReadiness {
  * `GET /healthz` (the process answers: liveness, also while draining) and `GET /readyz` (it takes
  * new sessions: 503 at once once draining, or when the token store does not answer in time).
  */
-export function registerHealth(app: FastifyInstance, deps: { tokens: TokenStore; registry: SessionRegistry; lifecycle: Lifecycle }): void {
-  const { tokens, registry, lifecycle } = deps;
+export function registerHealth(app: FastifyInstance, deps: { tokens: TokenStore; registry: SessionRegistry; lifecycle: Lifecycle; connections: ConnectionGuard }): void {
+  const { tokens, registry, lifecycle, connections } = deps;
   const readiness = new TokenStoreReadiness(tokens);
-  app.get('/healthz', async () => ({ status: lifecycle.accepting ? 'ok' : 'draining', sessions: registry.size }));
+  app.get('/healthz', async () => ({ status: lifecycle.accepting ? 'ok' : 'draining', sessions: registry.size, connections: connections.size }));
   app.get('/readyz', async (_req, reply) => {
     if (!lifecycle.accepting) return sendError(reply, lifecycle.refusal('readiness'));
     const problem = await readiness.check();

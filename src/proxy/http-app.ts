@@ -15,18 +15,46 @@ export function sendError(reply: FastifyReply, err: VncgateError): FastifyReply 
   return reply.code(err.httpStatus).send({ error: { code: err.code, message: err.httpStatus < 500 ? err.message : err.publicReason } });
 }
 
+/**
+ * The HTTP deadlines, as Node's http/https server options (Node 20 semantics):
+ * - `requestTimeout`/`headersTimeout`: from the end of the TLS handshake (plain HTTP: from accept),
+ *   or the end of the previous response, to a complete request. A socket that sends nothing at
+ *   all counts too (Node tracks it from the start), and so does an upgrade request sent one byte at
+ *   a time. Once a WebSocket upgrade completes, Node no longer tracks the socket: the session's own
+ *   deadlines (session.*) take over and these never close it.
+ * - `connectionsCheckingInterval`: how often Node looks for expired requests (default 30 s, which
+ *   would stretch a 30 s deadline to a minute).
+ * - `keepAliveTimeout`: idle time between requests on a kept-alive connection.
+ */
+export function httpDeadlines(limits: Config['raw']['limits']): {
+  requestTimeout: number;
+  headersTimeout: number;
+  keepAliveTimeout: number;
+  connectionsCheckingInterval: number;
+} {
+  return {
+    requestTimeout: limits.requestTimeoutMs,
+    headersTimeout: limits.requestTimeoutMs,
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(limits.requestTimeoutMs / 4))),
+  };
+}
+
 /** The fastify instance with vncgate's server options, TLS, and the hooks every response passes. */
 export function createHttpApp(config: Config, log: Logger): FastifyInstance {
   const raw = config.raw;
+  const deadlines = httpDeadlines(raw.limits);
   const app = Fastify({
     loggerInstance: log,
     // We log requests ourselves, by path only: query strings carry tokens.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 16 * 1024,
-    // Every wait has a deadline, including a client that connects and never sends a request; on
-    // shutdown, connections that never sent a request must not hold the process open.
+    // Every wait has a deadline (httpDeadlines), and an idle socket one more: a response the
+    // client does not read. On shutdown, HTTP connections are closed, not waited for (sockets
+    // still in the TLS handshake are the connection guard's).
     connectionTimeout: 60_000,
-    requestTimeout: 30_000,
+    requestTimeout: deadlines.requestTimeout,
+    keepAliveTimeout: deadlines.keepAliveTimeout,
     forceCloseConnections: true,
     trustProxy: raw.origins.trustForwardedHeaders,
     ...(config.tls
@@ -36,9 +64,12 @@ export function createHttpApp(config: Config, log: Logger): FastifyInstance {
             key: config.tls.key,
             minVersion: config.tls.minVersion,
             ...(config.tls.ciphers !== null ? { ciphers: config.tls.ciphers } : {}),
+            // From TCP accept to a completed handshake (Node's default is 120 s).
+            handshakeTimeout: raw.limits.tlsHandshakeTimeoutMs,
+            ...deadlines,
           },
         }
-      : {}),
+      : { http: deadlines }),
   }) as unknown as FastifyInstance;
 
   app.addHook('onResponse', (req, reply, done) => {

@@ -7,9 +7,11 @@ import type { NovaTokenLookup } from '../nova/index.js';
 import type { TokenStore } from '../tokens/index.js';
 import { TargetResolvers } from './authorize.js';
 import { Lifecycle, drainSessions, registerDrainHooks, type DrainSummary } from './drain.js';
+import { ConnectionGuard } from './connection-guard.js';
 import { registerHealth } from './health.js';
 import { createHttpApp } from './http-app.js';
 import { baseUrlFor, listen } from './listeners.js';
+import { checkOpenFilesLimit } from './open-files.js';
 import { OriginPolicy } from './origin.js';
 import { SessionRegistry } from './session-registry.js';
 import { registerTokenApi } from './token-api.js';
@@ -46,7 +48,7 @@ export type VncgateServer = {
   close(): Promise<void>;
 };
 
-/** The composition root: the HTTP app, console upgrades, token API, health routes, listeners. */
+/** The composition root: the HTTP app and its connection guard, console upgrades, token API, health routes, listeners. */
 export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   const { config, tokens, log } = deps;
   const nova = deps.nova ?? null;
@@ -57,8 +59,11 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
 
   const app = createHttpApp(config, log);
   registerDrainHooks(app, lifecycle);
-  await registerConsoleUpgrades(app, { config, tokens, log, resolvers, nova, registry, origins, lifecycle });
-  registerHealth(app, { tokens, registry, lifecycle });
+  const connections = new ConnectionGuard(config.raw.limits, log.child({ component: 'connections' }));
+  connections.attach(app.server);
+  checkOpenFilesLimit({ maxConnections: config.raw.limits.maxConnections, maxSessions: config.raw.session.maxSessions }, log);
+  await registerConsoleUpgrades(app, { config, tokens, log, resolvers, nova, registry, origins, lifecycle, connections });
+  registerHealth(app, { tokens, registry, lifecycle, connections });
   registerTokenApi(app, { config, tokens, resolvers, origins, lifecycle });
   for (const plugin of deps.plugins ?? []) await plugin(app);
 
@@ -86,6 +91,8 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
     async close() {
       lifecycle.beginClose();
       await draining;
+      // Nothing new is accepted, and no connection without a console session holds the process.
+      connections.close();
       registry.closeAll(new VncgateError('SESSION_ERR_SHUTDOWN', 'server shutting down'));
       await nova?.close();
       await listeners.close();

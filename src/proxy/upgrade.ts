@@ -11,6 +11,7 @@ import type { NovaTokenLookup } from '../nova/index.js';
 import { tokenLogId, type TokenStore } from '../tokens/index.js';
 import { authorizeRequest, type TargetResolvers } from './authorize.js';
 import type { Lifecycle } from './drain.js';
+import type { ConnectionGuard } from './connection-guard.js';
 import { firstHeader } from './http-app.js';
 import type { OriginPolicy } from './origin.js';
 import { ConsoleSession, discardAuthorization, startAuthorization, type Authorize, type StartedAuthorization } from './session.js';
@@ -25,6 +26,7 @@ export type UpgradeDeps = {
   registry: SessionRegistry;
   origins: OriginPolicy;
   lifecycle: Lifecycle;
+  connections: ConnectionGuard;
 };
 
 /** The query string of a request URL, parsed (upgrade requests carry the token there). */
@@ -138,6 +140,8 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
   };
 
   const onConsoleSocket = (socket: WebSocket, req: FastifyRequest): void => {
+    // Upgraded: shutdown leaves this connection to its session (and its drain).
+    if (req.raw.socket instanceof NetSocket) deps.connections.upgraded(req.raw.socket);
     const adopted = adoptAuthorization(req);
     const started = adopted?.started ?? null;
     const query = adopted?.query ?? queryOf(req.url);

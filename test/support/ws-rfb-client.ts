@@ -11,13 +11,23 @@ export type WsRfbResult =
  */
 export function wsRfbConnect(
   url: string,
-  opts: { origin?: string; protocols?: string[]; timeoutMs?: number; ca?: Buffer | string; rejectUnauthorized?: boolean; headers?: Record<string, string> } = {},
+  opts: {
+    origin?: string;
+    protocols?: string[];
+    timeoutMs?: number;
+    ca?: Buffer | string;
+    rejectUnauthorized?: boolean;
+    headers?: Record<string, string>;
+    /** The client's own address, e.g. 127.0.0.2 to be another client on loopback. */
+    localAddress?: string;
+  } = {},
 ): Promise<WsRfbResult> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, opts.protocols ?? ['binary'], {
       ...(opts.origin !== undefined ? { origin: opts.origin } : {}),
       ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
       ...(opts.headers !== undefined ? { headers: opts.headers } : {}),
+      ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}),
       rejectUnauthorized: opts.rejectUnauthorized ?? true,
       perMessageDeflate: false,
     });

@@ -1,0 +1,200 @@
+import type { Server as NetServer, Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+
+export type ConnectionLimits = Pick<Config['raw']['limits'], 'maxConnections' | 'maxConnectionsPerClient'>;
+
+/** At most one warning line per this long, however many connections are refused. */
+export const GUARD_REPORT_INTERVAL_MS = 10_000;
+/** Distinct client addresses remembered per report for naming the busiest; the rest only count. */
+const MAX_REPORTED_CLIENTS = 1_024;
+
+/** What a report counts, since the last line. */
+export type GuardCounters = {
+  /** Closed at accept: `limits.maxConnections` open in this process. */
+  refusedProcessCap: number;
+  /** Closed at accept: `limits.maxConnectionsPerClient` open from that address. */
+  refusedClientCap: number;
+  /** Closed by `limits.tlsHandshakeTimeoutMs`. */
+  tlsHandshakeTimeouts: number;
+  /** Closed by `limits.requestTimeoutMs` (no complete request in time; slow upgrades included). */
+  requestTimeouts: number;
+};
+
+/**
+ * The client address a cap counts against: an IPv4-mapped IPv6 address (a dual-stack `[::]`
+ * listener shows IPv4 clients so) is the IPv4 client it stands for. null: the socket has no peer
+ * any more (reset before it was accepted).
+ */
+export function clientAddress(remoteAddress: string | undefined): string | null {
+  if (remoteAddress === undefined || remoteAddress === '') return null;
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(remoteAddress);
+  return mapped ? mapped[1]! : remoteAddress.toLowerCase();
+}
+
+/** The 4-tuple naming one TCP connection, the same for the raw socket and the TLS socket over it. */
+function tupleOf(s: Pick<Socket, 'remoteAddress' | 'remotePort' | 'localAddress' | 'localPort'>): string | null {
+  if (s.remoteAddress === undefined || s.remotePort === undefined) return null;
+  return `${s.remoteAddress} ${s.remotePort} ${s.localAddress ?? ''} ${s.localPort ?? ''}`;
+}
+
+type Tracked = { client: string; tuple: string | null; upgraded: boolean };
+
+/**
+ * Every client connection, from TCP accept on: counted per process and per client address,
+ * refused at once (before TLS, before a byte is read) past `limits.maxConnections` or
+ * `limits.maxConnectionsPerClient`, and closed on shutdown unless it carries a console session.
+ * Refusals and deadline closes are reported in one rate-limited warning, never a line per
+ * connection: a flood must not turn into a log flood.
+ */
+export class ConnectionGuard {
+  readonly #limits: ConnectionLimits;
+  readonly #log: Logger;
+  readonly #intervalMs: number;
+  readonly #open = new Map<Socket, Tracked>();
+  /** Raw sockets by 4-tuple: how a TLS socket (what HTTP and `ws` see) finds the TCP socket under it. */
+  readonly #byTuple = new Map<string, Socket>();
+  readonly #perClient = new Map<string, number>();
+  #counters: GuardCounters = zeroCounters();
+  /** Client-cap refusals per address since the last report (bounded), to name the busiest. */
+  #refusedBy = new Map<string, number>();
+  #lastReportAt = -Infinity;
+  #timer: NodeJS.Timeout | null = null;
+  #closing = false;
+
+  constructor(limits: ConnectionLimits, log: Logger, opts: { reportIntervalMs?: number } = {}) {
+    this.#limits = limits;
+    this.#log = log;
+    this.#intervalMs = opts.reportIntervalMs ?? GUARD_REPORT_INTERVAL_MS;
+  }
+
+  /** Open client connections in this process. */
+  get size(): number {
+    return this.#open.size;
+  }
+
+  /** Open connections from one client address (normalised as the cap counts it). */
+  openFrom(remoteAddress: string): number {
+    const client = clientAddress(remoteAddress);
+    return client === null ? 0 : (this.#perClient.get(client) ?? 0);
+  }
+
+  /**
+   * Guards a server: its 'connection' event (fastify's own listener, and the extra listen
+   * addresses that hand their sockets to it) is seen here first, so a refused socket is destroyed
+   * before TLS starts; its 'clientError' events count the deadline closes.
+   */
+  attach(server: NetServer): void {
+    server.prependListener('connection', (socket: Socket) => {
+      this.admit(socket);
+    });
+    // https.Server re-emits a TLS handshake timeout ('tlsClientError') as 'clientError': counting
+    // only the latter counts each once, for TLS and plain HTTP alike.
+    server.on('clientError', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.#note('tlsHandshakeTimeouts');
+      else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') this.#note('requestTimeouts');
+    });
+  }
+
+  /** Counts a newly accepted socket, or destroys it at once; false: refused. */
+  admit(socket: Socket): boolean {
+    const client = clientAddress(socket.remoteAddress);
+    if (client === null || this.#closing) {
+      socket.destroy();
+      return false;
+    }
+    if (this.#open.size >= this.#limits.maxConnections) {
+      socket.destroy();
+      this.#note('refusedProcessCap');
+      return false;
+    }
+    const fromClient = this.#perClient.get(client) ?? 0;
+    if (this.#limits.maxConnectionsPerClient > 0 && fromClient >= this.#limits.maxConnectionsPerClient) {
+      socket.destroy();
+      this.#note('refusedClientCap', client);
+      return false;
+    }
+    const tuple = tupleOf(socket);
+    this.#open.set(socket, { client, tuple, upgraded: false });
+    if (tuple !== null) this.#byTuple.set(tuple, socket);
+    this.#perClient.set(client, fromClient + 1);
+    socket.once('close', () => this.#release(socket));
+    return true;
+  }
+
+  /**
+   * This connection now carries a console session (its WebSocket upgrade completed): shutdown
+   * leaves it to the session's own close. `front` is the socket HTTP saw: the TLS socket, or the
+   * TCP socket itself for plain HTTP.
+   */
+  upgraded(front: Socket): void {
+    const tuple = tupleOf(front);
+    const raw = this.#open.has(front) ? front : tuple !== null ? this.#byTuple.get(tuple) : undefined;
+    const tracked = raw === undefined ? undefined : this.#open.get(raw);
+    if (tracked) tracked.upgraded = true;
+  }
+
+  /**
+   * Shutdown: refuses every new connection and destroys every open one that carries no console
+   * session (mid-TLS-handshake, mid-request, kept-alive), so none of them holds the process.
+   */
+  close(): void {
+    this.#closing = true;
+    for (const [socket, tracked] of this.#open) if (!tracked.upgraded) socket.destroy();
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#report();
+  }
+
+  #release(socket: Socket): void {
+    const tracked = this.#open.get(socket);
+    if (!tracked) return;
+    this.#open.delete(socket);
+    if (tracked.tuple !== null && this.#byTuple.get(tracked.tuple) === socket) this.#byTuple.delete(tracked.tuple);
+    const n = (this.#perClient.get(tracked.client) ?? 1) - 1;
+    if (n > 0) this.#perClient.set(tracked.client, n);
+    else this.#perClient.delete(tracked.client);
+  }
+
+  #note(what: keyof GuardCounters, client?: string): void {
+    this.#counters[what]++;
+    if (client !== undefined && (this.#refusedBy.has(client) || this.#refusedBy.size < MAX_REPORTED_CLIENTS)) {
+      this.#refusedBy.set(client, (this.#refusedBy.get(client) ?? 0) + 1);
+    }
+    if (this.#timer || this.#closing) return;
+    const wait = this.#lastReportAt + this.#intervalMs - Date.now();
+    if (wait <= 0) this.#report();
+    else {
+      this.#timer = setTimeout(() => {
+        this.#timer = null;
+        this.#report();
+      }, wait);
+      this.#timer.unref();
+    }
+  }
+
+  /** One line for everything refused or closed by a deadline since the last one. */
+  #report(): void {
+    const c = this.#counters;
+    if (c.refusedProcessCap + c.refusedClientCap + c.tlsHandshakeTimeouts + c.requestTimeouts === 0) return;
+    let busiest: [string, number] | null = null;
+    for (const entry of this.#refusedBy) if (busiest === null || entry[1] > busiest[1]) busiest = entry;
+    this.#log.warn(
+      {
+        ...c,
+        ...(busiest ? { busiestClient: busiest[0], busiestClientRefused: busiest[1] } : {}),
+        connections: this.#open.size,
+        maxConnections: this.#limits.maxConnections,
+        maxConnectionsPerClient: this.#limits.maxConnectionsPerClient,
+      },
+      'client connections refused at a cap or closed by a deadline',
+    );
+    this.#counters = zeroCounters();
+    this.#refusedBy = new Map();
+    this.#lastReportAt = Date.now();
+  }
+}
+
+function zeroCounters(): GuardCounters {
+  return { refusedProcessCap: 0, refusedClientCap: 0, tlsHandshakeTimeouts: 0, requestTimeouts: 0 };
+}
