@@ -58,34 +58,52 @@ for (let c = 0; c < 128; c++) {
 }
 const RUN_MIN = 43;
 
+/** The class of the code unit at `i` (0 if not base64url). */
+function classAt(text: string, i: number): number {
+  const c = text.charCodeAt(i);
+  return c < 128 ? B64URL_CLASS[c]! : 0;
+}
+
 /**
  * Blanks every run of 43 or more base64url characters with both cases in it, wherever it stands: a
  * vncgate token is 32 random bytes, 43 characters, and lacks one of the cases with probability
  * about 2·(38/64)^43 < 10⁻⁹; glued to neighbours (a percent-escape, more characters) the run only
  * grows. Runs in one case only are kept: hex digests, UUIDs and lower-case Ironic node names are
- * ids operators need. (A hand-written scan: a `[A-Za-z0-9_-]{43,}` regex retries at every
- * position, several times slower on every line.) UUIDs are not blanked either, although Nova
- * tokens are UUIDs: outside a token position a UUID names a node or an instance.
+ * ids operators need. UUIDs are not blanked either, although Nova tokens are UUIDs: outside a
+ * token position a UUID names a node or an instance.
+ *
+ * This runs on every line, so it probes one character in 43: 43 consecutive positions always hold
+ * a probe, so every long run is hit, and only the runs hit are measured, by extending both ways.
+ * (A `[A-Za-z0-9_-]{43,}` regex retries at every position: several times slower.)
  */
 function redactRuns(text: string): string {
   let out: string | null = null;
   let copied = 0;
-  let len = 0;
-  let cls = 0;
-  for (let i = 0; i <= text.length; i++) {
-    const c = i < text.length ? text.charCodeAt(i) : 0;
-    const k = c < 128 ? B64URL_CLASS[c]! : 0;
-    if (k !== 0) {
-      len++;
-      cls |= k;
+  const n = text.length;
+  // Invariant: every run that starts before p - RUN_MIN + 1 has been dealt with.
+  let p = RUN_MIN - 1;
+  while (p < n) {
+    let cls = classAt(text, p);
+    if (cls === 0) {
+      p += RUN_MIN;
       continue;
     }
-    if (len >= RUN_MIN && cls === 7) {
-      out = `${out ?? ''}${text.slice(copied, i - len)}${REDACTED}`;
-      copied = i;
+    let start = p;
+    let end = p + 1;
+    let k: number;
+    while (start > 0 && (k = classAt(text, start - 1)) !== 0) {
+      start--;
+      cls |= k;
     }
-    len = 0;
-    cls = 0;
+    while (end < n && (k = classAt(text, end)) !== 0) {
+      end++;
+      cls |= k;
+    }
+    if (end - start >= RUN_MIN && cls === 7) {
+      out = `${out ?? ''}${text.slice(copied, start)}${REDACTED}`;
+      copied = end;
+    }
+    p = end + RUN_MIN;
   }
   return out === null ? text : out + text.slice(copied);
 }

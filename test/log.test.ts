@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createLogger, logSafeAddress, logSafeNode, logSafeOrigin, logSafePath, scrubSecrets } from '../src/log.js';
 import { generateToken } from '../src/tokens/index.js';
@@ -41,6 +42,21 @@ describe('log scrubbing', () => {
       const t = generateToken();
       expect(scrubSecrets(`x ${t} y`)).toBe('x [redacted] y');
     }
+  });
+
+  it('finds every long mixed-case run, as a plain regex would (random lines, any lengths)', () => {
+    const reference = (t: string): string => t.replace(/[A-Za-z0-9_-]{43,}/g, (m) => (/[A-Z]/.test(m) && /[a-z]/.test(m) ? '[redacted]' : m));
+    // Runs of base64url characters of any length between separators (none of which start a key).
+    const run = fc.stringMatching(/^[A-Za-z0-9_-]{0,100}$/);
+    // (No '.' or '=': a JWT or token= match is another rule's business.)
+    const sep = fc.constantFrom(' ', '"', ':', ',', '/', '%', '{', '}', 'é');
+    const line = fc.array(fc.tuple(run, sep), { maxLength: 12 }).map((parts) => parts.map(([r, s]) => r + s).join(''));
+    fc.assert(
+      fc.property(line, (l) => {
+        expect(scrubSecrets(l)).toBe(reference(l));
+      }),
+      { numRuns: 2_000 },
+    );
   });
 
   it('keeps the ids operators need: UUIDs, hex digests, one-case names, tokenId', () => {
