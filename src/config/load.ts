@@ -167,6 +167,7 @@ export type Config = Readonly<{
     issuer: string | null;
     audience: string | null;
     clockToleranceSeconds: number;
+    maxLifetimeSeconds: number;
   }> | null;
 }>;
 
@@ -393,6 +394,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       issuer: j.issuer,
       audience: j.audience,
       clockToleranceSeconds: j.clockToleranceSeconds,
+      maxLifetimeSeconds: j.maxLifetimeSeconds,
     };
   }
 

@@ -6,10 +6,29 @@ import type { Config } from '../config/index.js';
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 /**
+ * A bearer JWT may live at most `maxSeconds`: `exp - iat`, or `exp - now` without `iat` (or with
+ * an `iat` in the future, which would otherwise let `exp` lie anywhere). A stolen JWT with an
+ * `exp` years ahead would mint console tokens for years. `toleranceSeconds` absorbs an issuer's
+ * clock being ahead, and the second that may tick between an issuer setting `iat` and `exp`.
+ */
+export function checkLifetime(payload: JWTPayload, maxSeconds: number, toleranceSeconds: number, nowSeconds: number): void {
+  const { exp, iat } = payload;
+  if (typeof exp !== 'number') throw new VncgateError('HTTP_ERR_UNAUTHORIZED', 'bearer token has no exp claim');
+  const from = typeof iat === 'number' ? Math.min(iat, nowSeconds) : nowSeconds;
+  const lifetime = exp - from;
+  if (lifetime > maxSeconds + toleranceSeconds) {
+    throw new VncgateError(
+      'HTTP_ERR_UNAUTHORIZED',
+      `bearer token lifetime ${Math.round(lifetime)} s (exp - ${typeof iat === 'number' && iat <= nowSeconds ? 'iat' : 'now'}) exceeds api.jwt.maxLifetimeSeconds (${maxSeconds} s)`,
+    );
+  }
+}
+
+/**
  * Verifies `Authorization: Bearer <JWT>` for the token API: signature (HS256 shared secret, or a
  * JWK set from a file or URL for asymmetric algorithms), issuer, audience and expiry (exp is
- * required). The algorithm allowed depends on the key source, so an HS256 token can never be
- * checked against a public key.
+ * required, at most `maxLifetimeSeconds` ahead). The algorithm allowed depends on the key source,
+ * so an HS256 token can never be checked against a public key.
  */
 export function createJwtVerifier(cfg: NonNullable<Config['jwt']>): (authorization: string | undefined) => Promise<JWTPayload> {
   const secret = cfg.hs256Secret ? createSecretKey(cfg.hs256Secret) : null;
@@ -23,6 +42,12 @@ export function createJwtVerifier(cfg: NonNullable<Config['jwt']>): (authorizati
   };
 
   return async (authorization) => {
+    const payload = await verify(authorization);
+    checkLifetime(payload, cfg.maxLifetimeSeconds, cfg.clockToleranceSeconds, Date.now() / 1000);
+    return payload;
+  };
+
+  async function verify(authorization: string | undefined): Promise<JWTPayload> {
     const m = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(authorization ?? '');
     if (!m || m[1] === undefined) throw new VncgateError('HTTP_ERR_UNAUTHORIZED', 'missing or malformed bearer token');
     const jwt = m[1];
@@ -51,5 +76,5 @@ export function createJwtVerifier(cfg: NonNullable<Config['jwt']>): (authorizati
       throw new VncgateError('HTTP_ERR_UNAUTHORIZED', `bearer token rejected (${code}): ${(err as Error).message}`, { cause: err });
     }
     throw new VncgateError('HTTP_ERR_UNAUTHORIZED', `bearer token algorithm ${String(alg)} is not accepted by the configured keys`);
-  };
+  }
 }

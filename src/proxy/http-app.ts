@@ -1,8 +1,10 @@
-import Fastify, { LogController, type FastifyInstance, type FastifyReply } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
-import { VncgateError } from '../errors.js';
-import { pathOnly } from '../log.js';
+import { VncgateError, type ErrorCode } from '../errors.js';
+import { logSafePath, pathOnly } from '../log.js';
 
 /** The first value of a header that may repeat. */
 export function firstHeader(v: string | string[] | undefined): string | undefined {
@@ -40,6 +42,68 @@ export function httpDeadlines(limits: Config['raw']['limits']): {
   };
 }
 
+/** A request's path as it may be logged (see logSafePath): never a path that could carry a token. */
+export function requestLogPath(req: FastifyRequest): string {
+  return logSafePath(req.url, req.routeOptions.url);
+}
+
+/** vncgate's code for an HTTP status fastify (or a plugin) chose; 5xx is our own fault. */
+function codeForStatus(status: number | undefined): ErrorCode {
+  if (status === 404) return 'HTTP_ERR_NOT_FOUND';
+  if (status === 405) return 'HTTP_ERR_METHOD_NOT_ALLOWED';
+  if (status === 413) return 'HTTP_ERR_TOO_LARGE';
+  if (status === 415) return 'HTTP_ERR_UNSUPPORTED_MEDIA_TYPE';
+  if (status !== undefined && status >= 400 && status < 500) return 'HTTP_ERR_BAD_REQUEST';
+  return 'INTERNAL_ERR';
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+/** Paths that can only name a fixed route (find-my-way reads `:`, `*` and `(` as pattern syntax). */
+const PLAIN_PATH = /^\/[A-Za-z0-9._~/-]*$/;
+
+/**
+ * Every HTTP error vncgate answers has vncgate's shape and a code: errors fastify raises itself
+ * (bad JSON, a body too large, an unsupported media type), anything a route throws, unknown paths
+ * (404) and known paths asked with another method (405, with `Allow`).
+ */
+function registerErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | VncgateError, req, reply) => {
+    if (err instanceof VncgateError) return sendError(reply, err);
+    const code = codeForStatus(err.statusCode);
+    const e = new VncgateError(code, code === 'INTERNAL_ERR' ? 'internal error' : err.message, { cause: err });
+    if (code === 'INTERNAL_ERR') req.log.error({ err, path: requestLogPath(req) }, 'request failed');
+    else req.log.debug({ code, fastifyCode: err.code, path: requestLogPath(req) }, 'request refused');
+    return sendError(reply, e);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const path = pathOnly(req.url);
+    const allowed = PLAIN_PATH.test(path) ? METHODS.filter((method) => app.hasRoute({ method, url: path })) : [];
+    if (allowed.length > 0) {
+      reply.header('Allow', allowed.join(', '));
+      return sendError(reply, new VncgateError('HTTP_ERR_METHOD_NOT_ALLOWED', `${req.method} is not allowed here; use ${allowed.join(' or ')}`));
+    }
+    return sendError(reply, new VncgateError('HTTP_ERR_NOT_FOUND', 'not found'));
+  });
+}
+
+const CLIENT_ERRORS: Record<string, ErrorCode> = {
+  ERR_HTTP_REQUEST_TIMEOUT: 'HTTP_ERR_TIMEOUT',
+  HPE_HEADER_OVERFLOW: 'HTTP_ERR_HEADERS_TOO_LARGE',
+};
+
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const e = new VncgateError(CLIENT_ERRORS[err.code ?? ''] ?? 'HTTP_ERR_BAD_REQUEST', 'malformed or incomplete request');
+  const body = JSON.stringify({ error: { code: e.code, message: e.message } });
+  socket.end(
+    `HTTP/1.1 ${e.httpStatus} ${STATUS_CODES[e.httpStatus] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 /** The fastify instance with vncgate's server options, TLS, and the hooks every response passes. */
 export function createHttpApp(config: Config, log: Logger): FastifyInstance {
   const raw = config.raw;
@@ -56,6 +120,9 @@ export function createHttpApp(config: Config, log: Logger): FastifyInstance {
     requestTimeout: deadlines.requestTimeout,
     keepAliveTimeout: deadlines.keepAliveTimeout,
     forceCloseConnections: true,
+    // Errors Node's HTTP parser raises before any route (a request deadline, bad syntax, headers
+    // too large) are answered in vncgate's shape too; the connection is closed after.
+    clientErrorHandler: answerClientError,
     trustProxy: raw.origins.trustForwardedHeaders,
     ...(config.tls
       ? {
@@ -72,8 +139,9 @@ export function createHttpApp(config: Config, log: Logger): FastifyInstance {
       : { http: deadlines }),
   }) as unknown as FastifyInstance;
 
+  registerErrorHandlers(app);
   app.addHook('onResponse', (req, reply, done) => {
-    req.log.debug({ method: req.method, path: pathOnly(req.url), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+    req.log.debug({ method: req.method, path: requestLogPath(req), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
     done();
   });
   app.addHook('onSend', (_req, reply, payload, done) => {

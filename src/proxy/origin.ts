@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
 import { VncgateError } from '../errors.js';
-import { pathOnly } from '../log.js';
-import { firstHeader, sendError } from './http-app.js';
+import { logSafeOrigin } from '../log.js';
+import { firstHeader, requestLogPath, sendError } from './http-app.js';
 
 /** `scheme://host[:port]` of a URL or Origin header; null for opaque (`null`) or malformed origins. */
 export function normalizeOrigin(o: string): string | null {
@@ -14,20 +14,31 @@ export function normalizeOrigin(o: string): string | null {
   }
 }
 
-/** The WebSocket Origin policy: the request's own origin plus `origins.allowed`. */
+/**
+ * The WebSocket Origin policy: vncgate's own origin plus `origins.allowed`. The own origin is
+ * `publicUrl`'s when one is configured — the address users are given, not whatever `Host` a client
+ * sent — and otherwise the origin the request was addressed to.
+ */
 export class OriginPolicy {
   readonly #raw: Config['raw']['origins'];
   readonly #scheme: 'http' | 'https';
   readonly #allowed: ReadonlySet<string>;
+  readonly #public: string | null;
 
   constructor(config: Config) {
     this.#raw = config.raw.origins;
     this.#scheme = config.tls ? 'https' : 'http';
     this.#allowed = new Set(this.#raw.allowed.map(normalizeOrigin).filter((o): o is string => o !== null));
+    this.#public = config.publicUrl !== null ? normalizeOrigin(config.publicUrl) : null;
   }
 
-  /** The origin this request was addressed to (what a same-site page sends as Origin). */
+  /** vncgate's own origin for this request (what a same-site page sends as Origin): publicUrl's, else the one it was addressed to. */
   ownOrigin(req: FastifyRequest): string | null {
+    return this.#public ?? this.#addressedOrigin(req);
+  }
+
+  /** `scheme://host[:port]` the request was addressed to, from `Host` (or trusted `X-Forwarded-*`). */
+  #addressedOrigin(req: FastifyRequest): string | null {
     const trust = this.#raw.trustForwardedHeaders;
     const proto = trust ? (firstHeader(req.headers['x-forwarded-proto'])?.split(',')[0]?.trim() ?? this.#scheme) : this.#scheme;
     const host = trust ? (firstHeader(req.headers['x-forwarded-host']) ?? req.headers.host) : req.headers.host;
@@ -40,14 +51,14 @@ export class OriginPolicy {
     const origin = firstHeader(req.headers.origin);
     if (origin === undefined) {
       if (this.#raw.requireOrigin) {
-        req.log.warn({ path: pathOnly(req.url) }, 'WebSocket request without Origin refused');
+        req.log.warn({ path: requestLogPath(req) }, 'WebSocket request without Origin refused');
         await sendError(reply, new VncgateError('HTTP_ERR_ORIGIN', 'missing Origin header'));
       }
       return;
     }
     const o = normalizeOrigin(origin);
     if (o !== null && (o === this.ownOrigin(req) || this.#allowed.has(o))) return;
-    req.log.warn({ origin, path: pathOnly(req.url) }, 'WebSocket request from a foreign origin refused');
+    req.log.warn({ origin: logSafeOrigin(origin), path: requestLogPath(req) }, 'WebSocket request from a foreign origin refused');
     await sendError(reply, new VncgateError('HTTP_ERR_ORIGIN', `origin ${origin} is not allowed`));
   }
 }

@@ -183,10 +183,8 @@ export class ConsoleSession {
     ws.on('pong', () => {
       this.pongPending = false;
     });
-    this.#handshakeTimer = setTimeout(
-      () => this.fail(new VncgateError('SESSION_ERR_HANDSHAKE_TIMEOUT', `session not established after ${this.#limits.handshakeTimeoutMs} ms (${this.#status})`)),
-      this.#limits.handshakeTimeoutMs,
-    );
+    ws.on('ping', this.#onBrowserPing);
+    this.#handshakeTimer = setTimeout(() => this.fail(this.#deadlineError()), this.#limits.handshakeTimeoutMs);
     this.#applyBrowser(this.#rfb.start());
     if (refuse) {
       const a = this.#authorize;
@@ -194,6 +192,20 @@ export class ConsoleSession {
       if (a !== null && typeof a !== 'function') discardAuthorization(a, this.#log);
       this.fail(refuse);
     } else void this.#authorizeAndConnect();
+  }
+
+  /**
+   * The handshake deadline passed: whose turn was it? The browser owes its ProtocolVersion and
+   * security choice from the start, and its ClientInit once told SecurityResult OK; the rest is the
+   * endpoint's part (or the token store's, or Ironic's).
+   */
+  #deadlineError(): VncgateError {
+    const s = this.#rfb.state;
+    const ms = this.#limits.handshakeTimeoutMs;
+    const browserLate = s === 'version' || s === 'choice' || s === 'vncResponse' || (s === 'established' && this.#browserClientInit === null);
+    return browserLate
+      ? new VncgateError('SESSION_ERR_BROWSER_TIMEOUT', `browser did not complete its VNC handshake within ${ms} ms (waiting for its ${s === 'established' ? 'ClientInit' : s})`)
+      : new VncgateError('SESSION_ERR_HANDSHAKE_TIMEOUT', `session not established after ${ms} ms (${this.#status})`);
   }
 
   #setStatus(to: SessionStatus): void {
@@ -429,9 +441,23 @@ export class ConsoleSession {
     this.#close(null, 'browser', code);
   };
 
+  /** `ws` refused a frame (closing with 1002, or 1009 for one past session.maxMessageBytes). */
   readonly #onBrowserError = (err: Error): void => {
-    this.#log.warn({ err: { message: err.message } }, 'browser WebSocket error');
-    this.#close(new VncgateError('SESSION_ERR_BROWSER_PROTOCOL', `browser WebSocket error: ${err.message}`, { cause: err }), 'browser');
+    const wsCode = (err as { code?: unknown }).code;
+    const code = wsCode === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'SESSION_ERR_BROWSER_TOO_LARGE' : 'SESSION_ERR_BROWSER_PROTOCOL';
+    this.#log.warn({ err: { message: err.message, code: wsCode } }, 'browser WebSocket error');
+    this.#close(new VncgateError(code, `browser WebSocket error: ${err.message}`, { cause: err }), 'browser');
+  };
+
+  /**
+   * `ws` answers pings itself, and terminates a connection whose browser sends them faster than it
+   * reads the pongs, without an 'error' event: the close that follows would read as an ordinary
+   * browser leaving. It emits the ping after terminating, so a ping on a connection no longer open
+   * that vncgate is not closing is that flood.
+   */
+  readonly #onBrowserPing = (): void => {
+    if (this.#ws.readyState === this.#ws.OPEN || this.#isEnding()) return;
+    this.#close(new VncgateError('SESSION_ERR_BROWSER_FLOOD', 'browser sent pings faster than it read the pongs; ws cut the connection'), 'browser');
   };
 
   readonly #onBackendError = (err: NodeJS.ErrnoException): void => {
@@ -461,7 +487,7 @@ export class ConsoleSession {
     if (this.#isEnding()) return;
     // Already refused: the browser is being told the first reason; later ones (the aborted
     // connect, say) change nothing. Only the deadline cuts the wait short.
-    if (this.#closeError !== null && this.#status !== 'piping' && error.code !== 'SESSION_ERR_HANDSHAKE_TIMEOUT') return;
+    if (this.#closeError !== null && this.#status !== 'piping' && !isDeadline(error)) return;
     if (this.#status !== 'piping' && this.#closeError === null && !this.#rfb.hasVerdict) {
       this.#closeError = error;
       this.#abort?.abort();
@@ -472,7 +498,7 @@ export class ConsoleSession {
       }
       // The browser has not reached the point where a reason can be sent; it gets until the
       // handshake deadline, which is already running.
-      if (error.code !== 'SESSION_ERR_HANDSHAKE_TIMEOUT') return;
+      if (!isDeadline(error)) return;
     }
     this.#close(this.#closeError ?? error, 'vncgate');
   }
@@ -543,6 +569,11 @@ export class ConsoleSession {
     this.lastPingAt = Date.now();
     this.#ws.ping();
   }
+}
+
+/** The handshake deadline's errors: they end a session even while the browser is still owed a reason. */
+function isDeadline(e: VncgateError): boolean {
+  return e.code === 'SESSION_ERR_HANDSHAKE_TIMEOUT' || e.code === 'SESSION_ERR_BROWSER_TIMEOUT';
 }
 
 /**

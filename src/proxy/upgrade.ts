@@ -6,13 +6,13 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Config } from '../config/index.js';
 import { VncgateError } from '../errors.js';
-import { pathOnly } from '../log.js';
+import { logSafeAddress, logSafeNode } from '../log.js';
 import type { NovaTokenLookup } from '../nova/index.js';
 import { tokenLogId, type TokenStore } from '../tokens/index.js';
 import { authorizeRequest, type TargetResolvers } from './authorize.js';
 import type { Lifecycle } from './drain.js';
 import type { ConnectionGuard } from './connection-guard.js';
-import { firstHeader } from './http-app.js';
+import { firstHeader, requestLogPath } from './http-app.js';
 import type { OriginPolicy } from './origin.js';
 import { ConsoleSession, discardAuthorization, startAuthorization, type Authorize, type StartedAuthorization } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
@@ -120,7 +120,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
       // The link is used up with no session to show for it: the user will ask why.
       const token = query.get('token');
       log.warn(
-        { remote: req.ip, path: pathOnly(req.url), ...(token ? { tokenId: tokenLogId(token) } : {}) },
+        { remote: logSafeAddress(req.ip), path: requestLogPath(req), ...(token ? { tokenId: tokenLogId(token) } : {}) },
         'connection closed before the WebSocket upgrade completed; its token was already being consumed',
       );
     };
@@ -152,7 +152,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
       session = new ConsoleSession(
         socket,
         token,
-        req.ip,
+        logSafeAddress(req.ip) ?? '',
         {
           authorize: started ?? authorizationFor(req, query),
           limits,
@@ -160,7 +160,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
           onClosed: (s) => registry.delete(s),
           browserTls: Boolean(config.tls),
         },
-        node !== null ? { node: node.slice(0, 255) } : {},
+        node !== null ? { node: logSafeNode(node) } : {},
       );
     } catch (err) {
       // Nothing will adopt what was started for this request: give back what it won.
@@ -178,9 +178,8 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
     session.start(refuse);
   };
 
-  const notFound = async (_req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    await reply.code(404).send({ error: { code: 'HTTP_ERR_BAD_REQUEST', message: 'not found' } });
-  };
+  // Answered by the app's not-found handler: vncgate's shape, HTTP_ERR_NOT_FOUND.
+  const notFound = (_req: FastifyRequest, reply: FastifyReply): void => reply.callNotFound();
 
   // The upgrade is accepted everywhere; plain GETs on unknown paths are 404.
   app.route({

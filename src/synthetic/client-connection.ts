@@ -95,7 +95,7 @@ export class ClientConnection {
   /** Speaks first (§7.1.1) and starts the handshake deadline. */
   start(): void {
     this.#deadline = setTimeout(() => {
-      this.#log('warn', { code: 'SESSION_ERR_HANDSHAKE_TIMEOUT', phase: this.#phase }, 'client did not finish the handshake in time');
+      this.#log('warn', { code: 'SESSION_ERR_BROWSER_TIMEOUT', phase: this.#phase }, 'client did not finish the handshake in time');
       this.#endReason = 'handshake timeout';
       this.#socket.destroy();
     }, this.#opts.handshakeTimeoutMs);

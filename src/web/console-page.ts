@@ -89,14 +89,8 @@ export function registerConsolePage(app: FastifyInstance, options: ConsolePageOp
 
   app.get<{ Params: { name: string } }>(`/${ASSETS_DIR}/:name`, (request, reply) => {
     const asset = assets.get(request.params.name);
-    if (asset === undefined) {
-      return reply
-        .code(404)
-        .header('cache-control', 'no-store')
-        .header('x-content-type-options', 'nosniff')
-        .type('text/plain; charset=utf-8')
-        .send('Not found\n');
-    }
+    // The app's not-found handler answers, in the app's error shape (vncgate's JSON, with a code).
+    if (asset === undefined) return reply.header('cache-control', 'no-store').header('x-content-type-options', 'nosniff').callNotFound();
     return send(request, reply, asset, { 'referrer-policy': 'no-referrer', 'cache-control': IMMUTABLE });
   });
 }

@@ -454,8 +454,10 @@ describe('vncgate config import on the real configs', () => {
 
     // TLS instead of plain HTTP; every cell. And a free port instead of 6080.
     writeFileSync(urlsFile, `${nova.dbUrls.cell0}\n${nova.dbUrls.cell1}\n`, { mode: 0o600 });
-    const adjusted = structuredClone(asImported) as unknown as { listen: string[]; tls: Record<string, unknown> };
+    const adjusted = structuredClone(asImported) as unknown as { listen: string[]; tls: Record<string, unknown>; publicUrl?: string };
     adjusted.listen = ['127.0.0.1:0'];
+    // publicUrl is vncgate's own origin for the Origin check: it must be where the page is served.
+    delete adjusted.publicUrl;
     adjusted.tls = { certFile: pki.server.cert.path, keyFile: pki.server.key.path };
     const adjustedFile = join(work, 'from-nova-adjusted.yaml');
     writeFileSync(adjustedFile, stringifyYaml(adjusted));
@@ -498,8 +500,10 @@ describe('vncgate config import on the real configs', () => {
       expect(checked.code, checked.stderr).toBe(0);
       expect(checked.json[0]).toMatchObject({ ok: true, ironic: true, nova: false, tls: false });
 
-      const adjusted = structuredClone(doc) as { listen: string[]; tls: Record<string, unknown> };
+      const adjusted = structuredClone(doc) as { listen: string[]; tls: Record<string, unknown>; publicUrl?: string };
       adjusted.listen = ['127.0.0.1:0'];
+      // publicUrl is vncgate's own origin for the Origin check: it must be where the page is served.
+      delete adjusted.publicUrl;
       adjusted.tls = { certFile: pki.server.cert.path, keyFile: pki.server.key.path };
       const adjustedFile = join(work, 'from-ironic-adjusted.yaml');
       writeFileSync(adjustedFile, stringifyYaml(adjusted));
