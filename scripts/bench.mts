@@ -237,6 +237,8 @@ async function startVncgate(name: string, tls: boolean, nodeArgs: readonly strin
       ...(redisUrl ? [`redis: {url: ${JSON.stringify(redisUrl)}}`] : []),
       `api: {jwt: {hs256SecretFile: ${JSON.stringify(jwtSecretFile)}, issuer: bench, audience: vncgate}}`,
       'session: {maxSessions: 100000}',
+      // The synthetic backends listen on loopback, which the target policy refuses unless named.
+      'backends: {allowedTargets: ["127.0.0.0/8", "::1/128"]}',
       // The production default: one line per session start and one per end.
       'log: {level: info}',
       '',

@@ -34,7 +34,12 @@ export async function demoCommand(argv: string[], io: CliIo): Promise<number> {
       // Without --listen: VNCGATE_LISTEN, else the default 127.0.0.1:6080.
       ...(values.listen !== undefined ? { listen: [values.listen] } : {}),
       tls: { certFile, keyFile, plainHttp: false },
-      backends: { defaultProfile: 'demo', profiles: { demo: { security: ['vncauth'], passwordFile } } },
+      backends: {
+        // Loopback is refused unless named: the demo allows its own backend, and nothing else.
+        allowedTargets: [vnc.host.includes(':') ? `[${vnc.host}]:${vnc.port}` : `${vnc.host}:${vnc.port}`],
+        defaultProfile: 'demo',
+        profiles: { demo: { security: ['vncauth'], passwordFile } },
+      },
     },
   });
   const { server, tokens } = await startVncgate(config, io, {
