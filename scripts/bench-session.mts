@@ -193,6 +193,8 @@ async function startVncgate(tls: boolean): Promise<{ child: ChildProcess; addres
       VNCGATE_API_JWT_SECRET_FILE: join(state, 'jwt-secret'),
       VNCGATE_API_JWT_ISSUER: 'bench',
       VNCGATE_API_JWT_AUDIENCE: 'vncgate',
+      // The backends listen on loopback, which the target policy refuses unless named.
+      VNCGATE_ALLOWED_TARGETS: '127.0.0.0/8,::1/128',
       ...(tls ? { VNCGATE_TLS_CERT_FILE: certFile, VNCGATE_TLS_KEY_FILE: keyFile } : { VNCGATE_PLAIN_HTTP: 'true' }),
     },
     stdio: ['ignore', 'pipe', 'inherit'],

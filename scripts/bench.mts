@@ -242,6 +242,8 @@ async function startVncgate(name: string, tls: boolean, nodeArgs: readonly strin
       'session: {maxSessions: 100000}',
       // Every session comes from this one machine's address: no per-client cap, no process cap below the sessions.
       'limits: {maxConnections: 100000, maxConnectionsPerClient: 0}',
+      // The synthetic backends listen on loopback, which the target policy refuses unless named.
+      'backends: {allowedTargets: ["127.0.0.0/8", "::1/128"]}',
       // The production default: one line per session start and one per end.
       'log: {level: info}',
       '',

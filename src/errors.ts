@@ -34,6 +34,9 @@ export const ERROR_CODES = {
   BACKEND_ERR_TLS: { httpStatus: 502, wsClose: 1011, reason: 'Secure connection to the console endpoint failed' },
   BACKEND_ERR_ANON_TLS_FORBIDDEN: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint only offers unauthenticated TLS, which is not allowed' },
 
+  // The target policy (backends.allowedTargets, src/target-policy), at issue and at connect time.
+  TARGET_ERR_FORBIDDEN: { httpStatus: 403, wsClose: 4403, reason: "This console address is not allowed by the console service's policy" },
+
   // The Ironic API (src/ironic). Reasons name no node; the resolver adds the node to the reason.
   IRONIC_ERR_NOT_CONFIGURED: { httpStatus: 500, wsClose: 1011, reason: 'Bare-metal consoles are not configured on this service' },
   IRONIC_ERR_UNREACHABLE: { httpStatus: 502, wsClose: 1011, reason: 'The bare-metal service is unreachable - try again shortly' },

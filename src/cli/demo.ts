@@ -36,7 +36,12 @@ export async function demoCommand(argv: string[], io: CliIo): Promise<number> {
       tls: { certFile, keyFile, plainHttp: false },
       // The demo explains itself on stderr; its log shows only what went wrong (VNCGATE_LOG_LEVEL wins).
       ...(process.env.VNCGATE_LOG_LEVEL === undefined ? { log: { level: 'warn' } } : {}),
-      backends: { defaultProfile: 'demo', profiles: { demo: { security: ['vncauth'], passwordFile } } },
+      backends: {
+        // Loopback is refused unless named: the demo allows its own backend, and nothing else.
+        allowedTargets: [vnc.host.includes(':') ? `[${vnc.host}]:${vnc.port}` : `${vnc.host}:${vnc.port}`],
+        defaultProfile: 'demo',
+        profiles: { demo: { security: ['vncauth'], passwordFile } },
+      },
     },
   });
   const started = await startVncgate(config, io, {

@@ -2,14 +2,16 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import { VncgateError } from '../errors.js';
 import { consoleUrl } from '../proxy/console-url.js';
-import { createTokenStore, parseTarget, type ConsoleTarget } from '../tokens/index.js';
-import { UsageError, parseHostPort, type CliIo } from './io.js';
+import { allowedAddresses } from '../proxy/target-check.js';
+import { createTokenStore, parseStaticTargetText, parseTarget, type ConsoleTarget } from '../tokens/index.js';
+import { UsageError, type CliIo } from './io.js';
 
 export const TOKEN_USAGE = `Usage: vncgate token create (--target HOST:PORT [--profile NAME] | --node UUID|NAME) [--ttl SECONDS] [--count N] [--config FILE]
        vncgate token revoke TOKEN [--config FILE]
 
 create  mints single-use console tokens in the configured Redis and prints one JSON object
-        {"token", "url", "expiresAt"} per line (N lines with --count).
+        {"token", "url", "expiresAt"} per line (N lines with --count). A --target must be
+        allowed by backends.allowedTargets (a name is resolved and every address checked).
 revoke  deletes a token; prints {"revoked": true|false}.
 `;
 
@@ -60,6 +62,7 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
       throw new UsageError(`unknown backend profile ${JSON.stringify(values.profile)} (configured: ${[...config.profiles.keys()].join(', ')})`);
     }
     const ttl = values.ttl === undefined ? config.raw.tokens.defaultTtlSeconds : Number(values.ttl);
+    if (!Number.isInteger(ttl) || ttl < 1) throw new UsageError('--ttl must be a positive integer (seconds)');
     const count = values.count === undefined ? 1 : Number(values.count);
     if (!Number.isInteger(count) || count < 1) throw new UsageError('--count must be a positive integer');
     let target: ConsoleTarget;
@@ -68,8 +71,13 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
       if (!parsed.ok) throw new UsageError(`--node: ${parsed.problems.join('; ')}`);
       target = parsed.target;
     } else {
-      const { host, port } = parseHostPort(values.target!);
-      target = { kind: 'static', host, port, ...(values.profile !== undefined ? { profile: values.profile } : {}) };
+      const parsed = parseStaticTargetText(values.target!, values.profile);
+      if (!parsed.ok) throw new UsageError(`--target: ${parsed.problems.join('; ')}`);
+      target = parsed.target;
+      // The same check as the token API's (the serving processes check again at connect time).
+      if (target.kind === 'static') {
+        await allowedAddresses(target.host, target.port, { policy: config.targetPolicy, timeoutMs: config.raw.session.connectTimeoutMs });
+      }
     }
     const base = config.publicUrl ?? defaultBase(config.listen[0], config.tls !== null);
     // Large counts go in batches the store accepts in one round trip.

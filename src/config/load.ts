@@ -5,6 +5,7 @@ import { VncgateError } from '../errors.js';
 import type { BackendSecurity } from '../proxy/backend-connector.js';
 import type { SecurityChoice } from '../rfb/index.js';
 import { parseCellDbUrl } from '../nova/resolvers.js';
+import { compileTargetPolicy, TargetPolicy } from '../target-policy.js';
 import { CONFIG_SCHEMA, ENV_OVERRIDES } from './schema.js';
 
 /** The file and environment form, after defaults (mirrors CONFIG_SCHEMA). */
@@ -156,6 +157,8 @@ export type Config = Readonly<{
   tls: Readonly<{ cert: Buffer; key: Buffer; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string | null }> | null;
   publicUrl: string | null;
   profiles: ReadonlyMap<string, BackendSecurity>;
+  /** backends.allowedTargets, compiled: where static (host:port) targets may point. */
+  targetPolicy: TargetPolicy;
   /** Backend profiles that turn hostname verification off (logged at start-up). */
   hostnameCheckDisabled: readonly string[];
   ironic: IronicSettings | null;
@@ -365,6 +368,9 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       },
     });
   }
+  const compiledPolicy = compileTargetPolicy(raw.backends.allowedTargets);
+  if (!compiledPolicy.ok) problems.push(...compiledPolicy.problems);
+  const targetPolicy = compiledPolicy.ok ? compiledPolicy.policy : new TargetPolicy([]);
   if (!profiles.has(raw.backends.defaultProfile)) problems.push(`backends.defaultProfile: no profile named ${JSON.stringify(raw.backends.defaultProfile)}`);
 
   let jwt: Config['jwt'] = null;
@@ -404,7 +410,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const nova = resolveNova(raw.nova, profiles, readFile, problems, getKeystone);
 
   if (problems.length > 0) throw configError(file, problems);
-  return deepFreeze({ raw, source: file, listen, tls, publicUrl: raw.publicUrl, profiles, hostnameCheckDisabled, ironic, nova, jwt }) as Config;
+  return deepFreeze({ raw, source: file, listen, tls, publicUrl: raw.publicUrl, profiles, targetPolicy, hostnameCheckDisabled, ironic, nova, jwt }) as Config;
 }
 
 type ReadFile = (what: string, path: string) => Buffer | null;

@@ -183,9 +183,11 @@ export const CONFIG_SCHEMA = {
       properties: {
         /**
          * Where static targets (host:port tokens) may point: "CIDR", "CIDR:port", "CIDR:lo-hi",
-         * "[v6 CIDR]:port". Checked when a token is issued and again at connect time after DNS
-         * resolution. Loopback, link-local and unspecified addresses are refused unless an entry
-         * names them explicitly (a CIDR inside those ranges).
+         * "[v6 CIDR]:port", "[v6 CIDR]:lo-hi"; a bare address is a /32 or /128. Checked when a token
+         * is issued and again at connect time after DNS resolution (src/target-policy.ts).
+         * Loopback, link-local, unspecified, multicast and reserved addresses are refused unless an
+         * entry names them explicitly (a CIDR inside those ranges). Ironic and Nova endpoints, which
+         * come from the control plane, are not subject to it.
          */
         allowedTargets: { type: 'array', items: { type: 'string', minLength: 1 }, default: ['0.0.0.0/0', '::/0'] },
         /** Profile used by targets that name none. */
@@ -320,6 +322,7 @@ export const ENV_OVERRIDES = {
   VNCGATE_PLAIN_HTTP: { path: ['tls', 'plainHttp'], parse: 'boolean' },
   VNCGATE_REDIS_URL: { path: ['redis', 'url'], parse: 'string' },
   VNCGATE_ALLOWED_ORIGINS: { path: ['origins', 'allowed'], parse: 'list' },
+  VNCGATE_ALLOWED_TARGETS: { path: ['backends', 'allowedTargets'], parse: 'list' },
   VNCGATE_API_JWT_SECRET_FILE: { path: ['api', 'jwt', 'hs256SecretFile'], parse: 'string' },
   VNCGATE_API_JWKS_FILE: { path: ['api', 'jwt', 'jwksFile'], parse: 'string' },
   VNCGATE_API_JWKS_URL: { path: ['api', 'jwt', 'jwksUrl'], parse: 'string' },

@@ -14,7 +14,7 @@ export class TargetResolvers implements TargetResolver {
   readonly ironic: IronicNodeResolver | null;
 
   constructor(config: Config, ironic: IronicNodeResolver | null) {
-    this.static = new StaticTargetResolver(config.profiles, config.raw.backends.defaultProfile);
+    this.static = new StaticTargetResolver(config.profiles, config.raw.backends.defaultProfile, config.targetPolicy);
     this.ironic = ironic;
   }
 

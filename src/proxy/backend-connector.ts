@@ -1,4 +1,5 @@
-import { isIP, Socket, connect as netConnect } from 'node:net';
+import type { LookupAddress } from 'node:dns';
+import { isIP, Socket, connect as netConnect, type LookupFunction } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { VncgateError, toVncgateError, type ErrorCode } from '../errors.js';
@@ -12,7 +13,9 @@ import {
   type SecurityChoice,
   type ServerInit,
 } from '../rfb/index.js';
+import type { TargetPolicy } from '../target-policy.js';
 import { ReadBuffer } from './read-buffer.js';
+import { allowedAddresses, type LookupAll, type ResolvedAddress } from './target-check.js';
 
 /** How vncgate authenticates to one console endpoint (a named profile in the config). */
 export type BackendSecurity = {
@@ -55,6 +58,15 @@ export type ConnectOptions = {
    * (a hypervisor-side console tunnel). Null or absent for direct VNC.
    */
   tunnelPath?: string | null;
+  /**
+   * Static targets: resolve the name here, within the connect deadline, refuse (TARGET_ERR_FORBIDDEN)
+   * unless the policy allows every address, then dial only those addresses, so the name cannot
+   * be re-pointed between the check and the connection. TLS still verifies the original name.
+   * Null or absent: no check (Ironic and Nova endpoints come from the control plane).
+   */
+  policy?: TargetPolicy | null;
+  /** Name resolution for the policy check; the system resolver by default (tests inject their own). */
+  lookup?: LookupAll;
 };
 
 const MAX_TUNNEL_RESPONSE = 4096;
@@ -160,8 +172,12 @@ export async function connectBackend(opts: ConnectOptions): Promise<BackendConne
   if (opts.signal?.aborted) throw new VncgateError('SESSION_ERR_SHUTDOWN', 'aborted before connecting');
 
   const t0 = performance.now();
+  const pinned = opts.policy
+    ? await allowedAddresses(host, opts.port, { policy: opts.policy, timeoutMs: opts.connectTimeoutMs, signal: opts.signal, lookup: opts.lookup })
+    : null;
+  const remainingMs = Math.max(1, Math.round(opts.connectTimeoutMs - (performance.now() - t0)));
   const reads = new ReadBuffer();
-  const socket = await tcpConnect(host, opts.port, opts.connectTimeoutMs, opts.signal, reads);
+  const socket = await tcpConnect(host, opts.port, remainingMs, opts.signal, reads, pinned);
   const connectMs = performance.now() - t0;
   opts.onConnected?.();
   const remote = { address: socket.remoteAddress ?? host, port: socket.remotePort ?? opts.port, family: socket.remoteFamily ?? '' };
@@ -184,7 +200,30 @@ export async function connectBackend(opts: ConnectOptions): Promise<BackendConne
   }
 }
 
-function tcpConnect(host: string, port: number, timeoutMs: number, signal: AbortSignal | undefined, reads: ReadBuffer): Promise<Socket> {
+/** A `lookup` for net.connect that answers with addresses already resolved and checked. */
+function pinnedLookup(addresses: readonly ResolvedAddress[]): LookupFunction {
+  return (hostname, options, callback) => {
+    const list = addresses.filter((a) => !options.family || a.family === options.family);
+    const first = list[0];
+    if (first === undefined) {
+      const err: NodeJS.ErrnoException = Object.assign(new Error(`no checked address of ${hostname} in family ${options.family}`), { code: 'ENOTFOUND' });
+      callback(err, '', 0);
+    } else if (options.all) {
+      (callback as unknown as (err: null, addresses: LookupAddress[]) => void)(null, list.map((a) => ({ address: a.address, family: a.family })));
+    } else {
+      callback(null, first.address, first.family);
+    }
+  };
+}
+
+function tcpConnect(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  reads: ReadBuffer,
+  pinned: readonly ResolvedAddress[] | null,
+): Promise<Socket> {
   return new Promise<Socket>((resolve, reject) => {
     // autoSelectFamily: try every resolved address (IPv6 and IPv4) instead of only the first.
     // onread: reads land in `reads` (see read-buffer.ts) and are re-emitted as ordinary `data`
@@ -194,6 +233,7 @@ function tcpConnect(host: string, port: number, timeoutMs: number, signal: Abort
       port,
       noDelay: true,
       autoSelectFamily: isIP(host) === 0,
+      ...(pinned !== null && isIP(host) === 0 ? { lookup: pinnedLookup(pinned) } : {}),
       onread: {
         buffer: () => reads.next(),
         callback: (n: number, buf: Uint8Array): boolean => {

@@ -7,6 +7,7 @@ import { LIMITS, RfbServerHandshake, type ServerAction, type ServerInit } from '
 import type { ConsoleTarget } from '../tokens/index.js';
 import { tokenLogId } from '../tokens/index.js';
 import { connectBackend, exchangeInit, type BackendConnection, type BackendSecurity } from './backend-connector.js';
+import type { TargetPolicy } from '../target-policy.js';
 import type { ReadBuffer } from './read-buffer.js';
 
 export type SessionStatus = 'authorizing' | 'connecting' | 'handshaking' | 'piping' | 'closing' | 'closed';
@@ -22,6 +23,8 @@ export type ResolvedTarget = {
   tunnelPath?: string | null;
   /** Close the session at this time (Nova's enforce_session_timeout). */
   expiresAtMs?: number;
+  /** Connect only where this allows, checked after DNS resolution (static targets; see backends.allowedTargets). */
+  policy?: TargetPolicy;
 };
 
 export interface TargetResolver {
@@ -238,6 +241,7 @@ export class ConsoleSession {
         log: this.#log,
         onConnected: () => this.#setStatus('handshaking'),
         tunnelPath: target.tunnelPath ?? null,
+        policy: target.policy ?? null,
       });
       if (this.#isEnding()) {
         conn.socket.destroy();

@@ -1,16 +1,23 @@
 import { VncgateError } from '../errors.js';
+import type { TargetPolicy } from '../target-policy.js';
 import type { ConsoleTarget } from '../tokens/index.js';
 import type { BackendSecurity } from './backend-connector.js';
 import type { ResolvedTarget, TargetResolver } from './session.js';
 
-/** Resolves static targets (host:port + named profile) from the configured profiles. */
+/**
+ * Resolves static targets (host:port + named profile) from the configured profiles. The target
+ * policy travels with them: the connector checks it again after resolving the name, whatever was
+ * checked when the token was issued (DNS may have changed since, or another replica issued it).
+ */
 export class StaticTargetResolver implements TargetResolver {
   readonly #profiles: ReadonlyMap<string, BackendSecurity>;
   readonly #defaultProfile: string;
+  readonly policy: TargetPolicy;
 
-  constructor(profiles: ReadonlyMap<string, BackendSecurity>, defaultProfile: string) {
+  constructor(profiles: ReadonlyMap<string, BackendSecurity>, defaultProfile: string, policy: TargetPolicy) {
     this.#profiles = profiles;
     this.#defaultProfile = defaultProfile;
+    this.policy = policy;
   }
 
   hasProfile(name: string): boolean {
@@ -28,6 +35,6 @@ export class StaticTargetResolver implements TargetResolver {
       throw new VncgateError('CONFIG_ERR_INVALID', `token names backend profile ${JSON.stringify(profile)}, which is not configured`);
     }
     const label = `${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
-    return { host: target.host, port: target.port, security, profile, label };
+    return { host: target.host, port: target.port, security, profile, label, policy: this.policy };
   }
 }

@@ -1,13 +1,15 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import type { Config } from '../config/index.js';
 import { VncgateError, toVncgateError } from '../errors.js';
-import { parseTarget, type ConsoleTarget, type TokenStore } from '../tokens/index.js';
+import type { ConsoleTarget, StaticTarget, TokenStore } from '../tokens/index.js';
 import { createJwtVerifier } from './api-auth.js';
 import type { TargetResolvers } from './authorize.js';
 import { consoleUrl } from './console-url.js';
 import type { Lifecycle } from './drain.js';
 import { firstHeader, sendError } from './http-app.js';
 import type { OriginPolicy } from './origin.js';
+import { allowedAddresses } from './target-check.js';
+import { parseTokenRequest } from './token-request.js';
 
 export type TokenApiDeps = { config: Config; tokens: TokenStore; resolvers: TargetResolvers; origins: OriginPolicy; lifecycle: Lifecycle };
 
@@ -20,12 +22,33 @@ export function registerTokenApi(app: FastifyInstance, deps: TokenApiDeps): void
   const { config, tokens, resolvers, origins, lifecycle } = deps;
   const scheme = config.tls ? 'https' : 'http';
   const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
+  /**
+   * Refuses a static target the policy forbids before any token exists. A name is resolved now and
+   * every address checked; one that does not resolve is refused (BACKEND_ERR_DNS), as it could not
+   * be checked. The connector checks again at connect time. The issuer learns only that its target
+   * is refused; which addresses a name resolved to, and why, go to the log.
+   */
+  const checkPolicy = async (target: StaticTarget, sub: unknown, log: FastifyBaseLogger): Promise<void> => {
+    try {
+      await allowedAddresses(target.host, target.port, { policy: config.targetPolicy, timeoutMs: config.raw.session.connectTimeoutMs });
+    } catch (err) {
+      const e = toVncgateError(err);
+      if (e.code !== 'TARGET_ERR_FORBIDDEN') throw e;
+      log.warn({ sub, target: describeTarget(target), code: e.code, reason: e.message }, 'console token refused by the target policy');
+      throw new VncgateError('TARGET_ERR_FORBIDDEN', `${describeTarget(target)} is not allowed by backends.allowedTargets`);
+    }
+  };
   app.post('/v1/console-tokens', async (req, reply) => {
     if (!verifyJwt) return sendError(reply, new VncgateError('HTTP_ERR_UNAUTHORIZED', 'the token API is not enabled (configure api.jwt)'));
     if (!lifecycle.accepting) return sendError(reply, lifecycle.refusal('token request'));
     try {
       const claims = await verifyJwt(firstHeader(req.headers.authorization));
-      const { target, ttlSeconds, count } = parseTokenRequest(req.body, config.raw.tokens.defaultTtlSeconds, resolvers);
+      const { target, ttlSeconds, count } = parseTokenRequest(req.body, {
+        defaultTtlSeconds: config.raw.tokens.defaultTtlSeconds,
+        ironic: resolvers.ironic !== null,
+        hasProfile: (name) => resolvers.static.hasProfile(name),
+      });
+      if (target.kind === 'static') await checkPolicy(target, claims.sub, req.log);
       const base = config.publicUrl ?? `${origins.ownOrigin(req) ?? `${scheme}://localhost`}/`;
       const issued = count === undefined ? [await tokens.issue(target, ttlSeconds)] : await tokens.issueMany(target, ttlSeconds, count);
       req.log.info({ sub: claims.sub, target: describeTarget(target), count: issued.length, ttlSeconds }, 'console tokens issued');
@@ -40,38 +63,4 @@ export function registerTokenApi(app: FastifyInstance, deps: TokenApiDeps): void
 
 function describeTarget(t: ConsoleTarget): string {
   return t.kind === 'static' ? `${t.host}:${t.port}${t.profile ? ` (${t.profile})` : ''}` : `node ${t.node}`;
-}
-
-/** Body of POST /v1/console-tokens: {target: "host:port" | {host, port}, profile?, ttlSeconds?, count?}. */
-function parseTokenRequest(
-  body: unknown,
-  defaultTtl: number,
-  resolvers: TargetResolvers,
-): { target: ConsoleTarget; ttlSeconds: number; count: number | undefined } {
-  const bad = (m: string): VncgateError => new VncgateError('HTTP_ERR_BAD_REQUEST', m);
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw bad('expected a JSON object');
-  const b = body as Record<string, unknown>;
-  let candidate: unknown;
-  if (b.node !== undefined) {
-    if (!resolvers.ironic) throw bad('node targets need Ironic to be configured (ironic.url)');
-    if (b.target !== undefined) throw bad('give either target or node, not both');
-    candidate = { kind: 'node', node: b.node };
-  } else if (typeof b.target === 'string') {
-    const m = /^\[([^\]]+)\]:(\d+)$/.exec(b.target) ?? /^([^:]+):(\d+)$/.exec(b.target);
-    if (!m) throw bad('target must be "host:port" or "[ipv6]:port"');
-    candidate = { kind: 'static', host: m[1], port: Number(m[2]), ...(b.profile !== undefined ? { profile: b.profile } : {}) };
-  } else if (b.target && typeof b.target === 'object') {
-    candidate = { kind: 'static', ...(b.target as object), ...(b.profile !== undefined ? { profile: b.profile } : {}) };
-  } else {
-    throw bad('target (host:port) or node is required');
-  }
-  const parsed = parseTarget(candidate);
-  if (!parsed.ok) throw bad(`invalid target: ${parsed.problems.join('; ')}`);
-  if (parsed.target.kind === 'static' && parsed.target.profile !== undefined && !resolvers.static.hasProfile(parsed.target.profile)) {
-    throw bad(`unknown backend profile ${JSON.stringify(parsed.target.profile)}`);
-  }
-  const ttlSeconds = b.ttlSeconds === undefined ? defaultTtl : b.ttlSeconds;
-  if (typeof ttlSeconds !== 'number') throw bad('ttlSeconds must be a number');
-  if (b.count !== undefined && typeof b.count !== 'number') throw bad('count must be a number');
-  return { target: parsed.target, ttlSeconds, count: b.count as number | undefined };
 }

@@ -50,8 +50,20 @@ function hostProblem(host: unknown): string | undefined {
 }
 
 /**
+ * A static target from its text form, "host:port" or "[ipv6]:port" (the token API's `target`
+ * string, `vncgate token create --target`), checked as parseTarget checks it.
+ */
+export function parseStaticTargetText(text: string, profile?: string): TargetParseResult {
+  const m = text.length > LIMITS.hostChars + 8 ? null : (/^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:[\]]+):(\d{1,5})$/.exec(text));
+  if (!m) return { ok: false, problems: ['target must be "host:port" or "[ipv6]:port"'] };
+  return parseTarget({ kind: 'static', host: m[1], port: Number(m[2]), ...(profile === undefined ? {} : { profile }) });
+}
+
+/**
  * Checks an untrusted value (a request body, or JSON read back from the store) and returns a fresh
- * target holding only the known fields. Reports every problem, not just the first.
+ * target holding only the known fields. Reports every problem, not just the first. Unknown fields
+ * are dropped, not refused: a record written by a newer replica during a rolling upgrade must
+ * still open. Request bodies are checked strictly before they get here (src/proxy/token-request.ts).
  */
 export function parseTarget(value: unknown): TargetParseResult {
   if (!isRecord(value)) return { ok: false, problems: ['target must be an object'] };

@@ -112,6 +112,24 @@ describe('configuration', () => {
     expect(text).toMatch(/defaultProfile/);
   });
 
+  it('issue 15: compiles backends.allowedTargets, and reports bad entries with the other problems', () => {
+    const c = loadConfig({ env: { VNCGATE_ALLOWED_TARGETS: '10.20.0.0/16:5900-5999, [fd00::/8]:5900' }, overrides: { tls: { plainHttp: true } } });
+    expect(c.raw.backends.allowedTargets).toEqual(['10.20.0.0/16:5900-5999', '[fd00::/8]:5900']);
+    expect(c.targetPolicy.check('10.20.3.4', 5901).allowed).toBe(true);
+    expect(c.targetPolicy.check('10.20.3.4', 22).allowed).toBe(false);
+    expect(loadConfig({ env: {}, overrides: { tls: { plainHttp: true } } }).targetPolicy.check('127.0.0.1', 5900).allowed).toBe(false);
+
+    const problems = problemsOf(() =>
+      loadConfig({ env: {}, overrides: { listen: ['nonsense'], backends: { allowedTargets: ['10.0.0.1/8', '10.0.0.0/8:0', 'bmc.example.org', '::/0'] } } }),
+    );
+    const text = problems.join('\n');
+    expect(text).toMatch(/listen: "nonsense"/);
+    expect(text).toMatch(/allowedTargets\[0\].*did you mean 10\.0\.0\.0\/8/);
+    expect(text).toMatch(/allowedTargets\[1\]/);
+    expect(text).toMatch(/allowedTargets\[2\]/);
+    expect(text).not.toMatch(/allowedTargets\[3\]/);
+  });
+
   it('loads profile secrets from files, first line only', () => {
     const pw = file('pw', 'hunter2\nignored\n');
     const c = loadConfig({ env: {}, overrides: { tls: { plainHttp: true }, backends: { profiles: { bmc: { security: ['vncauth'], passwordFile: pw, verifyHostname: false } } } } });

@@ -21,7 +21,7 @@ beforeAll(async () => {
   backend = await startSyntheticServer({ mode: 'pingpong' });
   const config = loadConfig({
     env: {},
-    overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, redis: { url: redis.url }, log: { level: 'silent' } },
+    overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, redis: { url: redis.url }, backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] }, log: { level: 'silent' } },
   });
   store = createTokenStore({ redisUrl: redis.url });
   await store.ready();

@@ -37,6 +37,7 @@ beforeAll(async () => {
       listen: ['127.0.0.1:0'],
       tls: { plainHttp: true },
       api: { jwt: { hs256SecretFile: secretFile, issuer: 'loadtest', audience: 'vncgate' } },
+      backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] },
       log: { level: 'silent' },
     },
   });

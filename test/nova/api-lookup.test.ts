@@ -65,7 +65,7 @@ const proxyTokens = new MemoryTokenStore();
 async function proxy(nova: Record<string, unknown> = {}): Promise<VncgateServer> {
   const config = loadConfig({
     env: {},
-    overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, nova: { url: novaUrl, auth: 'noauth', timeoutMs: 2_000, ...nova }, log: { level: 'silent' } },
+    overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] }, nova: { url: novaUrl, auth: 'noauth', timeoutMs: 2_000, ...nova }, log: { level: 'silent' } },
   });
   const srv = await buildServer({ config, tokens: proxyTokens, log: createLogger({ level: 'silent' }), nova: createNova(config) });
   servers.push(srv);

@@ -22,7 +22,7 @@ const tokens = new MemoryTokenStore();
 beforeAll(async () => {
   const config = loadConfig({
     env: {},
-    overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, session: { highWaterMarkBytes: HWM }, log: { level: 'silent' } },
+    overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, session: { highWaterMarkBytes: HWM }, backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] }, log: { level: 'silent' } },
   });
   srv = await buildServer({ config, tokens, log: createLogger({ level: 'silent' }) });
 });

@@ -85,7 +85,7 @@ describe('console in Chromium through the real vncgate (TLS, Redis, Xvnc VncAuth
     const configFile = join(dir, 'vncgate.yaml');
     await writeFile(
       configFile,
-      ['backends:', '  profiles:', '    xvnc:', '      security: [vncauth]', `      passwordFile: ${JSON.stringify(passwordFile)}`, ''].join('\n'),
+      ['backends:', '  allowedTargets: ["127.0.0.0/8", "::1/128"]', '  profiles:', '    xvnc:', '      security: [vncauth]', `      passwordFile: ${JSON.stringify(passwordFile)}`, ''].join('\n'),
     );
     env = {
       VNCGATE_CONFIG: configFile,

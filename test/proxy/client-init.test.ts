@@ -148,6 +148,7 @@ async function startVncgate(clientInit?: 'shared' | 'exclusive' | 'browser'): Pr
       listen: ['127.0.0.1:0'],
       tls: { plainHttp: true },
       log: { level: 'info' },
+      backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] },
       session: { handshakeTimeoutMs: 4_000, ...(clientInit ? { clientInit } : {}) },
     },
   });

@@ -19,7 +19,7 @@ const servers: VncgateServer[] = [];
 async function serve(tls: Record<string, unknown>, listen = ['127.0.0.1:0']): Promise<VncgateServer> {
   const config = loadConfig({
     env: {},
-    overrides: { listen, tls: { certFile: pki.server.cert.path, keyFile: pki.server.key.path, ...tls }, log: { level: 'silent' } },
+    overrides: { listen, tls: { certFile: pki.server.cert.path, keyFile: pki.server.key.path, ...tls }, backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] }, log: { level: 'silent' } },
   });
   const srv = await buildServer({ config, tokens, log: createLogger({ level: 'silent' }) });
   servers.push(srv);

@@ -132,7 +132,7 @@ describe('two vncgate processes sharing one Redis', () => {
     const configFile = join(dir, 'vncgate.yaml');
     await writeFile(
       configFile,
-      ['backends:', '  profiles:', '    xvnc:', '      security: [vncauth]', `      passwordFile: ${JSON.stringify(passwordFile)}`, ''].join('\n'),
+      ['backends:', '  allowedTargets: ["127.0.0.0/8", "::1/128"]', '  profiles:', '    xvnc:', '      security: [vncauth]', `      passwordFile: ${JSON.stringify(passwordFile)}`, ''].join('\n'),
     );
     env = { VNCGATE_CONFIG: configFile, VNCGATE_PLAIN_HTTP: 'true', VNCGATE_REDIS_URL: redis.url };
     [a, b] = await Promise.all([startVncgateServe({ env, name: 'vncgate A' }), startVncgateServe({ env, name: 'vncgate B' })]);

@@ -23,6 +23,7 @@ beforeAll(async () => {
       listen: ['127.0.0.1:0'],
       tls: { certFile: pki.server.cert.path, keyFile: pki.server.key.path },
       session: { highWaterMarkBytes: 256 * 1024 },
+      backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] },
       log: { level: 'silent' },
     },
   });

@@ -50,6 +50,7 @@ beforeAll(async () => {
       tls: { plainHttp: true },
       api: { jwt: { hs256SecretFile: secretFile, issuer: 'https://keystone.test', audience: 'vncgate' } },
       origins: { allowed: ['https://horizon.test'] },
+      backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] },
       log: { level: 'debug' },
     },
   });

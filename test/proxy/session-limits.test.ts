@@ -16,7 +16,7 @@ let silent: Awaited<ReturnType<typeof startTinyVncServer>>;
 const servers: VncgateServer[] = [];
 
 async function proxy(session: Record<string, number>): Promise<VncgateServer> {
-  const config = loadConfig({ env: {}, overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, session, log: { level: 'silent' } } });
+  const config = loadConfig({ env: {}, overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, session, backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] }, log: { level: 'silent' } } });
   const srv = await buildServer({ config, tokens, log: createLogger({ level: 'silent' }) });
   servers.push(srv);
   return srv;
@@ -190,7 +190,7 @@ describe('session limits', () => {
         return super.consume(token);
       }
     })();
-    const config = loadConfig({ env: {}, overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, log: { level: 'silent' } } });
+    const config = loadConfig({ env: {}, overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] }, log: { level: 'silent' } } });
     const srv = await buildServer({ config, tokens: store, log: createLogger({ level: 'silent' }) });
     servers.push(srv);
     srv.app.websocketServer.on('headers', () => order.push('101'));

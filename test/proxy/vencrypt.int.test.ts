@@ -31,7 +31,7 @@ async function proxy(profile: Record<string, unknown>): Promise<VncgateServer> {
     overrides: {
       listen: ['127.0.0.1:0'],
       tls: { plainHttp: true },
-      backends: { profiles: { 'nova-vencrypt': profile } },
+      backends: { allowedTargets: ['127.0.0.0/8', '::1/128'], profiles: { 'nova-vencrypt': profile } },
       nova: { url: novaUrl, auth: 'noauth', profile: 'nova-vencrypt' },
       log: { level: 'silent' },
     },

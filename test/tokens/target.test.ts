@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseTarget, type ConsoleTarget } from '../../src/tokens/index.js';
+import { parseStaticTargetText, parseTarget, type ConsoleTarget } from '../../src/tokens/index.js';
 
 describe('parseTarget', () => {
   it.each<[string, ConsoleTarget]>([
@@ -52,5 +52,16 @@ describe('parseTarget', () => {
         expect(typeof parsed.ok).toBe('boolean');
       }),
     );
+  });
+});
+
+describe('parseStaticTargetText', () => {
+  it('reads host:port and [ipv6]:port, with a profile', () => {
+    expect(parseStaticTargetText('bmc-7.example.org:5900')).toEqual({ ok: true, target: { kind: 'static', host: 'bmc-7.example.org', port: 5900 } });
+    expect(parseStaticTargetText('[fd00::7]:5901', 'idrac')).toEqual({ ok: true, target: { kind: 'static', host: 'fd00::7', port: 5901, profile: 'idrac' } });
+  });
+
+  it.each(['fd00::7:5900', '10.0.0.7', '10.0.0.7:', ':5900', '10.0.0.7:0', '10.0.0.7:123456', 'a b:1', '[10.0.0.7:5900', `${'a'.repeat(300)}:1`])('refuses %j', (text) => {
+    expect(parseStaticTargetText(text).ok).toBe(false);
   });
 });
