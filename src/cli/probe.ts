@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { VncgateError, toVncgateError, type ErrorCode } from '../errors.js';
-import { connectBackend, exchangeInit, type BackendSecurity } from '../proxy/backend-connector.js';
+import { connectBackend, exchangeInit} from '../proxy/backend-connector.js';
+import type { BackendSecurity } from '../target.js';
 import { SECURITY_CHOICES, SECURITY_TYPE_NAMES, VENCRYPT_SUBTYPE_NAMES, isSecurityChoice, type SecurityChoice } from '../rfb/index.js';
 import { UsageError, parseHostPort, readSecretFile, type CliIo } from './io.js';
 

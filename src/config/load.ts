@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { VncgateError } from '../errors.js';
-import type { BackendSecurity } from '../proxy/backend-connector.js';
+import type { BackendSecurity } from '../target.js';
 import type { SecurityChoice } from '../rfb/index.js';
-import { parseCellDbUrl } from '../nova/resolvers.js';
+import { parseCellDbUrl } from './db-url.js';
 import { compileTargetPolicy, TargetPolicy } from '../target-policy.js';
 import { CONFIG_SCHEMA, ENV_OVERRIDES } from './schema.js';
 

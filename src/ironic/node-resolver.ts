@@ -1,7 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { VncgateError } from '../errors.js';
-import { normalizeHost, type BackendSecurity } from '../proxy/backend-connector.js';
-import type { ResolvedTarget } from '../proxy/session.js';
+import { normalizeHost, type BackendSecurity, type ResolvedTarget } from '../target.js';
 import { abortableSleep, type IronicClient, type NodeConsoleFields } from './client.js';
 
 /** Which backend profile a node's console gets, most specific first. */

@@ -1,6 +1,7 @@
 import type { Config } from '../config/index.js';
 import { KeystoneSession } from '../ironic/keystone.js';
 import { NovaApiLookup, NovaDbLookup, type NovaTokenLookup } from './resolvers.js';
+export { parseCellDbUrl, type CellDb } from '../config/index.js';
 
 export {
   NOVA_MICROVERSION,
@@ -9,9 +10,7 @@ export {
   isNovaToken,
   novaTokenHash,
   describeCellDb,
-  parseCellDbUrl,
   plainDbUrl,
-  type CellDb,
   type NovaConsole,
   type NovaTokenLookup,
 } from './resolvers.js';

@@ -3,8 +3,7 @@ import { VncgateError } from '../errors.js';
 import type { IronicNodeResolver } from '../ironic/index.js';
 import { isNovaToken, novaTokenHash, type NovaTokenLookup } from '../nova/index.js';
 import type { ConsoleTarget, TokenStore } from '../tokens/index.js';
-import { normalizeHost } from './backend-connector.js';
-import type { Authorize, Authorized, ResolvedTarget, TargetResolver } from './session.js';
+import { normalizeHost, type Authorize, type Authorized, type ResolvedTarget, type TargetResolver } from '../target.js';
 import { anySessionLimit, holdSlots, InvalidLinkLimiter, keepRenewed, leaseTtlMs, slotRequest, type LimitLog } from './target-limits.js';
 import { StaticTargetResolver } from './target-resolver.js';
 

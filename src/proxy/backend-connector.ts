@@ -14,33 +14,11 @@ import {
   type ServerInit,
 } from '../rfb/index.js';
 import type { TargetPolicy } from '../target-policy.js';
+import { normalizeHost, type BackendSecurity } from '../target.js';
 import { ReadBuffer } from './read-buffer.js';
 import { allowedAddresses, type LookupAll, type ResolvedAddress } from './target-check.js';
 
 /** How vncgate authenticates to one console endpoint (a named profile in the config). */
-export type BackendSecurity = {
-  /** Preference order; intersected with what the server offers. */
-  security: readonly SecurityChoice[];
-  password?: Uint8Array;
-  username?: string;
-  tls?: BackendTls;
-};
-
-export type BackendTls = {
-  /** PEM CA bundle to trust; the system store when absent. */
-  ca?: string | Buffer;
-  /** PEM client certificate and key, presented for X509 subtypes when set. */
-  cert?: string | Buffer;
-  key?: string | Buffer;
-  /** Check the certificate names the host we dialled (DNS name or IP SAN). Default true. */
-  verifyHostname?: boolean;
-  /** Name to verify (and send as SNI) instead of the dialled host. */
-  servername?: string;
-  /** Permit the anonymous (unauthenticated Diffie-Hellman) TLSNone/TLSVnc/TLSPlain subtypes. */
-  allowAnonymous?: boolean;
-  minVersion?: 'TLSv1.2' | 'TLSv1.3';
-};
-
 export type ConnectOptions = {
   host: string;
   port: number;
@@ -97,11 +75,6 @@ export type BackendConnection = {
   timings: { connectMs: number; tlsMs: number | null; handshakeMs: number };
 };
 
-/** Strips the brackets some providers put around IPv6 literals ("[fd00::1]"). */
-export function normalizeHost(host: string): string {
-  const m = /^\[(.*)\]$/.exec(host.trim());
-  return m?.[1] ?? host.trim();
-}
 
 const TLS_UNTRUSTED_CODES = new Set([
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',

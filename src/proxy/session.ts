@@ -6,46 +6,12 @@ import { VncgateError, toVncgateError, type ErrorCode } from '../errors.js';
 import { LIMITS, RfbServerHandshake, type ServerAction, type ServerInit } from '../rfb/index.js';
 import type { ConsoleTarget } from '../tokens/index.js';
 import { tokenLogId } from '../tokens/index.js';
-import { connectBackend, exchangeInit, type BackendConnection, type BackendSecurity } from './backend-connector.js';
+import { connectBackend, exchangeInit, type BackendConnection } from './backend-connector.js';
+import type { Authorize, Authorized, ResolvedTarget, StartedAuthorization } from '../target.js';
 import type { TargetPolicy } from '../target-policy.js';
 import type { ReadBuffer } from './read-buffer.js';
 
 export type SessionStatus = 'authorizing' | 'connecting' | 'handshaking' | 'piping' | 'closing' | 'closed';
-
-/** Where a token's target actually is, and how to authenticate to it. */
-export type ResolvedTarget = {
-  host: string;
-  port: number;
-  security: BackendSecurity;
-  profile: string;
-  label: string;
-  /** Nova's internal_access_path: an HTTP CONNECT tunnel before RFB. */
-  tunnelPath?: string | null;
-  /** Close the session at this time (Nova's enforce_session_timeout). */
-  expiresAtMs?: number;
-  /** Connect only where this allows, checked after DNS resolution (static targets; see backends.allowedTargets). */
-  policy?: TargetPolicy;
-};
-
-export interface TargetResolver {
-  resolve(target: ConsoleTarget, signal: AbortSignal): Promise<ResolvedTarget>;
-}
-
-/** What authorizing a session yields: where to connect, and what to undo when it ends. */
-export type Authorized = { target: ResolvedTarget; release?: () => void };
-
-/**
- * Decides whether a session may proceed and where it goes (consume a vncgate token and resolve
- * its target, or check an Ironic console token). Built per request by the server.
- */
-export type Authorize = (signal: AbortSignal, sessionId: string) => Promise<Authorized>;
-
-/**
- * An authorization started before its session exists: the server starts it while it is still
- * answering the WebSocket upgrade, so the token store's round trip runs alongside that work. The
- * session it is handed to takes over its id and its abort controller.
- */
-export type StartedAuthorization = { readonly sessionId: string; readonly abort: AbortController; readonly result: Promise<Authorized> };
 
 export function newSessionId(): string {
   return randomBytes(6).toString('hex');

@@ -1,8 +1,7 @@
 import { VncgateError } from '../errors.js';
 import type { TargetPolicy } from '../target-policy.js';
 import type { ConsoleTarget } from '../tokens/index.js';
-import type { BackendSecurity } from './backend-connector.js';
-import type { ResolvedTarget, TargetResolver } from './session.js';
+import type { BackendSecurity, ResolvedTarget, TargetResolver } from '../target.js';
 
 /**
  * Resolves static targets (host:port + named profile) from the configured profiles. The target

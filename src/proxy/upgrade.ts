@@ -14,7 +14,8 @@ import type { Lifecycle } from './drain.js';
 import type { ConnectionGuard } from './connection-guard.js';
 import { firstHeader, requestLogPath } from './http-app.js';
 import type { OriginPolicy } from './origin.js';
-import { ConsoleSession, discardAuthorization, startAuthorization, type Authorize, type StartedAuthorization } from './session.js';
+import type { Authorize, StartedAuthorization } from '../target.js';
+import { ConsoleSession, discardAuthorization, startAuthorization } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
 
 export type UpgradeDeps = {

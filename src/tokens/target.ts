@@ -1,22 +1,7 @@
 import { isIP } from 'node:net';
 
-/** A fixed console endpoint, e.g. a BMC's VNC port, with an optional backend profile name. */
-export interface StaticTarget {
-  readonly kind: 'static';
-  readonly host: string;
-  readonly port: number;
-  /** Name of a backend profile in the configuration (credentials, TLS policy); default profile if absent. */
-  readonly profile?: string;
-}
-
-/** An Ironic node (UUID or logical name) whose console endpoint is looked up per connection. */
-export interface NodeTarget {
-  readonly kind: 'node';
-  readonly node: string;
-}
-
-/** What a console token opens. Discriminated on `kind`. */
-export type ConsoleTarget = StaticTarget | NodeTarget;
+export type { ConsoleTarget, NodeTarget, StaticTarget } from '../target.js';
+import type { ConsoleTarget, StaticTarget } from '../target.js';
 
 export const TARGET_KINDS = ['static', 'node'] as const satisfies readonly ConsoleTarget['kind'][];
 

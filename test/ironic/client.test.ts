@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VncgateError } from '../../src/errors.js';
 import { IronicClient, IronicNodeResolver, KeystoneSession, parseIronicConsoleUrl, secretEquals } from '../../src/ironic/index.js';
-import type { BackendSecurity } from '../../src/proxy/backend-connector.js';
+import type { BackendSecurity } from '../../src/target.js';
 import { startFakeIronic, type FakeIronic } from './fake-ironic.js';
 
 const profiles = new Map<string, BackendSecurity>([

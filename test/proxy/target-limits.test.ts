@@ -4,7 +4,7 @@ import { VncgateError } from '../../src/errors.js';
 import { createIronic } from '../../src/ironic/index.js';
 import type { NovaTokenLookup } from '../../src/nova/index.js';
 import { authorizeRequest, TargetResolvers } from '../../src/proxy/authorize.js';
-import type { Authorized } from '../../src/proxy/session.js';
+import type { Authorized } from '../../src/target.js';
 import { keepRenewed } from '../../src/proxy/target-limits.js';
 import { MemoryTokenStore, type TokenStore } from '../../src/tokens/index.js';
 import { rejectionCode } from '../tokens/expect-code.js';
