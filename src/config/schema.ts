@@ -1,4 +1,5 @@
-import { SECURITY_CHOICES } from '../rfb/index.js';
+import { SECURITY_CHOICES, type SecurityChoice } from '../rfb/index.js';
+import type { Infer } from './infer.js';
 
 /** TLS 1.2 suites offered by default: ECDHE key exchange, AEAD ciphers (Mozilla "intermediate", without DHE). */
 export const TLS12_CIPHERS = [
@@ -201,7 +202,7 @@ export const CONFIG_SCHEMA = {
             additionalProperties: false,
             required: ['security'],
             properties: {
-              security: { type: 'array', minItems: 1, items: { enum: Object.keys(SECURITY_CHOICES) } },
+              security: { type: 'array', minItems: 1, items: { enum: Object.keys(SECURITY_CHOICES) as SecurityChoice[] } },
               passwordFile: { type: 'string' },
               username: { type: 'string' },
               caFile: { type: 'string' },
@@ -349,3 +350,6 @@ export const ENV_OVERRIDES = {
   VNCGATE_NOVA_DB_URLS_FILE: { path: ['nova', 'dbUrlsFile'], parse: 'string' },
   VNCGATE_NOVA_RESOLVER: { path: ['nova', 'resolver'], parse: 'string' },
 } as const satisfies Record<string, { path: readonly string[]; parse: 'string' | 'list' | 'boolean' | 'integer' }>;
+
+/** The file and environment form after validation and defaults: derived from CONFIG_SCHEMA. */
+export type RawConfig = Infer<typeof CONFIG_SCHEMA>;
