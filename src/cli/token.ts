@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/index.js';
+import { loadConfigWithProblems, type Config } from '../config/index.js';
 import { VncgateError } from '../errors.js';
 import { consoleUrl } from '../proxy/console-url.js';
 import { allowedAddresses } from '../proxy/target-check.js';
@@ -31,13 +31,24 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
     },
   });
   if (sub !== 'create' && sub !== 'revoke') throw new UsageError('expected "token create" or "token revoke"');
-  const config = loadConfig(values.config !== undefined ? { file: values.config } : {});
-  if (config.raw.redis.url === null) {
-    throw new VncgateError(
-      'CONFIG_ERR_INVALID',
-      'token commands need redis.url (VNCGATE_REDIS_URL): without Redis, tokens live inside one `vncgate serve` process; use POST /v1/console-tokens there',
-    );
+  // Every problem at once: the configuration's (only what minting reads: Redis, public URL,
+  // profiles, the target policy) and the command line's.
+  const loaded = loadConfigWithProblems({ purpose: 'tokens', ...(values.config !== undefined ? { file: values.config } : {}) });
+  const config: Config | null = loaded.config;
+  const configProblems = [...loaded.problems];
+  if (config && config.raw.redis.url === null) {
+    configProblems.push('redis.url (VNCGATE_REDIS_URL): token commands write to Redis; without it, tokens live inside one `vncgate serve` process (use POST /v1/console-tokens there)');
   }
+  const usage: string[] = [];
+  const request = sub === 'create' ? createRequest(values, config, usage, configProblems) : null;
+  if (sub === 'revoke' && positionals.length !== 1) usage.push('token revoke takes one TOKEN');
+  if (configProblems.length > 0) {
+    throw new VncgateError('CONFIG_ERR_INVALID', [...configProblems, ...usage].join('\n  - ').replace(/^/, '\n  - '), {
+      details: { problems: [...configProblems, ...usage] },
+    });
+  }
+  if (usage.length > 0) throw new UsageError(usage.join('; '));
+  if (!config || !config.raw.redis.url) throw new Error('unreachable: problems were reported above');
   const tokens = createTokenStore({
     redisUrl: config.raw.redis.url,
     keyPrefix: config.raw.redis.keyPrefix,
@@ -49,37 +60,17 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
   try {
     await tokens.ready();
     if (sub === 'revoke') {
-      if (positionals.length !== 1) throw new UsageError('token revoke takes one TOKEN');
       io.out({ revoked: await tokens.revoke(positionals[0]!) });
       return 0;
     }
-    if ((values.target === undefined) === (values.node === undefined)) throw new UsageError('give --target HOST:PORT or --node UUID|NAME');
-    if (values.node !== undefined && values.profile !== undefined) throw new UsageError('--profile goes with --target; node profiles come from the ironic section of the config');
-    if (values.node !== undefined && config.ironic === null) {
-      throw new VncgateError('IRONIC_ERR_NOT_CONFIGURED', '--node needs Ironic to be configured (ironic.url / VNCGATE_IRONIC_URL) for the serving processes');
+    if (!request) throw new Error('unreachable: create without a request');
+    const { target, ttl, count } = request;
+    // The same check as the token API's (the serving processes check again at connect time).
+    if (target.kind === 'static') {
+      await allowedAddresses(target.host, target.port, { policy: config.targetPolicy, timeoutMs: config.raw.session.connectTimeoutMs });
     }
-    if (values.profile !== undefined && !config.profiles.has(values.profile)) {
-      throw new UsageError(`unknown backend profile ${JSON.stringify(values.profile)} (configured: ${[...config.profiles.keys()].join(', ')})`);
-    }
-    const ttl = values.ttl === undefined ? config.raw.tokens.defaultTtlSeconds : Number(values.ttl);
-    if (!Number.isInteger(ttl) || ttl < 1) throw new UsageError('--ttl must be a positive integer (seconds)');
-    const count = values.count === undefined ? 1 : Number(values.count);
-    if (!Number.isInteger(count) || count < 1) throw new UsageError('--count must be a positive integer');
-    let target: ConsoleTarget;
-    if (values.node !== undefined) {
-      const parsed = parseTarget({ kind: 'node', node: values.node });
-      if (!parsed.ok) throw new UsageError(`--node: ${parsed.problems.join('; ')}`);
-      target = parsed.target;
-    } else {
-      const parsed = parseStaticTargetText(values.target!, values.profile);
-      if (!parsed.ok) throw new UsageError(`--target: ${parsed.problems.join('; ')}`);
-      target = parsed.target;
-      // The same check as the token API's (the serving processes check again at connect time).
-      if (target.kind === 'static') {
-        await allowedAddresses(target.host, target.port, { policy: config.targetPolicy, timeoutMs: config.raw.session.connectTimeoutMs });
-      }
-    }
-    const base = config.publicUrl ?? defaultBase(config.listen[0], config.tls !== null);
+    // Without publicUrl: the first listen address, https unless the listener is plain HTTP.
+    const base = config.publicUrl ?? defaultBase(config.listen[0], !config.raw.tls.plainHttp);
     // Large counts go in batches the store accepts in one round trip.
     for (let left = count; left > 0; ) {
       const n = Math.min(left, 1000);
@@ -95,4 +86,34 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
 function defaultBase(l: { host: string; port: number } | undefined, tls: boolean): string {
   const host = !l || l.host === '0.0.0.0' || l.host === '::' ? 'localhost' : l.host.includes(':') ? `[${l.host}]` : l.host;
   return `${tls ? 'https' : 'http'}://${host}:${l?.port ?? 6080}/`;
+}
+
+type CreateValues = { target?: string | undefined; node?: string | undefined; profile?: string | undefined; ttl?: string | undefined; count?: string | undefined };
+
+/** `token create`'s request from its options, every problem recorded (usage, or configuration). */
+function createRequest(values: CreateValues, config: Config | null, usage: string[], configProblems: string[]): { target: ConsoleTarget; ttl: number; count: number } | null {
+  if ((values.target === undefined) === (values.node === undefined)) usage.push('give --target HOST:PORT or --node UUID|NAME');
+  if (values.node !== undefined && values.profile !== undefined) usage.push('--profile goes with --target; node profiles come from the ironic section of the config');
+  const ironic = config?.raw.ironic;
+  if (values.node !== undefined && ironic && ironic.url === null && ironic.auth !== 'keystone') {
+    configProblems.push('--node needs Ironic to be configured (ironic.url / VNCGATE_IRONIC_URL) for the serving processes');
+  }
+  if (values.profile !== undefined && config && !config.profiles.has(values.profile)) {
+    usage.push(`unknown backend profile ${JSON.stringify(values.profile)} (configured: ${[...config.profiles.keys()].join(', ')})`);
+  }
+  const ttl = values.ttl === undefined ? (config?.raw.tokens.defaultTtlSeconds ?? 300) : Number(values.ttl);
+  if (!Number.isInteger(ttl) || ttl < 1) usage.push('--ttl must be a positive integer (seconds)');
+  const count = values.count === undefined ? 1 : Number(values.count);
+  if (!Number.isInteger(count) || count < 1) usage.push('--count must be a positive integer');
+  let target: ConsoleTarget | null = null;
+  if (values.node !== undefined && values.target === undefined) {
+    const parsed = parseTarget({ kind: 'node', node: values.node });
+    if (parsed.ok) target = parsed.target;
+    else usage.push(`--node: ${parsed.problems.join('; ')}`);
+  } else if (values.target !== undefined && values.node === undefined) {
+    const parsed = parseStaticTargetText(values.target, values.profile);
+    if (parsed.ok) target = parsed.target;
+    else usage.push(`--target: ${parsed.problems.join('; ')}`);
+  }
+  return target ? { target, ttl, count } : null;
 }

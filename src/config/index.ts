@@ -1,3 +1,6 @@
-export { cliLogLevel, loadConfig, parseListen, redactUrl, type Config, type IronicSettings, type KeystoneSettings, type NovaSettings, type ListenAddress, type LoadOptions, type RawConfig } from './load.js';
-export { CONFIG_SCHEMA, ENV_OVERRIDES } from './schema.js';
+export { cliLogLevel, loadConfig, loadConfigWithProblems } from './load.js';
+export { parseListen } from './resolve.js';
+export { redactUrl } from './openstack-settings.js';
+export type { Config, IronicSettings, KeystoneSettings, ListenAddress, LoadOptions, LoadPurpose, NovaSettings } from './types.js';
+export { CONFIG_SCHEMA, ENV_OVERRIDES, type RawConfig } from './schema.js';
 export { parseCellDbUrl, type CellDb } from './db-url.js';

@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runVncgate } from '../support/cli.js';
+import { startRedisServer } from '../support/redis.js';
 
 /**
  * An operator's first minutes with the built command (issue 16): the version, and a busy port —
@@ -86,4 +87,35 @@ describe('a busy listen address', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('CONFIG_ERR_LISTEN');
   }, 150_000);
+});
+
+describe('vncgate token create needs only what minting uses (issue 16)', () => {
+  it('without TLS files it does not complain about TLS; it reports every problem at once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vncgate-token-cli-'));
+    const cfg = join(dir, 'vncgate.yaml');
+    writeFileSync(cfg, 'tls: {certFile: /nonexistent/tls.crt, keyFile: /nonexistent/tls.key}\nsesion: {}\n');
+    const r = await runVncgate(['token', 'create', '--config', cfg, '--target', '10.0.0.5:5901', '--count', '0'], { env: { VNCGATE_REDIS_URL: '' }, timeoutMs: 20_000 });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('CONFIG_ERR_INVALID');
+    expect(r.stderr).toContain('unknown option "sesion" (did you mean "session"?)');
+    expect(r.stderr).toContain('redis.url');
+    expect(r.stderr).toContain('--count must be a positive integer');
+    expect(r.stderr).not.toContain('tls');
+  });
+
+  it('prints an https URL when the listener is TLS, even where the certificate is not readable', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vncgate-token-cli-'));
+    const cfg = join(dir, 'vncgate.yaml');
+    writeFileSync(cfg, 'listen: ["127.0.0.1:6080"]\ntls: {certFile: /nonexistent/tls.crt, keyFile: /nonexistent/tls.key}\nbackends: {allowedTargets: ["10.0.0.0/8"]}\n');
+    const redis = await startRedisServer();
+    try {
+      const r = await runVncgate(['token', 'create', '--config', cfg, '--target', '10.0.0.5:5901'], { env: { VNCGATE_REDIS_URL: redis.url }, timeoutMs: 20_000 });
+      expect(r.code).toBe(0);
+      const out = r.json[0] as { url: string };
+      expect(out.url.startsWith('https://127.0.0.1:6080/')).toBe(true);
+    } finally {
+      await redis.dispose();
+    }
+  });
 });

@@ -144,3 +144,45 @@ describe('configuration', () => {
     expect(parseListen('host:99999')).toBeNull();
   });
 });
+
+describe('one pass, with suggestions (issue 16)', () => {
+  it('reports schema problems and the checks after them together', () => {
+    const problems = problemsOf(() =>
+      loadConfig({
+        env: {},
+        overrides: {
+          tls: { certFile: join(dir, 'missing.crt'), keyFile: key },
+          session: { idelTimeoutMs: 5, maxSessions: 'many' },
+          backends: { defaultProfile: 'nope' },
+        },
+      }),
+    );
+    expect(problems.some((p) => p.includes('session: unknown option "idelTimeoutMs" (did you mean "idleTimeoutMs"?)'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('session.maxSessions:'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('tls.certFile: cannot read'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('backends.defaultProfile: no profile named "nope"'))).toBe(true);
+  });
+
+  it('suggests nothing for a key that resembles no option', () => {
+    const problems = problemsOf(() => loadConfig({ env: {}, overrides: { tls: { plainHttp: true }, zzzzqqqq: 1 } }));
+    expect(problems).toEqual(['(top level): unknown option "zzzzqqqq"']);
+  });
+
+  it("purpose 'tokens' reads no listener, JWT or OpenStack files", () => {
+    const c = loadConfig({
+      env: {},
+      purpose: 'tokens',
+      overrides: {
+        tls: { certFile: join(dir, 'absent.crt'), keyFile: join(dir, 'absent.key') },
+        api: { jwt: { hs256SecretFile: join(dir, 'absent.secret') } },
+        ironic: { url: 'http://ironic.test:6385', auth: 'http_basic', username: 'u', passwordFile: join(dir, 'absent.pw') },
+        backends: { profiles: { bmc: { security: ['vncauth'], passwordFile: join(dir, 'absent.vnc') } } },
+      },
+    });
+    expect(c.tls).toBeNull();
+    expect(c.profiles.has('bmc')).toBe(true);
+    // The same configuration fails for serving, naming each file.
+    const problems = problemsOf(() => loadConfig({ env: {}, overrides: { tls: { certFile: join(dir, 'absent.crt'), keyFile: join(dir, 'absent.key') }, api: { jwt: { hs256SecretFile: join(dir, 'absent.secret') } } } }));
+    expect(problems.filter((p) => p.includes('cannot read')).length).toBeGreaterThanOrEqual(3);
+  });
+});
