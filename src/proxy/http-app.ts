@@ -91,17 +91,26 @@ const CLIENT_ERRORS: Record<string, ErrorCode> = {
   HPE_HEADER_OVERFLOW: 'HTTP_ERR_HEADERS_TOO_LARGE',
 };
 
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (err.code === 'ECONNRESET' || !socket.writable) {
+/**
+ * Answers what Node's HTTP parser refused before any route ran: a request deadline, bad syntax,
+ * headers too large, or a TLS handshake that failed or timed out (no answer possible there), in
+ * vncgate's shape; then the connection is destroyed, as Node does by default.
+ */
+function clientErrorAnswerer(log: Logger): (err: NodeJS.ErrnoException, socket: Duplex) => void {
+  return (err, socket) => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const tlsPending = 'encrypted' in socket && !(socket as { _secureEstablished?: boolean })._secureEstablished;
+    const e = new VncgateError(CLIENT_ERRORS[err.code ?? ''] ?? 'HTTP_ERR_BAD_REQUEST', 'malformed or incomplete request');
+    log.trace({ err, code: e.code }, 'client error');
+    if (socket.writable && !tlsPending) {
+      const body = JSON.stringify({ error: { code: e.code, message: e.message } });
+      socket.write(
+        `HTTP/1.1 ${e.httpStatus} ${STATUS_CODES[e.httpStatus] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
     socket.destroy();
-    return;
-  }
-  const e = new VncgateError(CLIENT_ERRORS[err.code ?? ''] ?? 'HTTP_ERR_BAD_REQUEST', 'malformed or incomplete request');
-  const body = JSON.stringify({ error: { code: e.code, message: e.message } });
-  socket.end(
-    `HTTP/1.1 ${e.httpStatus} ${STATUS_CODES[e.httpStatus] ?? 'Error'}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  };
 }
 
 /** The fastify instance with vncgate's server options, TLS, and the hooks every response passes. */
@@ -122,7 +131,7 @@ export function createHttpApp(config: Config, log: Logger): FastifyInstance {
     forceCloseConnections: true,
     // Errors Node's HTTP parser raises before any route (a request deadline, bad syntax, headers
     // too large) are answered in vncgate's shape too; the connection is closed after.
-    clientErrorHandler: answerClientError,
+    clientErrorHandler: clientErrorAnswerer(log),
     trustProxy: raw.origins.trustForwardedHeaders,
     ...(config.tls
       ? {
