@@ -62,6 +62,18 @@ describe('vncgate demo', () => {
     expect(r.status).toBe('Connected to vncgate demo console');
   });
 
+  it('issue 16: GET / on the running server shows the landing page, not a 404', async () => {
+    const page = await browser.newPage({ ignoreHTTPSErrors: true });
+    try {
+      const response = await page.goto(new URL('/', url).toString());
+      expect(response?.status()).toBe(200);
+      expect(response?.headers()['content-security-policy']).toContain("default-src 'none'");
+      expect(await page.locator('#landing-text').textContent()).toContain('Open a console link from your cloud dashboard.');
+    } finally {
+      await page.close();
+    }
+  });
+
   it('issue 16: names the demo backend and its password file, and the probe command it prints works as printed', async () => {
     const line = /^\s*(vncgate probe 127\.0\.0\.1:(\d+) --security vncauth --password-file .+)$/m.exec(stderr);
     expect(line, stderr).not.toBeNull();
