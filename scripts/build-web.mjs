@@ -3,6 +3,7 @@
  * Builds the console page (web/) into dist/public/ for src/web/console-page.ts to serve:
  *
  *   dist/public/vnc.html                        page, asset names and SRI digests filled in
+ *   dist/public/index.html                      landing page for `/` (no script), likewise
  *   dist/public/assets/console-<hash>.js        web/src/main.ts + noVNC core, one ES module
  *   dist/public/assets/console-<hash>.css
  *   dist/public/assets/favicon-<hash>.svg
@@ -36,6 +37,9 @@ async function novncVersion() {
   const pkg = JSON.parse(await readFile(path.join(root, 'node_modules/@novnc/novnc/package.json'), 'utf8'));
   return pkg.version;
 }
+
+/** The console page, and the landing page served at `/` (src/web/console-page.ts). */
+const HTML_PAGES = ['vnc.html', 'index.html'];
 
 function hashName(name, ext, bytes) {
   const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 12);
@@ -91,23 +95,27 @@ async function main() {
     { placeholder: 'FAVICON', file: hashName('favicon', 'svg', favicon), bytes: favicon },
   ];
 
-  let html = await readFile(path.join(webDir, 'vnc.html'), 'utf8');
-  for (const asset of assets) {
-    // Relative URLs, so the page also works under a reverse-proxy prefix such as /novnc/.
-    html = html.replaceAll(`%${asset.placeholder}_HREF%`, `assets/${asset.file}`);
-    html = html.replaceAll(`%${asset.placeholder}_SRI%`, sri(asset.bytes));
+  const pages = {};
+  for (const name of HTML_PAGES) {
+    let html = await readFile(path.join(webDir, name), 'utf8');
+    for (const asset of assets) {
+      // Relative URLs, so the page also works under a reverse-proxy prefix such as /novnc/.
+      html = html.replaceAll(`%${asset.placeholder}_HREF%`, `assets/${asset.file}`);
+      html = html.replaceAll(`%${asset.placeholder}_SRI%`, sri(asset.bytes));
+    }
+    html = html.replace(/<!--[\s\S]*?-->\n?/g, '');
+    const leftover = html.match(/%[A-Z_]+%/);
+    if (leftover !== null) throw new Error(`web/${name}: unknown placeholder ${leftover[0]}`);
+    pages[name] = html;
   }
-  html = html.replace(/<!--[\s\S]*?-->\n?/g, '');
-  const leftover = html.match(/%[A-Z_]+%/);
-  if (leftover !== null) throw new Error(`web/vnc.html: unknown placeholder ${leftover[0]}`);
 
   await clearOutDir();
   await mkdir(assetsDir, { recursive: true });
   await Promise.all(assets.map((a) => writeFile(path.join(assetsDir, a.file), a.bytes)));
-  await writeFile(path.join(outDir, 'vnc.html'), html);
+  await Promise.all(HTML_PAGES.map((name) => writeFile(path.join(outDir, name), pages[name])));
 
   const sizes = assets.map((a) => `${a.file} ${(a.bytes.length / 1024).toFixed(1)} KiB`).join(', ');
-  console.log(`console page built in ${path.relative(process.cwd(), outDir) || '.'}: vnc.html, ${sizes}`);
+  console.log(`console page built in ${path.relative(process.cwd(), outDir) || '.'}: ${HTML_PAGES.join(', ')}, ${sizes}`);
 }
 
 await main();

@@ -63,10 +63,13 @@ export async function demoCommand(argv: string[], io: CliIo): Promise<number> {
   const { server, tokens } = started;
   const first = await tokens.issue(target, 3600);
   const url = consoleUrl(server.baseUrl, first.token);
+  const backend = `${vnc.host.includes(':') ? `[${vnc.host}]` : vnc.host}:${vnc.port}`;
   io.err(
     [
       '',
-      `vncgate demo: synthetic VNC console (VNC password auth) on ${vnc.host}:${vnc.port}`,
+      `vncgate demo: synthetic VNC console (VNC password auth) on ${backend}; its password is in ${passwordFile}`,
+      '             probe it as vncgate does (from a checkout, vncgate is bin/vncgate.js):',
+      `             vncgate probe ${backend} --security vncauth --password-file ${shellWord(passwordFile)}`,
       `vncgate demo: vncgate listening on ${server.addresses.join(', ')} with a self-signed development certificate`,
       `             (SHA-256 ${fingerprint256}); your browser will ask you to accept it.`,
       'vncgate demo: open the console URL below. It works once; for a fresh one open',
@@ -82,4 +85,9 @@ export async function demoCommand(argv: string[], io: CliIo): Promise<number> {
   await tokens.close();
   await vnc.close();
   return 0;
+}
+
+/** `text` as one POSIX shell word, so the printed probe command can be pasted as it is. */
+function shellWord(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
 }

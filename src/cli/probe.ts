@@ -5,6 +5,7 @@ import { connectBackend, exchangeInit} from '../proxy/backend-connector.js';
 import type { BackendSecurity } from '../target.js';
 import { SECURITY_CHOICES, SECURITY_TYPE_NAMES, VENCRYPT_SUBTYPE_NAMES, isSecurityChoice, type SecurityChoice } from '../rfb/index.js';
 import { UsageError, parseHostPort, readSecretFile, type CliIo } from './io.js';
+import { PROBE_DEFAULT_PREFERENCE, credentialsMissingHint, noCommonSecurityHint, type ProbeCredentials } from './probe-hint.js';
 
 export const PROBE_USAGE = `Usage: vncgate probe HOST:PORT [options]
 
@@ -28,6 +29,7 @@ Options:
 /** What a person should check, per failure code, for the probe's stderr line. */
 const HINTS: Partial<Record<ErrorCode, string>> = {
   RFB_ERR_AUTH_FAILED: 'wrong password or username? check --password-file / --username',
+  // Used when the endpoint offers nothing vncgate speaks; otherwise probe-hint.ts names the options.
   RFB_ERR_NO_COMMON_SECURITY: 'adjust --security to one of the types the server offers',
   RFB_ERR_NOT_RFB: 'is HOST:PORT a VNC port (5900+display)?',
   RFB_ERR_SERVER_REFUSED: 'the server refused before authentication (too many failures, or busy)',
@@ -46,6 +48,7 @@ type ProbeOptions = {
   port: number;
   security: BackendSecurity;
   timeoutMs: number;
+  given: ProbeCredentials;
 };
 
 function parseProbeArgs(argv: string[]): ProbeOptions {
@@ -71,13 +74,14 @@ function parseProbeArgs(argv: string[]): ProbeOptions {
   const password = values['password-file'] !== undefined ? readSecretFile(values['password-file']) : undefined;
   const username = values.username;
   let security: SecurityChoice[];
+  const explicit = values.security !== undefined;
   if (values.security !== undefined) {
     const names = values.security.split(',').map((s) => s.trim()).filter(Boolean);
     const bad = names.filter((n) => !isSecurityChoice(n));
     if (bad.length > 0 || names.length === 0) throw new UsageError(`unknown security type(s): ${bad.join(', ') || '(empty list)'}`);
     security = names as SecurityChoice[];
   } else {
-    security = (['vencrypt-x509plain', 'vencrypt-x509vnc', 'vencrypt-x509none', 'vncauth', 'none'] as const).filter((s) => {
+    security = PROBE_DEFAULT_PREFERENCE.filter((s) => {
       const inner = SECURITY_CHOICES[s].inner;
       return inner === 'none' || (inner === 'vnc' && password !== undefined) || (inner === 'plain' && password !== undefined && username !== undefined);
     });
@@ -100,6 +104,12 @@ function parseProbeArgs(argv: string[]): ProbeOptions {
     host,
     port,
     timeoutMs,
+    given: {
+      explicitSecurity: explicit ? security : null,
+      password: password !== undefined,
+      username: username !== undefined,
+      allowAnonymousTls: values['allow-anonymous-tls'] === true,
+    },
     security: {
       security,
       ...(password !== undefined ? { password } : {}),
@@ -162,11 +172,17 @@ export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
     }
   } catch (err) {
     const e = err instanceof VncgateError ? err : toVncgateError(err);
-    const hint = HINTS[e.code];
+    const hint = hintFor(e, opts.given);
     io.out({ ok: false, target, error: { code: e.code, message: e.message, ...(hint ? { hint } : {}), ...(e.details ? { details: e.details } : {}) } });
     io.err(`vncgate probe ${target}: ${e.code}: ${e.message}${hint ? ` (${hint})` : ''}`);
     return 1;
   }
+}
+
+function hintFor(e: VncgateError, given: ProbeCredentials): string | undefined {
+  if (e.code === 'RFB_ERR_NO_COMMON_SECURITY') return noCommonSecurityHint(e.details, given) ?? HINTS[e.code];
+  if (e.code === 'RFB_ERR_CREDENTIALS_MISSING') return credentialsMissingHint(given) ?? HINTS[e.code];
+  return HINTS[e.code];
 }
 
 function round(ms: number): number {

@@ -14,11 +14,14 @@ export interface WebAsset {
 export interface WebAssets {
   /** dist/public/vnc.html */
   readonly page: WebAsset;
+  /** dist/public/index.html: what `/` shows a person who types the server's address. */
+  readonly landing: WebAsset;
   /** dist/public/assets/*, by file name (content-hashed, so immutable). */
   readonly assets: ReadonlyMap<string, WebAsset>;
 }
 
 export const PAGE_FILE = 'vnc.html';
+export const LANDING_FILE = 'index.html';
 export const ASSETS_DIR = 'assets';
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
@@ -54,9 +57,11 @@ function notBuilt(webRoot: string, what: string): VncgateError {
  * build stops vncgate with a clear message instead of producing 404s for users later.
  */
 export function loadWebAssets(webRoot: string): WebAssets {
-  const pageFile = path.join(webRoot, PAGE_FILE);
-  if (!existsSync(pageFile)) throw notBuilt(webRoot, `${PAGE_FILE} is missing`);
-  const page = load(pageFile);
+  const [page, landing] = [PAGE_FILE, LANDING_FILE].map((name) => {
+    const file = path.join(webRoot, name);
+    if (!existsSync(file)) throw notBuilt(webRoot, `${name} is missing`);
+    return load(file);
+  }) as [WebAsset, WebAsset];
 
   const assetsDir = path.join(webRoot, ASSETS_DIR);
   const assets = new Map<string, WebAsset>();
@@ -67,12 +72,13 @@ export function loadWebAssets(webRoot: string): WebAssets {
     }
   }
 
-  // Every asset the page links must be there, or the page would load half-styled or dead.
-  const html = page.body.toString('utf8');
-  const missing = [...html.matchAll(/(?:src|href)="assets\/([^"]+)"/g)]
-    .map((m) => m[1] ?? '')
-    .filter((name) => !assets.has(name));
-  if (missing.length > 0) throw notBuilt(webRoot, `${PAGE_FILE} links missing assets (${missing.join(', ')})`);
+  // Every asset a page links must be there, or the page would load half-styled or dead.
+  for (const [name, asset] of [[PAGE_FILE, page], [LANDING_FILE, landing]] as const) {
+    const missing = [...asset.body.toString('utf8').matchAll(/(?:src|href)="assets\/([^"]+)"/g)]
+      .map((m) => m[1] ?? '')
+      .filter((linked) => !assets.has(linked));
+    if (missing.length > 0) throw notBuilt(webRoot, `${name} links missing assets (${missing.join(', ')})`);
+  }
 
-  return { page, assets };
+  return { page, landing, assets };
 }

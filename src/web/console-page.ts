@@ -10,6 +10,9 @@ import { buildConsoleCsp } from './csp.js';
  */
 export const CONSOLE_PAGE_PATHS = ['/vnc.html', '/vnc_lite.html', '/vnc_auto.html'] as const;
 
+/** Where the landing page is served (web/index.html). */
+export const LANDING_PATH = '/';
+
 /** `<package>/dist/public`, both from src/web (tsx, vitest) and from the compiled dist/web. */
 export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../dist/public/', import.meta.url));
 
@@ -62,8 +65,8 @@ function addUpgradeConstraint(app: FastifyInstance): void {
 }
 
 /**
- * Serves the console page at {@link CONSOLE_PAGE_PATHS} and its assets at `/assets/<name>`, all
- * from memory. Throws a `CONFIG_ERR_FILE` VncgateError when the page is not built and
+ * Serves the console page at {@link CONSOLE_PAGE_PATHS}, the landing page at {@link LANDING_PATH}
+ * and their assets at `/assets/<name>`, all from memory. Throws a `CONFIG_ERR_FILE` VncgateError when the page is not built and
  * `CONFIG_ERR_INVALID` for a bad CSP source, so both surface at start-up.
  */
 export function registerConsolePage(app: FastifyInstance, options: ConsolePageOptions = {}): void {
@@ -71,7 +74,7 @@ export function registerConsolePage(app: FastifyInstance, options: ConsolePageOp
     frameAncestors: options.frameAncestors ?? ["'self'"],
     connectSources: options.connectSources ?? [],
   });
-  const { page, assets } = loadWebAssets(options.webRoot ?? DEFAULT_WEB_ROOT);
+  const { page, landing, assets } = loadWebAssets(options.webRoot ?? DEFAULT_WEB_ROOT);
   addUpgradeConstraint(app);
 
   const sendPage = (request: FastifyRequest, reply: FastifyReply): FastifyReply =>
@@ -86,6 +89,17 @@ export function registerConsolePage(app: FastifyInstance, options: ConsolePageOp
   for (const url of CONSOLE_PAGE_PATHS) {
     app.route({ method: 'GET', url, constraints: { [UPGRADE_CONSTRAINT]: 'http' satisfies RequestKind }, handler: sendPage });
   }
+
+  // A person who types the server's address gets a page saying what it is and where console
+  // links come from, rather than a JSON 404. Static, scriptless, no version (the address is
+  // public); the same CSP. Upgrades on `/` still reach the catch-all route.
+  app.route({
+    method: 'GET',
+    url: LANDING_PATH,
+    constraints: { [UPGRADE_CONSTRAINT]: 'http' satisfies RequestKind },
+    handler: (request, reply) =>
+      send(request, reply, landing, { 'content-security-policy': csp, 'referrer-policy': 'no-referrer', 'cache-control': 'no-cache' }),
+  });
 
   app.get<{ Params: { name: string } }>(`/${ASSETS_DIR}/:name`, (request, reply) => {
     const asset = assets.get(request.params.name);

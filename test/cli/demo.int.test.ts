@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, viewConsole } from '../support/browser.js';
-import { VNCGATE_BIN } from '../support/cli.js';
+import { VNCGATE_BIN, type CliResult } from '../support/cli.js';
 
 /**
  * `vncgate demo` (what `npm run demo` runs after building): prints a console URL that shows the
@@ -18,7 +18,8 @@ let url = '';
 let browser: Browser;
 
 beforeAll(async () => {
-  const state = mkdtempSync(join(tmpdir(), 'vncgate-demo-'));
+  // A space and a quote in the path: the printed probe command must still paste into a shell.
+  const state = mkdtempSync(join(tmpdir(), "vncgate demo's-"));
   demo = spawn(process.execPath, [VNCGATE_BIN, 'demo', '--listen', '127.0.0.1:0', '--state-dir', state], { stdio: ['ignore', 'pipe', 'pipe'] });
   demo.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   url = await new Promise<string>((resolve, reject) => {
@@ -59,6 +60,33 @@ describe('vncgate demo', () => {
   it('/demo hands out a fresh working link', async () => {
     const r = await openConsole(new URL('/demo', url).toString());
     expect(r.status).toBe('Connected to vncgate demo console');
+  });
+
+  it('issue 16: GET / on the running server shows the landing page, not a 404', async () => {
+    const page = await browser.newPage({ ignoreHTTPSErrors: true });
+    try {
+      const response = await page.goto(new URL('/', url).toString());
+      expect(response?.status()).toBe(200);
+      expect(response?.headers()['content-security-policy']).toContain("default-src 'none'");
+      expect(await page.locator('#landing-text').textContent()).toContain('Open a console link from your cloud dashboard.');
+    } finally {
+      await page.close();
+    }
+  });
+
+  it('issue 16: names the demo backend and its password file, and the probe command it prints works as printed', async () => {
+    const line = /^\s*(vncgate probe 127\.0\.0\.1:(\d+) --security vncauth --password-file .+)$/m.exec(stderr);
+    expect(line, stderr).not.toBeNull();
+    expect(stderr).toContain(`on 127.0.0.1:${line![2]}; its password is in `);
+    // Run exactly the printed text through a shell, with `vncgate` being the built binary.
+    const script = `vncgate() { "${process.execPath}" "${VNCGATE_BIN}" "$@"; }\n${line![1]}`;
+    const r = await new Promise<Pick<CliResult, 'code' | 'stdout' | 'stderr'>>((resolve) => {
+      execFile('/bin/sh', ['-c', script], { timeout: 30_000 }, (error, stdout, err) =>
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout, stderr: err }),
+      );
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, security: { choice: 'vncauth' }, desktopName: 'vncgate demo console' });
   });
 
   it('stops cleanly on SIGTERM and never logged a token', async () => {

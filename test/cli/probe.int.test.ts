@@ -215,6 +215,15 @@ describe('vncgate probe fails with the right code and a readable reason', () => 
     if (!out.ok) expect(out.error.message).toContain('VncAuth');
   });
 
+  it('issue 16: a VncAuth endpoint probed without a password says to pass --password-file, not to change --security', async () => {
+    const out = await probe([target(xvncPw)], 'fail');
+    expect(out).toMatchObject({ ok: false, error: { code: 'RFB_ERR_NO_COMMON_SECURITY', details: { offeredTypes: ['VncAuth'] } } });
+    if (!out.ok) expect(out.error.hint).toBe('the endpoint asks for a VNC password: pass --password-file FILE');
+    const explicit = await probe([target(xvncPw), '--security', 'vncauth'], 'fail');
+    expect(explicit).toMatchObject({ ok: false, error: { code: 'RFB_ERR_CREDENTIALS_MISSING' } });
+    if (!explicit.ok) expect(explicit.error.hint).toBe('--security vncauth needs a VNC password: pass --password-file FILE');
+  });
+
   it('untrusted CA', async () => {
     const xvnc = await startXvnc({ securityTypes: ['X509None'], x509: 'untrustedServer' });
     try {

@@ -1,9 +1,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, parseListen } from '../../src/config/index.js';
 import { VncgateError } from '../../src/errors.js';
+import { createJwtVerifier } from '../../src/proxy/api-auth.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vncgate-config-'));
 const file = (name: string, text: string): string => {
@@ -184,5 +186,39 @@ describe('one pass, with suggestions (issue 16)', () => {
     // The same configuration fails for serving, naming each file.
     const problems = problemsOf(() => loadConfig({ env: {}, overrides: { tls: { certFile: join(dir, 'absent.crt'), keyFile: join(dir, 'absent.key') }, api: { jwt: { hs256SecretFile: join(dir, 'absent.secret') } } } }));
     expect(problems.filter((p) => p.includes('cannot read')).length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('issue 16: api.jwt.hs256SecretFile holds the secret on its first line only', () => {
+  const secretLine = 's3cret-for-the-token-api-0123456789abcdef';
+  const load = (text: string) =>
+    loadConfig({
+      env: {},
+      overrides: { tls: { plainHttp: true }, api: { jwt: { hs256SecretFile: file(`jwt-${text.length}`, text), issuer: 'ops', audience: 'vncgate' } } },
+    });
+  const sign = (key: string | Uint8Array) =>
+    new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer('ops')
+      .setAudience('vncgate')
+      .setExpirationTime('2m')
+      .sign(typeof key === 'string' ? new TextEncoder().encode(key) : key);
+
+  it('uses the bytes before the first LF (a trailing CR dropped); later lines are ignored', () => {
+    for (const text of [`${secretLine}\n`, `${secretLine}\r\n`, `${secretLine}\nsecond line\n`, secretLine]) {
+      expect(Buffer.from(load(text).jwt!.hs256Secret!).toString('utf8')).toBe(secretLine);
+    }
+  });
+
+  it('a JWT signed with the first line is accepted; one signed with the whole file, newline included, gets 401', async () => {
+    const text = `${secretLine}\n`;
+    const verify = createJwtVerifier(load(text).jwt!);
+    await expect(verify(`Bearer ${await sign(secretLine)}`)).resolves.toMatchObject({ iss: 'ops' });
+    await expect(verify(`Bearer ${await sign(text)}`)).rejects.toMatchObject({ code: 'HTTP_ERR_UNAUTHORIZED', httpStatus: 401 });
+  });
+
+  it('the 32-byte minimum applies to the first line, not to the file', () => {
+    const problems = problemsOf(() => load(`short\n${'x'.repeat(64)}\n`));
+    expect(problems.some((p) => p.startsWith('api.jwt.hs256SecretFile'))).toBe(true);
   });
 });

@@ -2,11 +2,13 @@
  * The console page in real Chromium against a real Xvnc, through a minimal test-only WebSocket
  * relay (the production proxy lives in src/proxy). Also plays a tiny RFB 3.8 server that refuses
  * the connection with a SecurityResult reason, as vncgate does for a used single-use token.
+ * "Resize remote" (issue 16) meets a resizable Xvnc, one that refuses SetDesktopSize, and the
+ * synthetic server, which has no ExtendedDesktopSize at all.
  *
  * Set VNCGATE_SCREENSHOT_DIR to keep screenshots of the connected and the refused page.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +19,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSyntheticServer, type SyntheticServer } from '../../src/synthetic/index.js';
 import { registerConsolePage } from '../../src/web/index.js';
 import { launchChromium } from '../support/browser.js';
 import { startXvnc } from '../support/xvnc.js';
@@ -100,6 +103,8 @@ async function eventually(condition: () => boolean, timeoutMs = UI_TIMEOUT_MS): 
 // message (rfbproto "QEMU Client Message", 255) that carries keys as QEMU Extended Key Events
 // when the server advertises them, as Xvnc does.
 const KEY_EVENT = 4;
+// SetDesktopSize (rfbproto "SetDesktopSize"), what noVNC sends to resize the remote.
+const SET_DESKTOP_SIZE = 251;
 const QEMU_CLIENT_MESSAGE = 255;
 const CLIENT_CUT_TEXT = 6;
 
@@ -113,6 +118,10 @@ interface Watched {
 describe('console page in Chromium', () => {
   let webRoot: string;
   let xvnc: XvncServer;
+  /** Issue 16: an Xvnc that may be resized, one that refuses (status 1), and the synthetic server (no ExtendedDesktopSize). */
+  let resizable: XvncServer;
+  let prohibited: XvncServer;
+  let fixed: SyntheticServer;
   let app: FastifyInstance;
   let base: string;
   let browser: Browser;
@@ -130,6 +139,9 @@ describe('console page in Chromium', () => {
     // (nothing to assert) and no cursor shape is sent, so the CSP would never meet noVNC's
     // data: cursor URL.
     xvnc = await startXvnc({ securityTypes: ['None'], desktopName: DESKTOP_NAME, geometry: '800x600', extraArgs: ['-retro'] });
+    resizable = await startXvnc({ securityTypes: ['None'], desktopName: 'resizable', geometry: '800x600' });
+    prohibited = await startXvnc({ securityTypes: ['None'], desktopName: 'prohibited', geometry: '800x600', extraArgs: ['-AcceptSetDesktopSize=0'] });
+    fixed = await startSyntheticServer({ mode: 'demo', width: 1280, height: 960, desktopName: 'fixed-size' });
 
     // Laid out like src/proxy/server.ts: a catch-all route takes WebSocket upgrades on any path
     // (here: an RFB server that refuses, as for a used token), a specific one relays to Xvnc,
@@ -152,6 +164,9 @@ describe('console page in Chromium', () => {
       relayProtocols.push(socket.protocol);
       relay(socket, request.url);
     });
+    for (const [url, port] of [['/resizable', resizable.port], ['/prohibited', prohibited.port], ['/fixed', fixed.port]] as const) {
+      app.get(url, { websocket: true }, (socket, request) => relayTo(port, relayed)(socket, request.url));
+    }
     registerConsolePage(app, { webRoot });
     base = await app.listen({ host: '127.0.0.1', port: 0 });
 
@@ -165,6 +180,9 @@ describe('console page in Chromium', () => {
     await browser?.close();
     await app?.close();
     await xvnc?.stop();
+    await resizable?.stop();
+    await prohibited?.stop();
+    await fixed?.close();
     if (webRoot !== undefined) await rm(webRoot, { recursive: true, force: true });
   });
 
@@ -360,6 +378,92 @@ describe('console page in Chromium', () => {
     expect(await eventually(() => relayed.get('tok-again')?.count === 2)).toBe(true);
     await page.locator('#status-text', { hasText: `Connected to ${DESKTOP_NAME}` }).waitFor({ timeout: UI_TIMEOUT_MS });
     expect(await page.locator('#notice').isHidden()).toBe(true);
+    await page.close();
+  });
+  /** The canvas's framebuffer size and the size it is drawn at. */
+  const canvasSize = (page: Page) =>
+    page.evaluate<{ width: number; height: number; shownWidth: number }>(`(() => {
+      const c = document.querySelector('#screen canvas');
+      return { width: c.width, height: c.height, shownWidth: c.getBoundingClientRect().width };
+    })()`);
+
+  it('issue 16: "Resize remote" against an endpoint without ExtendedDesktopSize says so and scales instead', async () => {
+    const { page, cspViolations, pageErrors } = await open('/vnc.html?path=fixed%3Ftoken%3Dtok-fixed&resize=remote');
+    await page.locator('#status-text', { hasText: 'Connected to fixed-size' }).waitFor();
+    const toast = page.locator('#toast-text');
+    await toast.waitFor({ state: 'visible' });
+    expect(await toast.textContent()).toBe('This console cannot change its resolution; showing it scaled instead.');
+    expect(await page.locator('#resize-mode').inputValue()).toBe('scale');
+    // Scaled: the 1280-pixel framebuffer is drawn narrower, to fit the 1024-pixel window.
+    await expect.poll(() => canvasSize(page), { timeout: UI_TIMEOUT_MS }).toMatchObject({ width: 1280, height: 960, shownWidth: expect.any(Number) });
+    expect((await canvasSize(page)).shownWidth).toBeLessThan(1024);
+    // Non-blocking: the failure notice stays hidden and the console keeps taking input.
+    expect(await page.locator('#notice').isHidden()).toBe(true);
+    expect(await page.locator('#btn-cad').isEnabled()).toBe(true);
+    expect(relayed.get('tok-fixed')?.clientMessageTypes).not.toContain(SET_DESKTOP_SIZE);
+    await screenshot(page, 'vncgate-console-resize-unsupported.png');
+
+    // Picking "Resize remote" again says it again, at once.
+    await page.locator('#toast-close').click();
+    expect(await page.locator('#toast').isHidden()).toBe(true);
+    await page.locator('#resize-mode').selectOption('remote');
+    await toast.waitFor({ state: 'visible' });
+    expect(await page.locator('#resize-mode').inputValue()).toBe('scale');
+    expect(cspViolations).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  it('issue 16: a SetDesktopSize the endpoint refuses (Xvnc -AcceptSetDesktopSize=0) is reported with its reason, and the page scales', async () => {
+    const { page, pageErrors } = await open('/vnc.html?path=prohibited%3Ftoken%3Dtok-prohibited&resize=remote');
+    await page.locator('#status-text', { hasText: 'Connected to prohibited' }).waitFor();
+    const toast = page.locator('#toast-text');
+    await toast.waitFor({ state: 'visible' });
+    expect(await toast.textContent()).toBe(
+      'This console cannot change its resolution; showing it scaled instead. (The console refused: resizing is administratively prohibited.)',
+    );
+    expect(relayed.get('tok-prohibited')?.clientMessageTypes).toContain(SET_DESKTOP_SIZE);
+    expect(await page.locator('#resize-mode').inputValue()).toBe('scale');
+    expect(await canvasSize(page)).toMatchObject({ width: 800, height: 600 });
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  it('issue 16: "Resize remote" against Xvnc resizes the remote to the window, with no notice', async () => {
+    const { page, pageErrors } = await open('/vnc.html?path=resizable%3Ftoken%3Dtok-resizable&resize=remote');
+    await page.locator('#status-text', { hasText: 'Connected to resizable' }).waitFor();
+    await expect.poll(async () => (await canvasSize(page)).width, { timeout: UI_TIMEOUT_MS }).toBe(1024);
+    const size = await canvasSize(page);
+    process.stderr.write(`issue 16: Xvnc resized from 800x600 to ${size.width}x${size.height} for a 1024x720 window\n`);
+    expect(size.shownWidth).toBe(1024);
+    expect(relayed.get('tok-resizable')?.clientMessageTypes).toContain(SET_DESKTOP_SIZE);
+    expect(await page.locator('#toast').isHidden()).toBe(true);
+    expect(await page.locator('#resize-mode').inputValue()).toBe('remote');
+    expect(pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  it('issue 16: a view-only console asked to "Resize remote" says it cannot and scales (noVNC never resizes from view-only)', async () => {
+    const { page } = await open('/vnc.html?path=resizable%3Ftoken%3Dtok-resize-view&resize=remote&view_only=1');
+    await page.locator('#status-text', { hasText: 'Connected to resizable' }).waitFor();
+    await page.locator('#toast-text', { hasText: 'A view-only console cannot change its resolution; showing it scaled instead.' }).waitFor();
+    expect(await page.locator('#resize-mode').inputValue()).toBe('scale');
+    expect(relayed.get('tok-resize-view')?.clientMessageTypes).not.toContain(SET_DESKTOP_SIZE);
+    await page.close();
+  });
+
+  it('issue 16: GET / is a static page saying where console links come from, under the CSP, naming no version', async () => {
+    const { page, cspViolations, pageErrors, status, csp } = await open('/');
+    expect(status).toBe(200);
+    expect(csp).toContain("default-src 'none'");
+    expect(await page.locator('#landing-text').textContent()).toContain('Open a console link from your cloud dashboard.');
+    expect(await page.title()).toBe('Console proxy');
+    const { version } = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8')) as { version: string };
+    expect(await page.content()).not.toContain(version);
+    await page.waitForTimeout(300); // let a violation report arrive, if there is one
+    await screenshot(page, 'vncgate-landing.png');
+    expect(cspViolations).toEqual([]);
+    expect(pageErrors).toEqual([]);
     await page.close();
   });
 });

@@ -17,6 +17,7 @@ const DEFAULT_CSP =
 const JS_NAME = 'console-0123456789ab.js';
 const CSS_NAME = 'console-ba9876543210.css';
 const PAGE = `<!doctype html><title>Console</title><link rel="stylesheet" href="assets/${CSS_NAME}"><script type="module" src="assets/${JS_NAME}"></script>`;
+const LANDING = `<!doctype html><title>Console proxy</title><link rel="stylesheet" href="assets/${CSS_NAME}"><p>Open a console link from your cloud dashboard.</p>`;
 const JS = `export const filler = ${JSON.stringify('x'.repeat(4096))};\n`;
 const CSS = 'body{margin:0}\n';
 
@@ -54,6 +55,7 @@ describe('registerConsolePage', () => {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'vncgate-page-'));
     webRoot = await fakeBuild(path.join(tmp, 'public'), {
       'vnc.html': PAGE,
+      'index.html': LANDING,
       [`assets/${JS_NAME}`]: JS,
       [`assets/${CSS_NAME}`]: CSS,
     });
@@ -119,11 +121,25 @@ describe('registerConsolePage', () => {
     ['GET', '/assets/'],
     ['GET', '/vnc.htm'],
     ['GET', '/public/vnc.html'],
-    ['GET', '/'],
+    ['GET', '/index.html'],
     ['POST', '/vnc.html'],
   ] as const)('answers %s %s with 404', async (method, url) => {
     const res = await app.inject({ method, url });
     expect(res.statusCode).toBe(404);
+  });
+
+  it('issue 16: GET / is a landing page for a person who typed the address, under the same CSP', async () => {
+    for (const method of ['GET', 'HEAD'] as const) {
+      const res = await app.inject({ method, url: '/' });
+      expect(res.statusCode).toBe(200);
+      expect(res.body).toBe(method === 'GET' ? LANDING : '');
+      expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+      expect(res.headers['content-security-policy']).toBe(DEFAULT_CSP);
+      expect(res.headers['referrer-policy']).toBe('no-referrer');
+      expect(res.headers['x-content-type-options']).toBe('nosniff');
+      expect(res.headers['cache-control']).toBe('no-cache');
+    }
+    expect((await app.inject({ method: 'GET', url: '/?token=t' })).body).toBe(LANDING);
   });
 
   it('leaves WebSocket upgrades on the page paths to the app\'s catch-all route (Nova `path=?token=…`)', async () => {
@@ -136,6 +152,8 @@ describe('registerConsolePage', () => {
       expect((await proxy.inject({ method: 'GET', url })).body).toBe(PAGE);
     }
     expect((await proxy.inject({ method: 'GET', url: '/websockify?token=t', headers: upgrade })).body).toBe('catch-all');
+    expect((await proxy.inject({ method: 'GET', url: '/?token=t', headers: upgrade })).body).toBe('catch-all');
+    expect((await proxy.inject({ method: 'GET', url: '/' })).body).toBe(LANDING);
     await proxy.close();
   });
 
@@ -145,6 +163,7 @@ describe('registerConsolePage', () => {
     await twice.register(async (scope) => registerConsolePage(scope, { webRoot }), { prefix: '/novnc' });
     expect((await twice.inject({ method: 'GET', url: '/novnc/vnc_lite.html' })).body).toBe(PAGE);
     expect((await twice.inject({ method: 'GET', url: `/novnc/assets/${CSS_NAME}` })).body).toBe(CSS);
+    expect((await twice.inject({ method: 'GET', url: '/novnc/' })).body).toBe(LANDING);
     await twice.close();
   });
 
@@ -195,8 +214,14 @@ describe('registerConsolePage', () => {
   });
 
   it('fails at start-up when the page links an asset the build lacks', async () => {
-    const partial = await fakeBuild(path.join(tmp, 'partial'), { 'vnc.html': PAGE, [`assets/${CSS_NAME}`]: CSS });
+    const partial = await fakeBuild(path.join(tmp, 'partial'), { 'vnc.html': PAGE, 'index.html': LANDING, [`assets/${CSS_NAME}`]: CSS });
     expect(codeOf(() => registerConsolePage(Fastify(), { webRoot: partial }))).toBe('CONFIG_ERR_FILE');
+  });
+
+  it('fails at start-up when the build lacks the landing page (a build from before issue 16)', async () => {
+    const old = await fakeBuild(path.join(tmp, 'old'), { 'vnc.html': PAGE, [`assets/${JS_NAME}`]: JS, [`assets/${CSS_NAME}`]: CSS });
+    expect(codeOf(() => registerConsolePage(Fastify(), { webRoot: old }))).toBe('CONFIG_ERR_FILE');
+    expect(() => registerConsolePage(Fastify(), { webRoot: old })).toThrow(/index\.html is missing/);
   });
 
   it('defaults to <package>/dist/public', () => {

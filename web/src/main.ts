@@ -7,10 +7,15 @@
 import RFB from '@novnc/novnc';
 import { ConsoleLinkError, readConsoleSettings, RESIZE_MODES, scrubConsoleUrl } from './params.js';
 import type { ConsoleSettings, ResizeMode } from './params.js';
+import { resizeFallbackText, serverSupportsResize, watchRemoteResize } from './remote-resize.js';
 import { cleanText, decodeRfbText } from './text.js';
+import { createToast } from './toast.js';
 
 /** Automatic reconnecting stops after this many attempts in a row that never got connected. */
 const MAX_FAILED_ATTEMPTS = 5;
+
+/** How long a toast (a notice that does not cover the console) stays up. */
+const TOAST_MS = 12_000;
 
 /**
  * Close codes after which trying again cannot help: 1008 (policy violation) and the application
@@ -32,6 +37,8 @@ interface Attempt {
   /** Set by `securityfailure`: the reason to show ('' when the server gave none). */
   securityFailure: string | undefined;
   credentialsRequired: boolean;
+  /** Whether the endpoint can change its resolution; undefined until its first framebuffer update. */
+  resizable: boolean | undefined;
 }
 
 interface Outcome {
@@ -67,6 +74,10 @@ const ui = {
   noticeText: byId('notice-text', HTMLParagraphElement),
   noticeRetry: byId('notice-retry', HTMLButtonElement),
 };
+const toast = createToast(
+  { box: byId('toast', HTMLDivElement), text: byId('toast-text', HTMLSpanElement), close: byId('toast-close', HTMLButtonElement) },
+  TOAST_MS,
+);
 
 let settings: ConsoleSettings | undefined;
 let current: Attempt | undefined;
@@ -91,6 +102,28 @@ function showNotice(title: string, text: string, offerRetry: boolean): void {
 
 function hideNotice(): void {
   ui.notice.hidden = true;
+}
+
+function setResizeMode(mode: ResizeMode): void {
+  resizeMode = mode;
+  ui.resizeMode.value = mode;
+  if (current !== undefined) applyResize(current.rfb, mode);
+}
+
+/**
+ * "Resize remote" on an endpoint that cannot resize would leave the console unscaled and say
+ * nothing (noVNC then neither resizes nor scales): fall back to scaling, and say why.
+ */
+function checkRemoteResize(attempt: Attempt): void {
+  if (attempt !== current || resizeMode !== 'remote') return;
+  if (settings?.viewOnly === true) {
+    // noVNC never asks a server to resize from a view-only session.
+    setResizeMode('scale');
+    toast.show(resizeFallbackText({ kind: 'view-only' }));
+  } else if (attempt.resizable === false && !serverSupportsResize(attempt.rfb)) {
+    setResizeMode('scale');
+    toast.show(resizeFallbackText({ kind: 'unsupported' }));
+  }
 }
 
 function setSessionControls(enabled: boolean): void {
@@ -147,9 +180,22 @@ function connect(): void {
     close: undefined,
     securityFailure: undefined,
     credentialsRequired: false,
+    resizable: undefined,
   };
   created = attempt;
   current = attempt;
+
+  watchRemoteResize(rfb, {
+    supportKnown: (supported) => {
+      attempt.resizable = supported;
+      checkRemoteResize(attempt);
+    },
+    refused: (status) => {
+      if (attempt !== current || resizeMode !== 'remote') return;
+      setResizeMode('scale');
+      toast.show(resizeFallbackText({ kind: 'refused', status }));
+    },
+  });
 
   rfb.viewOnly = settings.viewOnly;
   rfb.showDotCursor = settings.showDot;
@@ -276,8 +322,9 @@ function wireToolbar(): void {
   ui.resizeMode.addEventListener('change', () => {
     const mode = RESIZE_MODES.find((m) => m === ui.resizeMode.value);
     if (mode === undefined) return;
-    resizeMode = mode;
-    if (current !== undefined) applyResize(current.rfb, mode);
+    setResizeMode(mode);
+    if (mode !== 'remote') toast.hide();
+    if (current !== undefined) checkRemoteResize(current);
   });
 
   // Inside an iframe without allow="fullscreen" the API is unavailable: hide the button.
