@@ -6,12 +6,13 @@ import type { BackendSecurity } from '../proxy/backend-connector.js';
 import type { SecurityChoice } from '../rfb/index.js';
 import { parseCellDbUrl } from '../nova/resolvers.js';
 import { CONFIG_SCHEMA, ENV_OVERRIDES } from './schema.js';
+import { checkTlsPair } from './tls-pair.js';
 
 /** The file and environment form, after defaults (mirrors CONFIG_SCHEMA). */
 export type RawConfig = {
   listen: string[];
   publicUrl: string | null;
-  tls: { certFile: string | null; keyFile: string | null; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string | null; plainHttp: boolean };
+  tls: { certFile: string | null; keyFile: string | null; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string | null; plainHttp: boolean; watchFiles: boolean };
   redis: { url: string | null; keyPrefix: string; connectTimeoutMs: number; commandTimeoutMs: number };
   tokens: { defaultTtlSeconds: number; maxTtlSeconds: number };
   api: {
@@ -152,8 +153,19 @@ export type Config = Readonly<{
   /** Where the file came from, if any (for messages). */
   source: string | null;
   listen: readonly ListenAddress[];
-  /** PEM material for the front end, or null when serving plain HTTP. */
-  tls: Readonly<{ cert: Buffer; key: Buffer; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string | null }> | null;
+  /**
+   * The front end's certificate and key as read at start-up (a checked pair), where they came
+   * from (for reloads), or null when serving plain HTTP.
+   */
+  tls: Readonly<{
+    cert: Buffer;
+    key: Buffer;
+    certFile: string;
+    keyFile: string;
+    minVersion: 'TLSv1.2' | 'TLSv1.3';
+    ciphers: string | null;
+    watchFiles: boolean;
+  }> | null;
   publicUrl: string | null;
   profiles: ReadonlyMap<string, BackendSecurity>;
   /** Backend profiles that turn hostname verification off (logged at start-up). */
@@ -301,9 +313,15 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (!raw.tls.certFile || !raw.tls.keyFile) {
       problems.push('tls: certFile and keyFile are required (or set tls.plainHttp: true behind a TLS-terminating proxy)');
     } else {
-      const cert = readFile('tls.certFile', raw.tls.certFile);
-      const key = readFile('tls.keyFile', raw.tls.keyFile);
-      if (cert && key) tls = { cert, key, minVersion: raw.tls.minVersion, ciphers: raw.tls.ciphers };
+      const { certFile, keyFile, minVersion, ciphers, watchFiles } = raw.tls;
+      const cert = readFile('tls.certFile', certFile);
+      const key = readFile('tls.keyFile', keyFile);
+      const pair = cert && key ? checkTlsPair(cert, key, { minVersion, ciphers }) : null;
+      if (pair && !pair.ok) {
+        const path = pair.option === 'certFile' ? ` ${certFile}:` : pair.option === 'keyFile' ? ` ${keyFile}:` : '';
+        problems.push(`tls.${pair.option}:${path} ${pair.problem}`);
+      }
+      if (cert && key && pair?.ok) tls = { cert, key, certFile, keyFile, minVersion, ciphers, watchFiles };
     }
   }
 
