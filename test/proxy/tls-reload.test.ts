@@ -156,6 +156,28 @@ describe('issue 17: TLS certificate reload', () => {
     expectNoKeyMaterial(t.logText());
   });
 
+  it("the new context keeps the listener's minVersion and ciphers (not Node's defaults)", async () => {
+    const t = await setup({ watchFiles: false });
+    const attempt = (opts: { maxVersion?: 'TLSv1.2'; ciphers?: string }): Promise<string> =>
+      new Promise((resolve) => {
+        const s = connect({ host: '127.0.0.1', port: t.port, rejectUnauthorized: false, ...opts });
+        s.setTimeout(5_000, () => s.destroy(new Error('timeout')));
+        s.once('secureConnect', () => {
+          resolve(`${s.getProtocol()} ${s.getCipher().name}`);
+          s.destroy();
+        });
+        s.once('error', () => resolve('refused'));
+      });
+    // Node's default list has this CBC suite; vncgate's ECDHE + AEAD list does not.
+    const cbc = { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA' } as const;
+    expect(await attempt(cbc)).toBe('refused');
+    await install(t.dir, B.cert.pem, B.key.pem);
+    await t.reloader.reload('SIGHUP');
+    expect(await served(t.port)).toBe(fp(B));
+    expect(await attempt(cbc)).toBe('refused');
+    expect(await attempt({ maxVersion: 'TLSv1.2' })).toMatch(/^TLSv1\.2 ECDHE-ECDSA-AES\d+-GCM-SHA\d+$/);
+  });
+
   it('a TLS session from before the reload is not resumed: the client does a full handshake and sees the new certificate', async () => {
     const t = await setup({ watchFiles: false });
     const ticket = async (): Promise<Buffer> => {
