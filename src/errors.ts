@@ -97,6 +97,8 @@ export const ERROR_CODES = {
   CONFIG_ERR_INVALID: { httpStatus: 500, wsClose: 1011, reason: 'The console service is misconfigured' },
   CONFIG_ERR_FILE: { httpStatus: 500, wsClose: 1011, reason: 'The console service is misconfigured' },
   CONFIG_ERR_LISTEN: { httpStatus: 500, wsClose: 1011, reason: 'The console service is misconfigured' },
+  // A certificate reload (SIGHUP, file change) refused; the previous certificate stays. Log only.
+  CONFIG_ERR_TLS_RELOAD: { httpStatus: 500, wsClose: 1011, reason: 'The console service is misconfigured' },
 
   INTERNAL_ERR: { httpStatus: 500, wsClose: 1011, reason: 'Internal error in the console service' },
 } as const satisfies Record<string, { httpStatus: number; wsClose: number; reason: string }>;

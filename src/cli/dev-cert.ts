@@ -3,10 +3,12 @@ import { X509Certificate, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VncgateError } from '../errors.js';
+import { EXPIRY_WARNING_DAYS } from '../proxy/tls-reload.js';
 
 /**
  * A self-signed development certificate for localhost/127.0.0.1/::1, made with the openssl CLI and
- * kept in `dir` until it is within a day of expiring. For the demo only: browsers will warn.
+ * kept in `dir` until it comes within a day of vncgate's expiry warning (so the demo never logs
+ * one). For the demo only: browsers will warn.
  */
 export function ensureDevCertificate(dir: string): { certFile: string; keyFile: string; fingerprint256: string } {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -15,7 +17,7 @@ export function ensureDevCertificate(dir: string): { certFile: string; keyFile: 
   if (existsSync(certFile) && existsSync(keyFile)) {
     try {
       const cert = new X509Certificate(readFileSync(certFile));
-      if (Date.parse(cert.validTo) - Date.now() > 86_400_000) return { certFile, keyFile, fingerprint256: cert.fingerprint256 };
+      if (Date.parse(cert.validTo) - Date.now() > (EXPIRY_WARNING_DAYS + 1) * 86_400_000) return { certFile, keyFile, fingerprint256: cert.fingerprint256 };
     } catch {
       // unreadable: make a new one
     }

@@ -17,7 +17,9 @@ Configuration comes from FILE (or $VNCGATE_CONFIG) and VNCGATE_* environment var
 README's Configuration section. Prints one JSON line with the bound addresses once listening; logs
 go to stderr. SIGTERM or SIGINT drains: new consoles are refused, open ones keep working for up to
 shutdown.drainTimeoutMs, and the process exits as soon as none is left. A second signal closes
-every session at once.
+every session at once. SIGHUP reads the TLS certificate and key again (so do changes to the files,
+unless tls.watchFiles is false): new connections get the new pair, open sessions are untouched, and
+a bad pair is refused with CONFIG_ERR_TLS_RELOAD in the log while the previous one is kept.
 `;
 
 export function serveArgs(argv: string[]): { config?: string; listen?: string[] } {
@@ -85,10 +87,20 @@ export async function startVncgate(
 
 export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
   const args = serveArgs(argv);
-  const config = loadConfig({ ...(args.config !== undefined ? { file: args.config } : {}), ...(args.listen ? { overrides: { listen: args.listen } } : {}) });
+  // Before anything is read: Node's default for SIGHUP ends the process, and `systemctl reload` sends one.
+  const hup = watchHangup();
   const signals = watchSignals();
   try {
+    const config = loadConfig({ ...(args.config !== undefined ? { file: args.config } : {}), ...(args.listen ? { overrides: { listen: args.listen } } : {}) });
     const { server, tokens, log } = await startVncgate(config, io);
+    hup.onHangup(() => {
+      server.reloadTls('SIGHUP').then(
+        (r) => {
+          if (r === null) log.info('SIGHUP: serving plain HTTP, no certificate to reload');
+        },
+        (err: unknown) => log.error({ err }, 'SIGHUP: certificate reload failed unexpectedly'),
+      );
+    });
     io.out({ listening: server.addresses, baseUrl: server.baseUrl });
     await signals.first;
     const now = signals.second.then((signal) => log.info({ signal }, 'second signal: closing every session now'));
@@ -98,7 +110,30 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
     return 0;
   } finally {
     signals.dispose();
+    hup.dispose();
   }
+}
+
+/**
+ * SIGHUP while serving. One that arrives before `onHangup` is given a handler (during start-up,
+ * after the files were read) is kept and handled then, not lost.
+ */
+export function watchHangup(): { onHangup(handler: () => void): void; dispose(): void } {
+  let handler: (() => void) | null = null;
+  let pending = false;
+  const on = (): void => {
+    if (handler) handler();
+    else pending = true;
+  };
+  process.on('SIGHUP', on);
+  return {
+    onHangup(h) {
+      handler = h;
+      if (pending) h();
+      pending = false;
+    },
+    dispose: () => process.off('SIGHUP', on),
+  };
 }
 
 /**

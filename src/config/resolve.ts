@@ -3,6 +3,7 @@ import type { BackendSecurity } from '../target.js';
 import { compileTargetPolicy, TargetPolicy } from '../target-policy.js';
 import { firstLine, resolveIronic, resolveKeystone, resolveNova, type ReadFile } from './openstack-settings.js';
 import type { RawConfig } from './schema.js';
+import { checkTlsPair } from './tls-pair.js';
 import type { Config, KeystoneSettings, ListenAddress, LoadPurpose } from './types.js';
 
 /** Parses "host:port", "[v6]:port" or ":port" (all interfaces). */
@@ -48,9 +49,15 @@ export function resolveConfig(raw: RawConfig, source: string | null, purpose: Lo
     if (!raw.tls.certFile || !raw.tls.keyFile) {
       problems.push('tls: certFile and keyFile are required (or set tls.plainHttp: true behind a TLS-terminating proxy)');
     } else {
-      const cert = readFile('tls.certFile', raw.tls.certFile);
-      const key = readFile('tls.keyFile', raw.tls.keyFile);
-      if (cert && key) tls = { cert, key, minVersion: raw.tls.minVersion, ciphers: raw.tls.ciphers };
+      const { certFile, keyFile, minVersion, ciphers, watchFiles } = raw.tls;
+      const cert = readFile('tls.certFile', certFile);
+      const key = readFile('tls.keyFile', keyFile);
+      const pair = cert && key ? checkTlsPair(cert, key, { minVersion, ciphers }) : null;
+      if (pair && !pair.ok) {
+        const path = pair.option === 'certFile' ? ` ${certFile}:` : pair.option === 'keyFile' ? ` ${keyFile}:` : '';
+        problems.push(`tls.${pair.option}:${path} ${pair.problem}`);
+      }
+      if (cert && key && pair?.ok) tls = { cert, key, certFile, keyFile, minVersion, ciphers, watchFiles };
     }
   }
 

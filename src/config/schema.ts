@@ -45,6 +45,11 @@ export const CONFIG_SCHEMA = {
         ciphers: { type: ['string', 'null'], default: TLS12_CIPHERS },
         /** Serve plain HTTP/WS (only behind a TLS-terminating proxy). Must be set explicitly. */
         plainHttp: { type: 'boolean', default: false },
+        /**
+         * Watch the directories of certFile and keyFile and serve a changed pair to new handshakes
+         * (as SIGHUP does). Off: only SIGHUP reloads.
+         */
+        watchFiles: { type: 'boolean', default: true },
       },
     },
     redis: {
@@ -321,6 +326,7 @@ export const ENV_OVERRIDES = {
   VNCGATE_TLS_KEY_FILE: { path: ['tls', 'keyFile'], parse: 'string' },
   VNCGATE_TLS_MIN_VERSION: { path: ['tls', 'minVersion'], parse: 'string' },
   VNCGATE_PLAIN_HTTP: { path: ['tls', 'plainHttp'], parse: 'boolean' },
+  VNCGATE_TLS_WATCH_FILES: { path: ['tls', 'watchFiles'], parse: 'boolean' },
   VNCGATE_REDIS_URL: { path: ['redis', 'url'], parse: 'string' },
   VNCGATE_ALLOWED_ORIGINS: { path: ['origins', 'allowed'], parse: 'list' },
   VNCGATE_ALLOWED_TARGETS: { path: ['backends', 'allowedTargets'], parse: 'list' },

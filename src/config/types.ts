@@ -35,8 +35,19 @@ export type Config = Readonly<{
   /** Where the file came from, if any (for messages). */
   source: string | null;
   listen: readonly ListenAddress[];
-  /** PEM material for the front end, or null when serving plain HTTP. */
-  tls: Readonly<{ cert: Buffer; key: Buffer; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string | null }> | null;
+  /**
+   * The front end's certificate and key as read at start-up (a checked pair), where they came
+   * from (for reloads), or null when serving plain HTTP.
+   */
+  tls: Readonly<{
+    cert: Buffer;
+    key: Buffer;
+    certFile: string;
+    keyFile: string;
+    minVersion: 'TLSv1.2' | 'TLSv1.3';
+    ciphers: string | null;
+    watchFiles: boolean;
+  }> | null;
   publicUrl: string | null;
   profiles: ReadonlyMap<string, BackendSecurity>;
   /** backends.allowedTargets, compiled: where static (host:port) targets may point. */

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import { VncgateError } from '../errors.js';
@@ -14,6 +15,7 @@ import { baseUrlFor, listen } from './listeners.js';
 import { checkOpenFilesLimit } from './open-files.js';
 import { OriginPolicy } from './origin.js';
 import { SessionRegistry } from './session-registry.js';
+import { TlsReloader, type ReloadResult, type ReloadTrigger } from './tls-reload.js';
 import { registerTokenApi } from './token-api.js';
 import { registerConsoleUpgrades } from './upgrade.js';
 
@@ -44,6 +46,12 @@ export type VncgateServer = {
    * Follow with `close()`.
    */
   drain(timeoutMs: number): Promise<DrainSummary>;
+  /**
+   * Reads the TLS certificate and key files again; a valid pair is served to new handshakes, a bad
+   * one is refused (logged with CONFIG_ERR_TLS_RELOAD) and the previous one stays. Null when
+   * serving plain HTTP.
+   */
+  reloadTls(trigger: ReloadTrigger): Promise<ReloadResult | null>;
   /** Ends everything now: a drain under way closes what is left, then the listeners close. */
   close(): Promise<void>;
 };
@@ -58,6 +66,8 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   const lifecycle = new Lifecycle();
 
   const app = createHttpApp(config, log);
+  // Fastify's server is https.Server, a tls.Server, whenever config.tls is set.
+  const tls = config.tls ? new TlsReloader(app.server as unknown as TlsServer, config.tls, log.child({ component: 'tls' })) : null;
   registerDrainHooks(app, lifecycle);
   const connections = new ConnectionGuard(config.raw.limits, log.child({ component: 'connections' }));
   connections.attach(app.server);
@@ -77,6 +87,7 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
     await app.close();
     throw err;
   }
+  tls?.start();
   let draining: Promise<DrainSummary> | null = null;
   return {
     app,
@@ -88,8 +99,10 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
       if (lifecycle.beginDrain()) draining = drainSessions(app, registry, lifecycle, timeoutMs, log);
       return draining ?? Promise.resolve({ sessions: 0, ended: 0, closed: 0, cutShort: true, durationMs: 0 });
     },
+    reloadTls: (trigger) => tls?.reload(trigger) ?? Promise.resolve(null),
     async close() {
       lifecycle.beginClose();
+      tls?.close();
       await draining;
       // Nothing new is accepted, and no connection without a console session holds the process.
       connections.close();

@@ -1,8 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { ensureDevCertificate } from '../../src/cli/dev-cert.js';
 import { importIronicConf, importNovaConf } from '../../src/config/import.js';
 import { iniBool, iniList, parseIni } from '../../src/config/ini.js';
 import { loadConfig } from '../../src/config/index.js';
@@ -13,8 +14,10 @@ const f = (name: string, text = 'x') => {
   writeFileSync(p, text);
   return p;
 };
-const cert = f('proxy.crt');
-const key = f('proxy.key');
+// A real pair: loadConfig checks that the key belongs to the certificate.
+const devCert = ensureDevCertificate(join(dir, 'dev'));
+const cert = f('proxy.crt', readFileSync(devCert.certFile, 'utf8'));
+const key = f('proxy.key', readFileSync(devCert.keyFile, 'utf8'));
 const ca = f('vencrypt-ca.pem');
 const ccert = f('vencrypt-client.crt');
 const ckey = f('vencrypt-client.key');

@@ -1,8 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { ensureDevCertificate } from '../../src/cli/dev-cert.js';
 import { loadConfig, parseListen } from '../../src/config/index.js';
 import { VncgateError } from '../../src/errors.js';
 import { createJwtVerifier } from '../../src/proxy/api-auth.js';
@@ -13,8 +14,8 @@ const file = (name: string, text: string): string => {
   writeFileSync(p, text);
   return p;
 };
-const cert = file('cert.pem', 'CERT');
-const key = file('key.pem', 'KEY');
+// A real pair: loadConfig checks that the key belongs to the certificate.
+const { certFile: cert, keyFile: key } = ensureDevCertificate(dir);
 
 function problemsOf(f: () => unknown): string[] {
   try {
@@ -56,7 +57,8 @@ describe('configuration', () => {
       { host: '::1', port: 7443 },
       { host: '127.0.0.1', port: 7443 },
     ]);
-    expect(c.tls?.cert.toString()).toBe('CERT');
+    expect(c.tls?.cert).toEqual(readFileSync(cert));
+    expect(c.tls).toMatchObject({ certFile: cert, keyFile: key, watchFiles: true });
     expect(c.raw.redis.url).toBe('redis://127.0.0.1:6390/2');
     expect(c.publicUrl).toBe('https://console.example.com:7443/');
   });

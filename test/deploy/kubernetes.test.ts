@@ -15,6 +15,7 @@ import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import type { IContainer } from 'kubernetes-models/v1/Container';
+import { ensureDevCertificate } from '../../src/cli/dev-cert.js';
 import { CONFIG_SCHEMA, loadConfig, parseListen, type Config } from '../../src/config/index.js';
 import { VncgateError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
@@ -153,7 +154,14 @@ function secretPathsInConfig(): string[] {
 const scratch = mkdtempSync(join(tmpdir(), 'vncgate-deploy-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 /** The shipped config with real-shaped secrets (the templates' placeholders replaced). */
-const realFiles = new Map([...projectedSecretFiles()].map(([p]) => [p, p === 'jwt.secret' ? randomBytes(32).toString('base64') : `test ${p}`]));
+// A real certificate and key: loadConfig checks them as a pair.
+const devPair = ensureDevCertificate(join(scratch, 'dev-cert'));
+const realContent: Record<string, string> = {
+  'jwt.secret': randomBytes(32).toString('base64'),
+  'tls.crt': readFileSync(devPair.certFile, 'utf8'),
+  'tls.key': readFileSync(devPair.keyFile, 'utf8'),
+};
+const realFiles = new Map([...projectedSecretFiles()].map(([p]) => [p, realContent[p] ?? `test ${p}`]));
 const config = loadShippedConfig(realFiles, scratch);
 
 describe('deploy/kubernetes: the objects', () => {
