@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import { VncgateError } from '../errors.js';
 import { consoleUrl } from '../proxy/console-url.js';
+import { tokenStoreConfig } from './token-store-config.js';
 import { createTokenStore, parseTarget, type ConsoleTarget } from '../tokens/index.js';
 import { UsageError, parseHostPort, type CliIo } from './io.js';
 
@@ -30,20 +31,13 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
   });
   if (sub !== 'create' && sub !== 'revoke') throw new UsageError('expected "token create" or "token revoke"');
   const config = loadConfig(values.config !== undefined ? { file: values.config } : {});
-  if (config.raw.redis.url === null) {
+  if (config.redis === null) {
     throw new VncgateError(
       'CONFIG_ERR_INVALID',
-      'token commands need redis.url (VNCGATE_REDIS_URL): without Redis, tokens live inside one `vncgate serve` process; use POST /v1/console-tokens there',
+      'token commands need Redis (redis.url, redis.sentinels or redis.cluster): without Redis, tokens live inside one `vncgate serve` process; use POST /v1/console-tokens there',
     );
   }
-  const tokens = createTokenStore({
-    redisUrl: config.raw.redis.url,
-    keyPrefix: config.raw.redis.keyPrefix,
-    connectTimeoutMs: config.raw.redis.connectTimeoutMs,
-    commandTimeoutMs: config.raw.redis.commandTimeoutMs,
-    maxTtlSeconds: config.raw.tokens.maxTtlSeconds,
-    logger: io.log,
-  });
+  const tokens = createTokenStore({ ...tokenStoreConfig(config), logger: io.log });
   try {
     await tokens.ready();
     if (sub === 'revoke') {

@@ -12,7 +12,20 @@ export type RawConfig = {
   listen: string[];
   publicUrl: string | null;
   tls: { certFile: string | null; keyFile: string | null; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string | null; plainHttp: boolean };
-  redis: { url: string | null; keyPrefix: string; connectTimeoutMs: number; commandTimeoutMs: number };
+  redis: {
+    url: string | null;
+    sentinels: string[];
+    sentinelName: string;
+    sentinelPasswordFile: string | null;
+    cluster: string[];
+    username: string | null;
+    passwordFile: string | null;
+    waitReplicas: number | null;
+    waitTimeoutMs: number;
+    keyPrefix: string;
+    connectTimeoutMs: number;
+    commandTimeoutMs: number;
+  };
   tokens: { defaultTtlSeconds: number; maxTtlSeconds: number };
   api: {
     jwt: {
@@ -146,6 +159,15 @@ export type NovaSettings = Readonly<{
 
 export type ListenAddress = { host: string; port: number };
 
+/** Where the token store's Redis is, with secrets read; null = in-memory tokens. */
+export type RedisSettings = Readonly<
+  (
+    | { mode: 'url'; url: string }
+    | { mode: 'sentinel'; sentinels: readonly ListenAddress[]; sentinelName: string; sentinelPassword: string | null }
+    | { mode: 'cluster'; cluster: readonly ListenAddress[] }
+  ) & { username: string | null; password: string | null; waitReplicas: number; waitTimeoutMs: number }
+>;
+
 /** The validated, resolved, frozen configuration handed to the rest of the program. */
 export type Config = Readonly<{
   raw: RawConfig;
@@ -160,6 +182,7 @@ export type Config = Readonly<{
   hostnameCheckDisabled: readonly string[];
   ironic: IronicSettings | null;
   nova: NovaSettings | null;
+  redis: RedisSettings | null;
   jwt: Readonly<{
     hs256Secret: Buffer | null;
     jwks: unknown | null;
@@ -315,14 +338,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       problems.push(`publicUrl: ${JSON.stringify(raw.publicUrl)} is not a URL`);
     }
   }
-  if (raw.redis.url !== null) {
-    try {
-      const u = new URL(raw.redis.url);
-      if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') problems.push('redis.url: must start with redis:// or rediss://');
-    } catch {
-      problems.push('redis.url: not a URL');
-    }
-  }
+  const redis = resolveRedis(raw.redis, readFile, problems);
   if (raw.tokens.defaultTtlSeconds > raw.tokens.maxTtlSeconds) problems.push('tokens.defaultTtlSeconds: exceeds tokens.maxTtlSeconds');
   for (const o of raw.origins.allowed) {
     try {
@@ -402,7 +418,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const nova = resolveNova(raw.nova, profiles, readFile, problems, getKeystone);
 
   if (problems.length > 0) throw configError(file, problems);
-  return deepFreeze({ raw, source: file, listen, tls, publicUrl: raw.publicUrl, profiles, hostnameCheckDisabled, ironic, nova, jwt }) as Config;
+  return deepFreeze({ raw, source: file, listen, tls, publicUrl: raw.publicUrl, profiles, hostnameCheckDisabled, ironic, nova, redis, jwt }) as Config;
 }
 
 type ReadFile = (what: string, path: string) => Buffer | null;
@@ -414,6 +430,44 @@ function readSecret(readFile: ReadFile, problems: string[], what: string, path: 
   }
   const b = readFile(what, path);
   return b ? firstLine(b).toString('utf8') : null;
+}
+
+/** Exactly one of url, sentinels, cluster (or none: in-memory tokens); passwords read from files. */
+function resolveRedis(r: RawConfig['redis'], readFile: ReadFile, problems: string[]): RedisSettings | null {
+  const given = [r.url !== null ? 'url' : null, r.sentinels.length > 0 ? 'sentinels' : null, r.cluster.length > 0 ? 'cluster' : null].filter((g) => g !== null);
+  if (given.length > 1) problems.push(`redis: ${given.join(' and ')} are set; give exactly one`);
+  const endpoints = (what: string, list: readonly string[]): ListenAddress[] =>
+    list.flatMap((s) => {
+      const a = parseListen(s);
+      if (a === null || a.port === 0 || s.startsWith(':')) {
+        problems.push(`redis.${what}: ${JSON.stringify(s)} is not host:port or [ipv6]:port`);
+        return [];
+      }
+      return [a];
+    });
+  const sentinels = endpoints('sentinels', r.sentinels);
+  const cluster = endpoints('cluster', r.cluster);
+  const password = r.passwordFile !== null ? readSecret(readFile, problems, 'redis.passwordFile', r.passwordFile) : null;
+  const common = { username: r.username, password, waitTimeoutMs: r.waitTimeoutMs };
+  if (given.length !== 1) return null;
+  const waitReplicas = r.waitReplicas ?? (r.url !== null ? 0 : 1);
+  if (waitReplicas > 0 && 2 * r.waitTimeoutMs >= r.commandTimeoutMs) problems.push('redis.waitTimeoutMs: must be less than half of redis.commandTimeoutMs');
+  if (r.url !== null) {
+    try {
+      const u = new URL(r.url);
+      if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') problems.push('redis.url: must start with redis:// or rediss://');
+      if (r.passwordFile !== null || r.username !== null) problems.push('redis.username, redis.passwordFile: only with sentinels or cluster (a url carries its own credentials)');
+    } catch {
+      problems.push('redis.url: not a URL');
+    }
+    return { mode: 'url', url: r.url, ...common, waitReplicas };
+  }
+  if (r.sentinels.length > 0) {
+    const sentinelPassword = r.sentinelPasswordFile !== null ? readSecret(readFile, problems, 'redis.sentinelPasswordFile', r.sentinelPasswordFile) : null;
+    return { mode: 'sentinel', sentinels, sentinelName: r.sentinelName, sentinelPassword, ...common, waitReplicas };
+  }
+  if (/[{}]/.test(r.keyPrefix)) problems.push('redis.keyPrefix: must not contain { or } with a Redis Cluster (hash tags)');
+  return { mode: 'cluster', cluster, ...common, waitReplicas };
 }
 
 function resolveKeystone(k: RawConfig['keystone'], readFile: ReadFile, problems: string[]): KeystoneSettings | null {
