@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Cluster, Redis } from 'ioredis';
 import { VncgateError } from '../errors.js';
 import { decodeRecord, encodeRecord, newRecord, type TokenRecord } from './record.js';
@@ -513,7 +514,7 @@ export class RedisTokenStore implements TokenStore {
   async ready(): Promise<void> {
     this.#assertOpen('ready');
     if (this.#client.status !== 'ready') await this.#waitForReady('ready', false);
-    if (!this.#versionChecked) await this.#checkServerVersion();
+    if (!this.#versionChecked) await this.#checkVersionAtStart();
     // A connection can look ready while the server hangs (nothing in flight, so no timeout has
     // fired): one round trip, bounded by commandTimeoutMs, proves it answers.
     else await this.#run('ready', (client) => client.ping());
@@ -602,6 +603,23 @@ export class RedisTokenStore implements TokenStore {
       if (!waiter.failOnClose) continue;
       this.#waiters.delete(waiter);
       waiter.reject(storeUnavailable(this.kind, waiter.operation, 'connecting to Redis failed'));
+    }
+  }
+
+  /**
+   * On a cluster, "ready" means the slot map is known; the node a keyless command picks may still
+   * be connecting, and without an offline queue that fails at once. Retried within the connect
+   * timeout, so start-up does not depend on which node answers first.
+   */
+  async #checkVersionAtStart(): Promise<void> {
+    const deadline = performance.now() + this.#connectTimeoutMs;
+    for (;;) {
+      try {
+        return await this.#checkServerVersion();
+      } catch (error) {
+        if (this.#mode !== 'cluster' || (error as VncgateError).code !== 'TOKEN_ERR_STORE_UNAVAILABLE' || performance.now() >= deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
     }
   }
 

@@ -245,7 +245,8 @@ export async function startRedisCluster(opts: { primaries: number; replicasPerPr
             const ok = await withAdmin(n.port, async (r) => {
               if (!/cluster_state:ok/.test((await r.call('CLUSTER', 'INFO')) as string)) return false;
               const info = await r.info('replication');
-              return !/role:master/.test(info) || (info.match(/^slave\d+:.*state=online/gm) ?? []).length >= replicas;
+              // Online and acknowledging: a replica that has not sent its first ACK fails WAIT.
+              return !/role:master/.test(info) || (info.match(/^slave\d+:.*state=online,offset=[1-9]/gm) ?? []).length >= replicas;
             });
             if (!ok) return false;
           }

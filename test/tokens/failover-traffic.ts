@@ -60,7 +60,15 @@ async function settledAttempt(store: TokenStore, token: string): Promise<'ok' | 
 export async function failoverUnderTraffic(
   store: TokenStore,
   kill: () => Promise<void>,
-  opts: { usedBefore: number; stream: number; fresh: number; resumeTimeoutMs: number; afterResume: number },
+  opts: {
+    usedBefore: number;
+    stream: number;
+    fresh: number;
+    resumeTimeoutMs: number;
+    afterResume: number;
+    /** Only consumes of tokens it accepts count as "resumed" (a cluster: the killed primary's shard). */
+    onVictim?: (token: string) => Promise<boolean>;
+  },
 ): Promise<FailoverOutcome> {
   const tokens: string[] = [];
   for (let left = opts.usedBefore + opts.stream + opts.fresh; left > 0; left -= 500) {
@@ -74,7 +82,12 @@ export async function failoverUnderTraffic(
     if ((await attempt(store, t)) !== 'ok') throw new Error('a consume before the failover failed');
     accept(t);
   }
-  const streamPool = tokens.slice(opts.usedBefore, opts.usedBefore + opts.stream);
+  let streamPool = tokens.slice(opts.usedBefore, opts.usedBefore + opts.stream);
+  if (opts.onVictim) {
+    const onVictim = opts.onVictim;
+    const marks = await Promise.all(streamPool.map(async (t) => [t, await onVictim(t)] as const));
+    streamPool = marks.filter(([, v]) => v).map(([t]) => t);
+  }
   const fresh = tokens.slice(opts.usedBefore + opts.stream);
   const refused: string[] = [];
   const otherErrors: Record<string, number> = {};
