@@ -7,6 +7,7 @@ import { buildServer, type VncgateServer } from '../proxy/server.js';
 import { createIronic } from '../ironic/index.js';
 import { createNova } from '../nova/index.js';
 import { createTokenStore, type TokenStore } from '../tokens/index.js';
+import { tokenStoreConfig } from './token-store-config.js';
 import { registerConsolePage } from '../web/index.js';
 import type { CliIo } from './io.js';
 
@@ -45,16 +46,9 @@ export async function startVncgate(
   } = {},
 ): Promise<{ server: VncgateServer; tokens: TokenStore; log: Logger }> {
   const log = createLogger({ level: config.raw.log.level });
-  const tokens = createTokenStore({
-    redisUrl: config.raw.redis.url ?? undefined,
-    keyPrefix: config.raw.redis.keyPrefix,
-    connectTimeoutMs: config.raw.redis.connectTimeoutMs,
-    commandTimeoutMs: config.raw.redis.commandTimeoutMs,
-    maxTtlSeconds: config.raw.tokens.maxTtlSeconds,
-    logger: log.child({ component: 'tokens' }),
-  });
+  const tokens = createTokenStore({ ...tokenStoreConfig(config), logger: log.child({ component: 'tokens' }) });
   if (tokens.kind === 'memory' && opts.memoryTokensIntended !== true) {
-    log.warn('no redis.url configured: console tokens are held in this process only (single-process deployments and the demo)');
+    log.warn('no Redis configured (redis.url, redis.sentinels, redis.cluster): console tokens are held in this process only (single-process deployments and the demo)');
   }
   for (const name of config.hostnameCheckDisabled) {
     log.warn({ profile: name }, 'backend profile disables TLS hostname verification (certificate chain is still verified)');

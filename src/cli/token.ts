@@ -5,6 +5,7 @@ import { consoleUrl } from '../proxy/console-url.js';
 import { allowedAddresses } from '../proxy/target-check.js';
 import { createTokenStore, parseStaticTargetText, parseTarget, type ConsoleTarget } from '../tokens/index.js';
 import { UsageError, type CliIo } from './io.js';
+import { tokenStoreConfig } from './token-store-config.js';
 
 export const TOKEN_USAGE = `Usage: vncgate token create (--target HOST:PORT [--profile NAME] | --node UUID|NAME) [--ttl SECONDS] [--count N] [--config FILE]
        vncgate token revoke TOKEN [--config FILE]
@@ -36,8 +37,8 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
   const loaded = loadConfigWithProblems({ purpose: 'tokens', ...(values.config !== undefined ? { file: values.config } : {}) });
   const config: Config | null = loaded.config;
   const configProblems = [...loaded.problems];
-  if (config && config.raw.redis.url === null) {
-    configProblems.push('redis.url (VNCGATE_REDIS_URL): token commands write to Redis; without it, tokens live inside one `vncgate serve` process (use POST /v1/console-tokens there)');
+  if (config && config.redis === null) {
+    configProblems.push('redis.url, redis.sentinels or redis.cluster (VNCGATE_REDIS_URL…): token commands write to Redis; without it, tokens live inside one `vncgate serve` process (use POST /v1/console-tokens there)');
   }
   const usage: string[] = [];
   const request = sub === 'create' ? createRequest(values, config, usage, configProblems) : null;
@@ -48,15 +49,8 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
     });
   }
   if (usage.length > 0) throw new UsageError(usage.join('; '));
-  if (!config || !config.raw.redis.url) throw new Error('unreachable: problems were reported above');
-  const tokens = createTokenStore({
-    redisUrl: config.raw.redis.url,
-    keyPrefix: config.raw.redis.keyPrefix,
-    connectTimeoutMs: config.raw.redis.connectTimeoutMs,
-    commandTimeoutMs: config.raw.redis.commandTimeoutMs,
-    maxTtlSeconds: config.raw.tokens.maxTtlSeconds,
-    logger: io.log,
-  });
+  if (!config || !config.redis) throw new Error('unreachable: problems were reported above');
+  const tokens = createTokenStore({ ...tokenStoreConfig(config), logger: io.log });
   try {
     await tokens.ready();
     if (sub === 'revoke') {

@@ -4,6 +4,7 @@ import { compileTargetPolicy, TargetPolicy } from '../target-policy.js';
 import { firstLine, resolveIronic, resolveKeystone, resolveNova, type ReadFile } from './openstack-settings.js';
 import type { RawConfig } from './schema.js';
 import { checkTlsPair } from './tls-pair.js';
+import { resolveRedis } from './redis-settings.js';
 import type { Config, KeystoneSettings, ListenAddress, LoadPurpose } from './types.js';
 
 /** Parses "host:port", "[v6]:port" or ":port" (all interfaces). */
@@ -34,8 +35,8 @@ export function resolveConfig(raw: RawConfig, source: string | null, purpose: Lo
     else problems.push(`listen: ${JSON.stringify(l)} is not host:port or [ipv6]:port`);
   }
 
-  const readFile: ReadFile = (what, path) => {
-    if (!serving) return null;
+  const readFile: ReadFile = (what, path) => (serving ? readAny(what, path) : null);
+  const readAny: ReadFile = (what, path) => {
     try {
       return readFileSync(path);
     } catch (err) {
@@ -67,14 +68,6 @@ export function resolveConfig(raw: RawConfig, source: string | null, purpose: Lo
       if (u.protocol !== 'https:' && u.protocol !== 'http:') problems.push('publicUrl: must be an http(s) URL');
     } catch {
       problems.push(`publicUrl: ${JSON.stringify(raw.publicUrl)} is not a URL`);
-    }
-  }
-  if (raw.redis.url !== null) {
-    try {
-      const u = new URL(raw.redis.url);
-      if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') problems.push('redis.url: must start with redis:// or rediss://');
-    } catch {
-      problems.push('redis.url: not a URL');
     }
   }
   if (raw.tokens.defaultTtlSeconds > raw.tokens.maxTtlSeconds) problems.push('tokens.defaultTtlSeconds: exceeds tokens.maxTtlSeconds');
@@ -159,5 +152,7 @@ export function resolveConfig(raw: RawConfig, source: string | null, purpose: Lo
   const ironic = serving ? resolveIronic(raw.ironic, profiles, readFile, problems, getKeystone) : null;
   const nova = serving ? resolveNova(raw.nova, profiles, readFile, problems, getKeystone) : null;
 
-  return { raw, source, listen, tls, publicUrl: raw.publicUrl, profiles, targetPolicy, hostnameCheckDisabled, ironic, nova, jwt };
+  // The token commands need Redis too: its credentials are read for every purpose.
+  const redis = resolveRedis(raw.redis, readAny, problems);
+  return { raw, source, listen, tls, publicUrl: raw.publicUrl, profiles, targetPolicy, hostnameCheckDisabled, ironic, nova, redis, jwt };
 }

@@ -59,6 +59,22 @@ export const CONFIG_SCHEMA = {
       properties: {
         /** redis://[:password@]host:port/db or rediss://…; null = in-memory tokens (single process). */
         url: { type: ['string', 'null'], default: null },
+        /** Redis Sentinels ("host:port") that know the primary `sentinelName`; instead of url. */
+        sentinels: { type: 'array', items: { type: 'string' }, maxItems: 32, default: [] },
+        /** The primary's name in the Sentinel configuration (`sentinel monitor <name> …`). */
+        sentinelName: { type: 'string', minLength: 1, maxLength: 256, default: 'mymaster' },
+        /** Password of the Sentinels themselves (their `requirepass`), first line of the file. */
+        sentinelPasswordFile: { type: ['string', 'null'], default: null },
+        /** Seed nodes ("host:port") of a Redis Cluster; instead of url. */
+        cluster: { type: 'array', items: { type: 'string' }, maxItems: 32, default: [] },
+        /** ACL user of the data nodes with sentinels or cluster (a url carries its own). */
+        username: { type: ['string', 'null'], default: null },
+        /** Password of the data nodes with sentinels or cluster, first line of the file. */
+        passwordFile: { type: ['string', 'null'], default: null },
+        /** Replicas a consume must reach (WAIT) before it counts; null = 1 with sentinels or cluster, 0 with url. */
+        waitReplicas: { type: ['integer', 'null'], minimum: 0, maximum: 16, default: null },
+        /** Longest WAIT for those replicas; less than half of commandTimeoutMs. */
+        waitTimeoutMs: { type: 'integer', minimum: 1, maximum: 30_000, default: 200 },
         keyPrefix: { type: 'string', default: 'vncgate:' },
         connectTimeoutMs: { type: 'integer', minimum: 1, maximum: 60_000, default: 2_000 },
         commandTimeoutMs: { type: 'integer', minimum: 1, maximum: 60_000, default: 1_000 },
@@ -328,6 +344,11 @@ export const ENV_OVERRIDES = {
   VNCGATE_PLAIN_HTTP: { path: ['tls', 'plainHttp'], parse: 'boolean' },
   VNCGATE_TLS_WATCH_FILES: { path: ['tls', 'watchFiles'], parse: 'boolean' },
   VNCGATE_REDIS_URL: { path: ['redis', 'url'], parse: 'string' },
+  VNCGATE_REDIS_SENTINELS: { path: ['redis', 'sentinels'], parse: 'list' },
+  VNCGATE_REDIS_SENTINEL_NAME: { path: ['redis', 'sentinelName'], parse: 'string' },
+  VNCGATE_REDIS_SENTINEL_PASSWORD_FILE: { path: ['redis', 'sentinelPasswordFile'], parse: 'string' },
+  VNCGATE_REDIS_CLUSTER: { path: ['redis', 'cluster'], parse: 'list' },
+  VNCGATE_REDIS_PASSWORD_FILE: { path: ['redis', 'passwordFile'], parse: 'string' },
   VNCGATE_ALLOWED_ORIGINS: { path: ['origins', 'allowed'], parse: 'list' },
   VNCGATE_ALLOWED_TARGETS: { path: ['backends', 'allowedTargets'], parse: 'list' },
   VNCGATE_API_JWT_SECRET_FILE: { path: ['api', 'jwt', 'hs256SecretFile'], parse: 'string' },

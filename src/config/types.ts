@@ -29,6 +29,16 @@ export type NovaSettings = Readonly<{
 
 export type ListenAddress = { host: string; port: number };
 
+/** Where the token store's Redis is, with secrets read; null = in-memory tokens. */
+export type RedisSettings = Readonly<
+  (
+    | { mode: 'url'; url: string }
+    | { mode: 'sentinel'; sentinels: readonly ListenAddress[]; sentinelName: string; sentinelPassword: string | null }
+    | { mode: 'cluster'; cluster: readonly ListenAddress[] }
+  ) & { username: string | null; password: string | null; waitReplicas: number; waitTimeoutMs: number }
+>;
+
+
 /** The validated, resolved, frozen configuration handed to the rest of the program. */
 export type Config = Readonly<{
   raw: RawConfig;
@@ -54,6 +64,8 @@ export type Config = Readonly<{
   targetPolicy: TargetPolicy;
   /** Backend profiles that turn hostname verification off (logged at start-up). */
   hostnameCheckDisabled: readonly string[];
+  /** The token store's Redis (url, Sentinel or Cluster), or null for in-memory tokens. */
+  redis: RedisSettings | null;
   ironic: IronicSettings | null;
   nova: NovaSettings | null;
   jwt: Readonly<{

@@ -53,25 +53,53 @@ export interface ScriptDefinition {
 
 export const SCRIPTS = {
   /**
-   * Consume: KEYS[1] token, KEYS[2] cool-down key or '' (none), KEYS[3..] slot sets;
-   * ARGV[1] deadline, ARGV[2] owner, ARGV[3] limit, ARGV[4] lease TTL ms.
-   * The token is deleted only if every slot could be taken, and the slots taken only together with
-   * the delete: a link refused for a busy target stays unused, and of concurrent users of one
-   * link exactly one gets both.
+   * Consume: KEYS[1] token, KEYS[2] cool-down key or '' or absent (none), KEYS[3..] slot sets;
+   * ARGV[1] deadline, ARGV[2] owner, ARGV[3] limit, ARGV[4] lease TTL ms. Answers
+   * {record, remaining TTL ms}: the TTL is what a restore needs if the delete does not reach
+   * enough replicas (redis-store.ts). The token is deleted only if every slot could be taken, and
+   * the slots taken only together with the delete: a link refused for a busy target stays
+   * unused, and of concurrent users of one link exactly one gets both. On a Redis Cluster only
+   * KEYS[1] is given (the other keys live in other slots; redis-keys.ts).
    */
   vncgateConsume: {
     lua: `${NOW}
 ${TOO_LATE}
 ${SLOTS_FULL}
-if KEYS[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return ${SCRIPT_REPLY.COOLING_DOWN} end
+if KEYS[2] and KEYS[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then return ${SCRIPT_REPLY.COOLING_DOWN} end
 local v = redis.call('GET', KEYS[1])
 if not v then return v end
 if #KEYS > 2 then
   if slots_full(3, #KEYS, ARGV[2], tonumber(ARGV[3])) then return ${SCRIPT_REPLY.BUSY} end
   take_slots(3, #KEYS, ARGV[2], tonumber(ARGV[4]))
 end
+local ttl = redis.call('PTTL', KEYS[1])
 redis.call('DEL', KEYS[1])
-return v`,
+return {v, ttl}`,
+  },
+  /**
+   * Restore after a consume whose delete did not reach enough replicas: KEYS[1] token, KEYS[2]
+   * its revocation mark; ARGV[1] deadline, ARGV[2] record, ARGV[3] TTL ms. The caller was refused,
+   * so the link must keep working — unless it was revoked meanwhile (`revoke` leaves the mark).
+   * NX: nothing else can have written this key (256 random bits), but never overwrite.
+   */
+  vncgateRestore: {
+    numberOfKeys: 2,
+    lua: `${NOW}
+${TOO_LATE}
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if tonumber(ARGV[3]) <= 0 then return 0 end
+if redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3], 'NX') then return 1 end
+return 0`,
+  },
+  /**
+   * revoke: KEYS[1] token, KEYS[2] its revocation mark; ARGV[1] mark TTL ms. 1 if the token was
+   * live. The mark outlives any restore of a consume that was running at the same time.
+   */
+  vncgateRevoke: {
+    numberOfKeys: 2,
+    lua: `local n = redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+return n`,
   },
   /** Peek: KEYS[1] token, KEYS[2] cool-down key or ''. Read-only, so no deadline. */
   vncgatePeek: {

@@ -1,10 +1,13 @@
-import { Redis } from 'ioredis';
+import { performance } from 'node:perf_hooks';
+import type { Cluster, Redis } from 'ioredis';
 import { VncgateError } from '../errors.js';
 import { decodeRecord, encodeRecord, newRecord, type TokenRecord } from './record.js';
 import { RedisClock, scriptBudgetMs } from './redis-clock.js';
+import { createRedisClient, type RedisConnectionOptions, type RedisMode } from './redis-connection.js';
+import { RedisKeys } from './redis-keys.js';
 import { SCRIPT_REPLY, SCRIPTS, type ScriptName } from './redis-scripts.js';
 import type { ConsoleTarget } from './target.js';
-import { generateToken, hashToken, isWellFormedToken, tokenLogId } from './token.js';
+import { generateToken, isWellFormedToken, tokenLogId } from './token.js';
 import {
   checkIssueCount,
   checkIssueTarget,
@@ -26,10 +29,16 @@ import {
   type TokenStoreLogger,
 } from './token-store.js';
 
-export interface RedisTokenStoreOptions {
-  /** `redis://[user:password@]host:port[/db]` or `rediss://…` for TLS. Never logged (it may hold a password). */
-  url: string;
-  /** Prepended to every key: `<keyPrefix>tok:<sha256 hex>`. Default `vncgate:`. */
+export interface RedisTokenStoreOptions extends RedisConnectionOptions {
+  /**
+   * Replicas that must have a consume (and a claim, a revoke, an issue) before it counts
+   * (`WAIT`), so a failover cannot bring a used token back. Default 1 with `sentinels` or
+   * `cluster`, 0 with `url`. See `consume`.
+   */
+  waitReplicas?: number | undefined;
+  /** How long `WAIT` may take; less than half of `commandTimeoutMs`. Default 200 ms. */
+  waitTimeoutMs?: number | undefined;
+  /** Prepended to every key: `<keyPrefix>tok:<sha256 hex>` (redis-keys.ts). Default `vncgate:`. */
   keyPrefix?: string | undefined;
   /** Longest wait for a TCP connection, and at start-up for the first ready connection. Default 2000 ms. */
   connectTimeoutMs?: number | undefined;
@@ -54,10 +63,15 @@ export interface RedisTokenStoreOptions {
  */
 const MIN_REDIS_VERSION = [6, 2, 0] as const;
 const KEY_PREFIX = /^[\x21-\x7e]{0,64}$/;
+/** How long a revocation mark outlives the revoke: far beyond any restore still in flight. */
+const REVOKED_MARK_MS = 60_000;
+const DEFAULT_WAIT_TIMEOUT_MS = 200;
 /** How often the offset to Redis' clock is measured again while connected. */
 const CLOCK_RESAMPLE_MS = 30_000;
 
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
+type Client = Redis | Cluster;
+type PipelineLike = ReturnType<Client['pipeline']>;
 
 interface ReadyWaiter {
   /** The request that is waiting, for the error it gets. */
@@ -93,20 +107,33 @@ interface ReadyWaiter {
  * redis-scripts.ts), so "try again shortly" means the link still works (issue 15). What remains is
  * a reply delayed by more than the reply margin after a script that did act in time (Redis frozen
  * between running it and writing the answer): that errs towards at-most-once, never a second use.
+ *
+ * Failover (issue 17): replication is asynchronous, so a consume acknowledged by the primary can
+ * be lost with it, and the promoted replica would accept the token again. A consume therefore
+ * counts only once `WAIT` confirms that `waitReplicas` replicas have the delete. If they do not
+ * within `waitTimeoutMs`, the caller is refused (TOKEN_ERR_STORE_UNAVAILABLE) and the token is put
+ * back (unless revoked meanwhile), so the refusal is truthful whichever copy survives: the link
+ * was never used. Claims (Nova/Ironic single-use) are undone the same way; issues and revokes
+ * that are not replicated fail. On a Redis Cluster the WAIT goes in one pipeline with the script,
+ * so it reaches the primary that ran it. Session slots and leases are not waited for: a lost
+ * slot is taken again by the next renewal.
  */
 export class RedisTokenStore implements TokenStore {
   readonly kind = 'redis' as const;
-  readonly #client: Redis;
-  readonly #keyPrefix: string;
+  readonly #client: Client;
+  readonly #mode: RedisMode;
+  readonly #keys: RedisKeys;
   readonly #connectTimeoutMs: number;
   readonly #commandTimeoutMs: number;
+  readonly #waitReplicas: number;
+  readonly #waitTimeoutMs: number;
   readonly #maxTtlSeconds: number;
   readonly #maxIssueCount: number;
   readonly #logger: TokenStoreLogger;
   readonly #now: () => number;
   readonly #waiters = new Set<ReadyWaiter>();
   readonly #clock: RedisClock;
-  /** What a guarded script may still act in, of the command timeout (redis-clock.ts). */
+  /** What a guarded script may still act in, of the command timeout (redis-clock.ts), less the WAIT. */
   readonly #scriptBudgetMs: number;
   readonly #clockTimer: NodeJS.Timeout;
   #closed = false;
@@ -119,50 +146,88 @@ export class RedisTokenStore implements TokenStore {
 
   constructor(options: RedisTokenStoreOptions) {
     const d = TOKEN_STORE_DEFAULTS;
-    if (typeof options.url !== 'string' || !/^rediss?:\/\//.test(options.url)) {
-      throw new VncgateError('CONFIG_ERR_INVALID', 'Redis URL must start with redis:// or rediss://', {
-        details: { option: 'url' },
-      });
-    }
     const keyPrefix = options.keyPrefix ?? d.keyPrefix;
     if (typeof keyPrefix !== 'string' || !KEY_PREFIX.test(keyPrefix)) {
       throw new VncgateError('CONFIG_ERR_INVALID', 'Redis key prefix must be at most 64 printable ASCII characters without spaces', {
         details: { option: 'keyPrefix' },
       });
     }
-    this.#keyPrefix = keyPrefix;
     this.#connectTimeoutMs = checkPositiveIntOption('connectTimeoutMs', options.connectTimeoutMs ?? d.connectTimeoutMs);
     this.#commandTimeoutMs = checkPositiveIntOption('commandTimeoutMs', options.commandTimeoutMs ?? d.commandTimeoutMs);
     const maxReconnectDelayMs = checkPositiveIntOption('maxReconnectDelayMs', options.maxReconnectDelayMs ?? d.maxReconnectDelayMs);
     this.#maxTtlSeconds = checkPositiveIntOption('maxTtlSeconds', options.maxTtlSeconds ?? d.maxTtlSeconds);
     this.#maxIssueCount = checkPositiveIntOption('maxIssueCount', options.maxIssueCount ?? d.maxIssueCount);
+    this.#waitTimeoutMs = checkPositiveIntOption('waitTimeoutMs', options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS);
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
 
-    this.#client = new Redis(options.url, {
+    const { client, mode } = createRedisClient(options, {
+      connectTimeoutMs: this.#connectTimeoutMs,
+      commandTimeoutMs: this.#commandTimeoutMs,
+      maxReconnectDelayMs,
       connectionName: options.connectionName ?? 'vncgate',
-      connectTimeout: this.#connectTimeoutMs,
-      commandTimeout: this.#commandTimeoutMs,
-      socketTimeout: 2 * this.#commandTimeoutMs,
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      retryStrategy: (attempt) => Math.min(maxReconnectDelayMs, 50 * 2 ** Math.min(attempt - 1, 16)),
     });
-    for (const [name, script] of Object.entries(SCRIPTS)) this.#client.defineCommand(name, script);
-    this.#scriptBudgetMs = scriptBudgetMs(this.#commandTimeoutMs);
-    this.#clock = new RedisClock(() => this.#client.time().then(([s, us]) => [String(s), String(us)] as [string, string]));
+    this.#client = client;
+    this.#mode = mode;
+    if (mode === 'cluster' && /[{}]/.test(keyPrefix)) {
+      client.disconnect();
+      throw new VncgateError('CONFIG_ERR_INVALID', 'Redis key prefix must not contain { or } with a Redis Cluster (hash tags)', {
+        details: { option: 'keyPrefix' },
+      });
+    }
+    this.#keys = new RedisKeys(keyPrefix, mode === 'cluster');
+    const waitReplicas = options.waitReplicas ?? (mode === 'url' ? 0 : 1);
+    if (!Number.isSafeInteger(waitReplicas) || waitReplicas < 0) {
+      client.disconnect();
+      throw new VncgateError('CONFIG_ERR_INVALID', 'token store option waitReplicas must be a whole number', { details: { option: 'waitReplicas' } });
+    }
+    this.#waitReplicas = waitReplicas;
+    if (waitReplicas > 0 && 2 * this.#waitTimeoutMs >= this.#commandTimeoutMs) {
+      client.disconnect();
+      throw new VncgateError('CONFIG_ERR_INVALID', 'token store option waitTimeoutMs must be less than half of commandTimeoutMs', {
+        details: { option: 'waitTimeoutMs' },
+      });
+    }
+    for (const [name, script] of Object.entries(SCRIPTS)) client.defineCommand(name, script);
+    // The script acts before its deadline; the WAIT after it needs its own time before the reply.
+    this.#scriptBudgetMs = scriptBudgetMs(this.#commandTimeoutMs - (waitReplicas > 0 ? this.#waitTimeoutMs : 0));
+    this.#clock = new RedisClock(() => this.#readTime());
     this.#clockTimer = setInterval(() => {
       if (this.#client.status === 'ready') this.#clock.sample().catch(() => undefined);
     }, CLOCK_RESAMPLE_MS);
     this.#clockTimer.unref();
-    this.#client.on('ready', () => this.#onReady());
-    this.#client.on('close', () => this.#onClose());
+    client.on('ready', () => this.#onReady());
+    client.on('close', () => this.#onClose());
+    // A cluster shard changed primary: its clock has not been measured yet.
+    if (mode === 'cluster') client.on('+node', () => this.#clock.reset());
     // Without a listener ioredis prints every connection error to stderr. Errors repeat on each
     // reconnect attempt, so they go to debug; the outage itself is logged once in #onClose.
-    this.#client.on('error', (error: Error) => {
+    client.on('error', (error: Error) => {
       this.#logger.debug({ store: this.kind, err: error.message }, 'Redis token store connection error');
     });
+    if (mode === 'cluster') {
+      (client as Cluster).on('node error', (error: Error, node: string) => {
+        this.#logger.debug({ store: this.kind, node, err: error.message }, 'Redis Cluster node error');
+      });
+    }
+  }
+
+  /**
+   * Redis' time for the clock offset. On a cluster, the earliest of every primary's: a deadline
+   * built from it is early, never late, on every shard (redis-clock.ts; a refusal too many at
+   * worst). Primaries that do not answer are skipped; one answer is needed.
+   */
+  async #readTime(): Promise<[string, string]> {
+    if (this.#mode !== 'cluster') return this.#client.time().then(([s, us]) => [String(s), String(us)]);
+    const answers = await Promise.allSettled((this.#client as Cluster).nodes('master').map((node) => node.time()));
+    let best: [string, string] | null = null;
+    for (const a of answers) {
+      if (a.status !== 'fulfilled') continue;
+      const [s, us] = a.value;
+      if (best === null || Number(s) * 1e6 + Number(us) < Number(best[0]) * 1e6 + Number(best[1])) best = [String(s), String(us)];
+    }
+    if (best === null) throw new Error('no Redis Cluster primary answered TIME');
+    return best;
   }
 
   async issue(target: ConsoleTarget, ttlSeconds: number): Promise<IssuedToken> {
@@ -179,17 +244,9 @@ export class RedisTokenStore implements TokenStore {
       const token = generateToken();
       return { token, record: newRecord(clean, issuedAtMs, ttlMs) };
     });
-    // MULTI/EXEC: one round trip, and either every SET runs or (connection lost before EXEC) none.
     // NX because overwriting a live token would silently retarget it; with 256 random bits a
     // collision means a broken RNG, which deserves a loud failure.
-    const replies = await this.#run('issue', async (client) => {
-      const tx = client.multi();
-      for (const { token, record } of batch) tx.set(this.#key(token), encodeRecord(record), 'PX', ttlMs, 'NX');
-      return tx.exec();
-    });
-    if (replies === null || replies.length !== count) {
-      throw storeUnavailable(this.kind, 'issue', 'transaction was not executed');
-    }
+    const replies = this.#mode === 'cluster' ? await this.#issueOnCluster(batch, ttlMs) : await this.#issueInTransaction(batch, ttlMs);
     for (const [error, reply] of replies) {
       if (error !== null) throw storeUnavailable(this.kind, 'issue', error.message, error);
       if (reply !== 'OK') throw new VncgateError('INTERNAL_ERR', 'a freshly generated token already existed in Redis');
@@ -197,38 +254,115 @@ export class RedisTokenStore implements TokenStore {
     return batch.map(({ token, record }) => ({ token, expiresAt: record.expiresAt, record }));
   }
 
+  /** MULTI/EXEC: one round trip, and either every SET runs or (connection lost before EXEC) none. */
+  async #issueInTransaction(batch: { token: string; record: TokenRecord }[], ttlMs: number): Promise<[Error | null, unknown][]> {
+    const replies = await this.#run('issue', async (client) => {
+      const tx = client.multi();
+      for (const { token, record } of batch) tx.set(this.#keys.token(token), encodeRecord(record), 'PX', ttlMs, 'NX');
+      const result = await tx.exec();
+      if (this.#waitReplicas > 0) this.#checkReplicated(await (client as Redis).wait(this.#waitReplicas, this.#waitTimeoutMs), 'issue');
+      return result;
+    });
+    if (replies === null || replies.length !== batch.length) throw storeUnavailable(this.kind, 'issue', 'transaction was not executed');
+    return replies;
+  }
+
+  /**
+   * One pipeline per token (tokens hash to different slots, so there is no transaction across
+   * them): some may be stored when the call fails; nobody knows them, and they expire.
+   */
+  async #issueOnCluster(batch: { token: string; record: TokenRecord }[], ttlMs: number): Promise<[Error | null, unknown][]> {
+    return this.#run('issue', (client) =>
+      Promise.all(
+        batch.map(async ({ token, record }) => {
+          const p = client.pipeline().set(this.#keys.token(token), encodeRecord(record), 'PX', ttlMs, 'NX');
+          const [set, acked] = await this.#execWithWait(p);
+          if (acked !== null) this.#checkReplicated(acked, 'issue');
+          return set;
+        }),
+      ),
+    );
+  }
+
   /**
    * One script (redis-scripts.ts `vncgateConsume`): GET and DEL, unless Redis runs it after the
    * deadline this request was given, in which case nothing is deleted and the caller gets
    * TOKEN_ERR_STORE_UNAVAILABLE, truthfully: the link still works (issue 15). The deadline is the
-   * script budget (command timeout minus a reply margin), so by the time ioredis gives up on the
-   * reply, the script either acted early enough for its reply to be back, or never will act. The
-   * first request on a new connection may first wait for the clock sample (one more round trip,
-   * with its own timeout).
+   * script budget (command timeout minus a reply margin and the WAIT), so by the time ioredis
+   * gives up on the reply, the script either acted early enough for its reply to be back, or never
+   * will act. The first request on a new connection may first wait for the clock sample (one more
+   * round trip, with its own timeout).
+   *
+   * On a Redis Cluster the cool-down check, the slots and the token are in different slots, so
+   * they are three steps: the cool-down mark is read first, the slots taken next (a busy target
+   * still leaves the link unused) and given back if the token is then refused. Single use rests
+   * on the token's own script alone, so it is as strict as on one server; what the split costs is
+   * a slot held for a few milliseconds by a request that turns out invalid.
    */
   async consume(token: string | null | undefined, options: ConsumeOptions = {}): Promise<TokenRecord> {
     const presented = checkPresentedToken(token);
     const { client, slots } = options;
     if (slots) checkSlotRequest(slots);
-    const keys = [this.#key(presented), client === undefined ? '' : this.#coolKey(client), ...(slots?.keys.map((k) => this.#slotKey(k)) ?? [])];
+    if (this.#mode === 'cluster') {
+      if (client !== undefined && (await this.coolingDown(client))) throw rateLimited(this.kind);
+      if (slots && !(await this.acquireSlots(slots))) throw targetBusy(slots.keys, slots.limit);
+      try {
+        return await this.#consumeToken(presented, [this.#keys.token(presented)], [], undefined);
+      } catch (error) {
+        if (slots) this.releaseSlots(slots.keys, slots.owner).catch(() => undefined);
+        throw error;
+      }
+    }
+    const keys = [this.#keys.token(presented), client === undefined ? '' : this.#keys.cool(client), ...(slots?.keys.map((k) => this.#keys.slot(k)) ?? [])];
     const args = slots ? [slots.owner, slots.limit, Math.max(1, Math.round(slots.ttlMs))] : [];
-    const reply = await this.#run('consume', () => this.#guarded('vncgateConsume', [keys.length, ...keys], args));
+    return this.#consumeToken(presented, keys, args, slots);
+  }
+
+  async #consumeToken(presented: string, keys: string[], args: (string | number)[], slots: ConsumeOptions['slots']): Promise<TokenRecord> {
+    const { reply, acked } = await this.#run('consume', () => this.#guardedWithWait('vncgateConsume', [keys.length, ...keys], args));
     if (reply === SCRIPT_REPLY.COOLING_DOWN) throw rateLimited(this.kind);
     if (reply === SCRIPT_REPLY.BUSY && slots) throw targetBusy(slots.keys, slots.limit);
-    return this.#record(presented, reply, 'consume');
+    if (reply === null) throw invalidToken(presented, 'unknown');
+    if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'number') throw unexpectedReply(this.kind, 'consume', reply);
+    const [value, ttlMs] = reply as [string, number];
+    if (acked !== null && acked < this.#waitReplicas) {
+      await this.#restore(presented, value, ttlMs, acked);
+      if (slots) this.releaseSlots(slots.keys, slots.owner).catch(() => undefined);
+      throw storeUnavailable(this.kind, 'consume', `the consume reached ${acked} of ${this.#waitReplicas} Redis replicas within ${this.#waitTimeoutMs} ms; not used`);
+    }
+    return this.#record(presented, value, 'consume');
+  }
+
+  /** Puts a consumed token back after its delete was not replicated (see the class comment). */
+  async #restore(presented: string, value: string, ttlMs: number, acked: number): Promise<void> {
+    const log = { store: this.kind, tokenId: tokenLogId(presented), acked, waitReplicas: this.#waitReplicas };
+    try {
+      const restored = await this.#guarded('vncgateRestore', [this.#keys.token(presented), this.#keys.revoked(presented)], [value, ttlMs]);
+      this.#logger.warn({ ...log, restored: restored === 1 }, 'console token consume not replicated in time; refused and put back');
+    } catch (error) {
+      // The primary is likely going away: whichever copy survives, the caller was refused, so at
+      // worst the link works once more (never twice).
+      this.#logger.warn({ ...log, err: error instanceof Error ? error.message : String(error) }, 'console token consume not replicated in time; refused, not put back');
+    }
   }
 
   async peek(token: string | null | undefined, options: Pick<ConsumeOptions, 'client'> = {}): Promise<TokenRecord> {
     const presented = checkPresentedToken(token);
-    const cool = options.client === undefined ? '' : this.#coolKey(options.client);
-    const reply = await this.#run('peek', () => this.#script('vncgatePeek', this.#key(presented), cool));
+    let reply: unknown;
+    if (this.#mode === 'cluster') {
+      if (options.client !== undefined && (await this.coolingDown(options.client))) throw rateLimited(this.kind);
+      reply = await this.#run('peek', (c) => c.get(this.#keys.token(presented)));
+    } else {
+      const cool = options.client === undefined ? '' : this.#keys.cool(options.client);
+      reply = await this.#run('peek', () => this.#script('vncgatePeek', this.#keys.token(presented), cool));
+    }
     if (reply === SCRIPT_REPLY.COOLING_DOWN) throw rateLimited(this.kind);
+    if (reply === null) throw invalidToken(presented, 'unknown');
+    if (typeof reply !== 'string') throw unexpectedReply(this.kind, 'peek', reply);
     return this.#record(presented, reply, 'peek');
   }
 
-  #record(presented: string, reply: unknown, operation: 'consume' | 'peek'): TokenRecord {
-    if (reply === null) throw invalidToken(presented, 'unknown');
-    if (typeof reply !== 'string') throw unexpectedReply(this.kind, operation, reply);
+  #record(presented: string, reply: string, operation: 'consume' | 'peek'): TokenRecord {
     const decoded = decodeRecord(reply);
     if (!decoded.ok) {
       // Consumed: already deleted by the script, so a bad record cannot be retried into anything
@@ -243,39 +377,57 @@ export class RedisTokenStore implements TokenStore {
     return decoded.record;
   }
 
+  /**
+   * Deletes the token. With replicas to wait for, it also leaves a revocation mark (a restore must
+   * not bring the token back) and fails if the revoke is not replicated in time.
+   */
   async revoke(token: string): Promise<boolean> {
     if (!isWellFormedToken(token)) return false;
-    const deleted = await this.#run('revoke', (client) => client.del(this.#key(token)));
-    return deleted === 1;
+    if (this.#waitReplicas === 0) return (await this.#run('revoke', (client) => client.del(this.#keys.token(token)))) === 1;
+    const { reply, acked } = await this.#run('revoke', async (client) => {
+      const p = client.pipeline() as PipelineLike & Record<ScriptName, (...args: (string | number)[]) => PipelineLike>;
+      p.vncgateRevoke(this.#keys.token(token), this.#keys.revoked(token), REVOKED_MARK_MS);
+      const [[error, deleted], waited] = await this.#execWithWait(p);
+      if (error !== null) throw error;
+      return { reply: deleted, acked: waited };
+    });
+    if (acked !== null) this.#checkReplicated(acked, 'revoke');
+    return reply === 1;
   }
 
   async claimOnce(key: string, ttlMs: number): Promise<boolean> {
-    const reply = await this.#run('claim', () => this.#guarded('vncgateClaim', [this.#leaseKey('used', key)], [Math.max(1, Math.round(ttlMs))]));
+    const claimKey = this.#keys.lease('used', key);
+    const { reply, acked } = await this.#run('claim', () => this.#guardedWithWait('vncgateClaim', [claimKey], [Math.max(1, Math.round(ttlMs))]));
+    if (reply === 1 && acked !== null && acked < this.#waitReplicas) {
+      // As a consume: the caller is refused, so the claim is taken back (nobody else can hold it).
+      await this.#run('claim', (c) => c.del(claimKey)).catch(() => undefined);
+      throw storeUnavailable(this.kind, 'claim', `the claim reached ${acked} of ${this.#waitReplicas} Redis replicas within ${this.#waitTimeoutMs} ms; not used`);
+    }
     return reply === 1;
   }
 
   async acquireLease(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    const reply = await this.#run('lease', () => this.#guarded('vncgateLease', [this.#leaseKey('lease', key)], [owner, Math.max(1, Math.round(ttlMs))]));
+    const reply = await this.#run('lease', () => this.#guarded('vncgateLease', [this.#keys.lease('lease', key)], [owner, Math.max(1, Math.round(ttlMs))]));
     return reply === 1;
   }
 
   async renewLease(key: string, owner: string, ttlMs: number): Promise<boolean> {
     // Compare-and-extend in one step, so a lease that expired and went to someone else stays theirs.
     const reply = await this.#run('lease', (client) =>
-      client.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end", 1, this.#leaseKey('lease', key), owner, String(Math.max(1, Math.round(ttlMs)))),
+      client.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end", 1, this.#keys.lease('lease', key), owner, String(Math.max(1, Math.round(ttlMs)))),
     );
     return reply === 1;
   }
 
   async releaseLease(key: string, owner: string): Promise<void> {
     await this.#run('lease', (client) =>
-      client.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end", 1, this.#leaseKey('lease', key), owner),
+      client.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end", 1, this.#keys.lease('lease', key), owner),
     );
   }
 
   async acquireSlots(request: SlotRequest): Promise<boolean> {
     checkSlotRequest(request);
-    const keys = request.keys.map((k) => this.#slotKey(k));
+    const keys = request.keys.map((k) => this.#keys.slot(k));
     const reply = await this.#run('slots', () =>
       this.#guarded('vncgateSlots', [keys.length, ...keys], [request.owner, request.limit, Math.max(1, Math.round(request.ttlMs))]),
     );
@@ -283,35 +435,24 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async renewSlots(keys: readonly string[], owner: string, ttlMs: number): Promise<void> {
-    const slotKeys = keys.map((k) => this.#slotKey(k));
+    const slotKeys = keys.map((k) => this.#keys.slot(k));
     await this.#run('slots', () => this.#guarded('vncgateRenewSlots', [slotKeys.length, ...slotKeys], [owner, Math.max(1, Math.round(ttlMs))]));
   }
 
   async releaseSlots(keys: readonly string[], owner: string): Promise<void> {
-    const slotKeys = keys.map((k) => this.#slotKey(k));
+    const slotKeys = keys.map((k) => this.#keys.slot(k));
     await this.#run('slots', () => this.#script('vncgateReleaseSlots', slotKeys.length, ...slotKeys, owner));
   }
 
   async coolingDown(client: string): Promise<boolean> {
-    return (await this.#run('rate', (c) => c.exists(this.#coolKey(client)))) === 1;
+    return (await this.#run('rate', (c) => c.exists(this.#keys.cool(client)))) === 1;
   }
 
   async countInvalid(client: string, allowedPerMinute: number, cooldownMs: number): Promise<boolean> {
-    const h = hashToken(client);
     const reply = await this.#run('rate', () =>
-      this.#script('vncgateCountInvalid', `${this.#keyPrefix}bad:${h}`, `${this.#keyPrefix}cool:${h}`, INVALID_WINDOW_MS, allowedPerMinute, Math.max(1, Math.round(cooldownMs))),
+      this.#script('vncgateCountInvalid', this.#keys.bad(client), this.#keys.cool(client), INVALID_WINDOW_MS, allowedPerMinute, Math.max(1, Math.round(cooldownMs))),
     );
     return reply === 1;
-  }
-
-  /** A session-slot set: `<prefix>lim:<key>` (keys name endpoints, nodes, instances; never a token). */
-  #slotKey(key: string): string {
-    return `${this.#keyPrefix}lim:${key}`;
-  }
-
-  /** An address's cool-down mark, by the address' hash. */
-  #coolKey(client: string): string {
-    return `${this.#keyPrefix}cool:${hashToken(client)}`;
   }
 
   #script(name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
@@ -325,21 +466,55 @@ export class RedisTokenStore implements TokenStore {
    */
   async #guarded(name: ScriptName, keys: (string | number)[], args: (string | number)[]): Promise<unknown> {
     const deadline = await this.#clock.deadline(this.#scriptBudgetMs);
-    const reply = await this.#script(name, ...keys, deadline, ...args);
+    return this.#notTooLate(name, await this.#script(name, ...keys, deadline, ...args));
+  }
+
+  #notTooLate(name: ScriptName, reply: unknown): unknown {
     if (reply === SCRIPT_REPLY.TOO_LATE) {
       throw new Error(`Redis ran the ${name} script after its ${this.#scriptBudgetMs} ms deadline; it changed nothing`);
     }
     return reply;
   }
 
-  #leaseKey(kind: 'used' | 'lease', key: string): string {
-    return `${this.#keyPrefix}${kind}:${hashToken(key)}`;
+  /**
+   * `#guarded`, followed in the same pipeline (same connection, same cluster node) by WAIT.
+   * `acked`: replicas that have the script's writes, or null when waiting is off.
+   */
+  async #guardedWithWait(name: ScriptName, keys: (string | number)[], args: (string | number)[]): Promise<{ reply: unknown; acked: number | null }> {
+    if (this.#waitReplicas === 0) return { reply: await this.#guarded(name, keys, args), acked: null };
+    const deadline = await this.#clock.deadline(this.#scriptBudgetMs);
+    const p = this.#client.pipeline() as PipelineLike & Record<ScriptName, (...args: (string | number)[]) => PipelineLike>;
+    p[name](...keys, deadline, ...args);
+    const [[error, reply], acked] = await this.#execWithWait(p);
+    if (error !== null) throw error;
+    return { reply: this.#notTooLate(name, reply), acked };
+  }
+
+  /**
+   * Appends WAIT (when waiting is on) and runs the pipeline: the first command's [error, reply]
+   * and the replicas that acknowledged (0 when WAIT failed), or null when waiting is off. WAIT
+   * answers for every write this connection made before it, so it covers the command before it.
+   */
+  async #execWithWait(p: PipelineLike): Promise<[[Error | null, unknown], number | null]> {
+    if (this.#waitReplicas > 0) p.wait(this.#waitReplicas, this.#waitTimeoutMs);
+    const results = await p.exec();
+    if (results === null || results.length === 0) throw new Error('pipeline was not executed');
+    const first = results[0]!;
+    if (this.#waitReplicas === 0) return [first, null];
+    const [waitError, acked] = results[results.length - 1]!;
+    return [first, waitError === null && typeof acked === 'number' ? acked : 0];
+  }
+
+  #checkReplicated(acked: number, operation: string): void {
+    if (acked < this.#waitReplicas) {
+      throw new Error(`the ${operation} reached ${acked} of ${this.#waitReplicas} Redis replicas within ${this.#waitTimeoutMs} ms`);
+    }
   }
 
   async ready(): Promise<void> {
     this.#assertOpen('ready');
     if (this.#client.status !== 'ready') await this.#waitForReady('ready', false);
-    if (!this.#versionChecked) await this.#checkServerVersion();
+    if (!this.#versionChecked) await this.#checkVersionAtStart();
     // A connection can look ready while the server hangs (nothing in flight, so no timeout has
     // fired): one round trip, bounded by commandTimeoutMs, proves it answers.
     else await this.#run('ready', (client) => client.ping());
@@ -360,11 +535,7 @@ export class RedisTokenStore implements TokenStore {
     }
   }
 
-  #key(token: string): string {
-    return `${this.#keyPrefix}tok:${hashToken(token)}`;
-  }
-
-  async #run<T>(operation: string, command: (client: Redis) => Promise<T>): Promise<T> {
+  async #run<T>(operation: string, command: (client: Client) => Promise<T>): Promise<T> {
     await this.#available(operation);
     try {
       return await command(this.#client);
@@ -432,6 +603,23 @@ export class RedisTokenStore implements TokenStore {
       if (!waiter.failOnClose) continue;
       this.#waiters.delete(waiter);
       waiter.reject(storeUnavailable(this.kind, waiter.operation, 'connecting to Redis failed'));
+    }
+  }
+
+  /**
+   * On a cluster, "ready" means the slot map is known; the node a keyless command picks may still
+   * be connecting, and without an offline queue that fails at once. Retried within the connect
+   * timeout, so start-up does not depend on which node answers first.
+   */
+  async #checkVersionAtStart(): Promise<void> {
+    const deadline = performance.now() + this.#connectTimeoutMs;
+    for (;;) {
+      try {
+        return await this.#checkServerVersion();
+      } catch (error) {
+        if (this.#mode !== 'cluster' || (error as VncgateError).code !== 'TOKEN_ERR_STORE_UNAVAILABLE' || performance.now() >= deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
     }
   }
 

@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RedisTokenStore, type ConsoleTarget, type RedisTokenStoreOptions } from '../../src/tokens/index.js';
+import { eventually, onlineReplicas, startSentinelSet, type SentinelSet } from '../support/redis-ha.js';
+import { rejectionCode } from './expect-code.js';
+import { consumeLatency, failoverUnderTraffic } from './failover-traffic.js';
+
+/**
+ * issue 17: the token store through Redis Sentinel — a real primary, two replicas and three
+ * `redis-sentinel` processes — with the primary killed (SIGKILL) under a stream of consumes.
+ * Two replicas, because a consume waits for one (`WAIT 1`): after the failover the promoted
+ * primary still has one.
+ */
+const target: ConsoleTarget = { kind: 'static', host: 'bmc-ha.example', port: 5900 };
+let set: SentinelSet;
+const stores: RedisTokenStore[] = [];
+
+function makeStore(options: Partial<RedisTokenStoreOptions> = {}): RedisTokenStore {
+  const store = new RedisTokenStore({
+    sentinels: set.sentinelEndpoints,
+    sentinelName: set.name,
+    keyPrefix: `s${randomBytes(4).toString('hex')}:`,
+    commandTimeoutMs: 1_000,
+    maxReconnectDelayMs: 250,
+    ...options,
+  });
+  stores.push(store);
+  return store;
+}
+
+beforeAll(async () => {
+  set = await startSentinelSet({ replicas: 2, downAfterMs: 1_000, failoverTimeoutMs: 3_000 });
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.allSettled(stores.map((s) => s.close()));
+  await set?.dispose();
+});
+
+describe('issue 17: Redis Sentinel failover', () => {
+  it('measures what WAIT costs a consume', async () => {
+    const waiting = makeStore();
+    const notWaiting = makeStore({ waitReplicas: 0 });
+    await Promise.all([waiting.ready(), notWaiting.ready()]);
+    await consumeLatency(waiting, 50);
+    const without = await consumeLatency(notWaiting, 300);
+    const withWait = await consumeLatency(waiting, 300);
+    console.log(`issue 17 figure: consume latency via Sentinel, 300 sequential: WAIT 0 p50 ${without.p50} ms p99 ${without.p99} ms; WAIT 1 p50 ${withWait.p50} ms p99 ${withWait.p99} ms`);
+    expect(withWait.p50).toBeGreaterThan(0);
+  });
+
+  it('refuses a consume no replica acknowledged, and the link still works afterwards', async () => {
+    const store = makeStore({ waitTimeoutMs: 150 });
+    const [issued] = await store.issueMany(target, 600, 1);
+    const replicas = set.nodes.slice(1);
+    for (const r of replicas) r.signal('SIGSTOP');
+    try {
+      expect(await rejectionCode(store.consume(issued!.token))).toBe('TOKEN_ERR_STORE_UNAVAILABLE');
+    } finally {
+      for (const r of replicas) r.signal('SIGCONT');
+    }
+    await eventually('replicas back', 10_000, async () => (await onlineReplicas(set.nodes[0]!.port)) === 2);
+    await expect(store.consume(issued!.token)).resolves.toMatchObject({ target });
+    expect(await rejectionCode(store.consume(issued!.token))).toBe('TOKEN_ERR_INVALID');
+  });
+
+  it('never accepts a used token after the replica is promoted; unused tokens keep working', async () => {
+    const store = makeStore();
+    await store.ready();
+    const primaryPort = await set.primaryPort();
+    const oldPrimary = set.nodes.find((n) => n.port === primaryPort)!;
+    expect(oldPrimary).toBeDefined();
+    const outcome = await failoverUnderTraffic(store, () => oldPrimary.kill(), {
+      usedBefore: 100,
+      stream: 2_000,
+      fresh: 100,
+      resumeTimeoutMs: 30_000,
+      afterResume: 50,
+    });
+    const newPrimary = await set.primaryPort();
+    console.log(`issue 17 figure: Sentinel failover (down-after 1000 ms): consumes resumed ${outcome.resumeMs} ms after SIGKILL of the primary; ${JSON.stringify(outcome)}; primary ${oldPrimary.port} -> ${newPrimary}`);
+    expect(newPrimary).not.toBe(oldPrimary.port);
+    expect(outcome.doubleAccepted).toBe(0);
+    expect(outcome.usedRefusedAfter).toBe(outcome.usedTotal);
+    expect(outcome.freshWorked).toBe(outcome.freshTotal);
+    expect(outcome.otherErrors).toEqual({});
+  }, 60_000);
+});
