@@ -1,7 +1,7 @@
 export { createTokenStore, type TokenStoreConfig } from './create-token-store.js';
 export { MemoryTokenStore, type MemoryTokenStoreOptions } from './memory-store.js';
 export { RedisTokenStore, type RedisTokenStoreOptions } from './redis-store.js';
-export { decodeRecord, encodeRecord, TOKEN_RECORD_VERSION, type TokenRecord } from './record.js';
+export { decodeRecord, encodeRecord, TOKEN_RECORD_VERSION, tokenIssuer, type TokenIssuer, type TokenRecord } from './record.js';
 export { parseTarget, TARGET_KINDS, type ConsoleTarget, type NodeTarget, type StaticTarget, type TargetParseResult } from './target.js';
 export { generateToken, hashToken, isWellFormedToken, TOKEN_BYTES, TOKEN_LENGTH, tokenLogId } from './token.js';
 export {

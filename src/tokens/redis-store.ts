@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import { VncgateError } from '../errors.js';
-import { decodeRecord, encodeRecord, newRecord, type TokenRecord } from './record.js';
+import { timed, type UpstreamObserver } from '../observe/upstream.js';
+import { decodeRecord, encodeRecord, newRecord, type TokenIssuer, type TokenRecord } from './record.js';
 import { RedisClock, scriptBudgetMs } from './redis-clock.js';
 import { SCRIPT_REPLY, SCRIPTS, type ScriptName } from './redis-scripts.js';
 import type { ConsoleTarget } from './target.js';
@@ -46,6 +47,8 @@ export interface RedisTokenStoreOptions {
   logger?: TokenStoreLogger | undefined;
   /** Clock for `issuedAt`/`expiresAt` (Redis' TTL decides actual expiry). Default `Date.now`. */
   now?: (() => number) | undefined;
+  /** Told the duration of every request (the upstream metric). */
+  observe?: UpstreamObserver | undefined;
 }
 
 /**
@@ -104,6 +107,7 @@ export class RedisTokenStore implements TokenStore {
   readonly #maxIssueCount: number;
   readonly #logger: TokenStoreLogger;
   readonly #now: () => number;
+  readonly #observe: UpstreamObserver | undefined;
   readonly #waiters = new Set<ReadyWaiter>();
   readonly #clock: RedisClock;
   /** What a guarded script may still act in, of the command timeout (redis-clock.ts). */
@@ -138,6 +142,7 @@ export class RedisTokenStore implements TokenStore {
     this.#maxIssueCount = checkPositiveIntOption('maxIssueCount', options.maxIssueCount ?? d.maxIssueCount);
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
+    this.#observe = options.observe;
 
     this.#client = new Redis(options.url, {
       connectionName: options.connectionName ?? 'vncgate',
@@ -165,19 +170,19 @@ export class RedisTokenStore implements TokenStore {
     });
   }
 
-  async issue(target: ConsoleTarget, ttlSeconds: number): Promise<IssuedToken> {
-    const [issued] = await this.issueMany(target, ttlSeconds, 1);
+  async issue(target: ConsoleTarget, ttlSeconds: number, issuedBy?: TokenIssuer): Promise<IssuedToken> {
+    const [issued] = await this.issueMany(target, ttlSeconds, 1, issuedBy);
     return issued!;
   }
 
-  async issueMany(target: ConsoleTarget, ttlSeconds: number, count: number): Promise<IssuedToken[]> {
+  async issueMany(target: ConsoleTarget, ttlSeconds: number, count: number, issuedBy?: TokenIssuer): Promise<IssuedToken[]> {
     const clean = checkIssueTarget(target);
     const ttlMs = ttlToMs(ttlSeconds, this.#maxTtlSeconds);
     checkIssueCount(count, this.#maxIssueCount);
     const issuedAtMs = this.#now();
     const batch = Array.from({ length: count }, () => {
       const token = generateToken();
-      return { token, record: newRecord(clean, issuedAtMs, ttlMs) };
+      return { token, record: newRecord(clean, issuedAtMs, ttlMs, issuedBy) };
     });
     // MULTI/EXEC: one round trip, and either every SET runs or (connection lost before EXEC) none.
     // NX because overwriting a live token would silently retarget it; with 256 random bits a
@@ -367,7 +372,7 @@ export class RedisTokenStore implements TokenStore {
   async #run<T>(operation: string, command: (client: Redis) => Promise<T>): Promise<T> {
     await this.#available(operation);
     try {
-      return await command(this.#client);
+      return await timed(this.#observe, 'redis', () => command(this.#client));
     } catch (error) {
       throw storeUnavailable(this.kind, operation, error instanceof Error ? error.message : String(error), error);
     }
