@@ -116,6 +116,8 @@ export type RawConfig = {
     ironicTokenReuse: 'reusable' | 'single-use' | 'one-session';
     ironicTokenTtlSeconds: number;
   };
+  metrics: { listen: string | null };
+  audit: { file: string | null; includeClientAddress: boolean };
   log: { level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent' };
 };
 
@@ -152,6 +154,8 @@ export type Config = Readonly<{
   /** Where the file came from, if any (for messages). */
   source: string | null;
   listen: readonly ListenAddress[];
+  /** Where GET /metrics listens, or null (metrics off). */
+  metricsListen: ListenAddress | null;
   /** PEM material for the front end, or null when serving plain HTTP. */
   tls: Readonly<{ cert: Buffer; key: Buffer; minVersion: 'TLSv1.2' | 'TLSv1.3'; ciphers: string | null }> | null;
   publicUrl: string | null;
@@ -286,6 +290,11 @@ export function loadConfig(opts: LoadOptions = {}): Config {
     if (a) listen.push(a);
     else problems.push(`listen: ${JSON.stringify(l)} is not host:port or [ipv6]:port`);
   }
+  let metricsListen: ListenAddress | null = null;
+  if (raw.metrics.listen !== null) {
+    metricsListen = parseListen(raw.metrics.listen);
+    if (!metricsListen) problems.push(`metrics.listen: ${JSON.stringify(raw.metrics.listen)} is not host:port or [ipv6]:port`);
+  }
 
   const readFile = (what: string, path: string): Buffer | null => {
     try {
@@ -402,7 +411,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
   const nova = resolveNova(raw.nova, profiles, readFile, problems, getKeystone);
 
   if (problems.length > 0) throw configError(file, problems);
-  return deepFreeze({ raw, source: file, listen, tls, publicUrl: raw.publicUrl, profiles, hostnameCheckDisabled, ironic, nova, jwt }) as Config;
+  return deepFreeze({ raw, source: file, listen, metricsListen, tls, publicUrl: raw.publicUrl, profiles, hostnameCheckDisabled, ironic, nova, jwt }) as Config;
 }
 
 type ReadFile = (what: string, path: string) => Buffer | null;

@@ -15,7 +15,7 @@ import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import type { IContainer } from 'kubernetes-models/v1/Container';
-import { CONFIG_SCHEMA, loadConfig, parseListen, type Config } from '../../src/config/index.js';
+import { CONFIG_SCHEMA, loadConfig, type Config } from '../../src/config/index.js';
 import { VncgateError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { buildServer, type VncgateServer } from '../../src/proxy/server.js';
@@ -259,10 +259,10 @@ describe('deploy/kubernetes: agreement with vncgate', () => {
   });
 
   it('the metrics port is the annotated, named and policy-opened one', () => {
-    // Until the schema has metrics.listen, the port is the one agreed for it (9464).
-    const metrics = (CONFIG_SCHEMA.properties as Record<string, { properties?: { listen?: { default?: string } } }>).metrics;
-    const listenDefault = metrics?.properties?.listen?.default;
-    const expected = listenDefault !== undefined ? parseListen(listenDefault)!.port : 9464;
+    // Metrics are off by default; the ConfigMap turns them on, on the port the pod declares.
+    expect(CONFIG_SCHEMA.properties.metrics.properties.listen.default).toBeNull();
+    expect(config.metricsListen).not.toBeNull();
+    const expected = config.metricsListen!.port;
     expect(pod.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(expected), 'prometheus.io/path': '/metrics' });
     expect(containerPort('metrics')).toBe(expected);
     const policy = one<NetworkPolicyShape>('NetworkPolicy');
