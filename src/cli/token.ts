@@ -1,9 +1,13 @@
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/index.js';
 import { VncgateError } from '../errors.js';
+import { NO_AUDIT } from '../observe/index.js';
+import { tokenIssuedEvent } from '../proxy/audit-events.js';
 import { consoleUrl } from '../proxy/console-url.js';
-import { createTokenStore, parseTarget, type ConsoleTarget } from '../tokens/index.js';
+import { createTokenStore, parseTarget, tokenIssuer, type ConsoleTarget } from '../tokens/index.js';
 import { UsageError, parseHostPort, type CliIo } from './io.js';
+import { openAudit } from './serve.js';
 
 export const TOKEN_USAGE = `Usage: vncgate token create (--target HOST:PORT [--profile NAME] | --node UUID|NAME) [--ttl SECONDS] [--count N] [--config FILE]
        vncgate token revoke TOKEN [--config FILE]
@@ -44,7 +48,11 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
     maxTtlSeconds: config.raw.tokens.maxTtlSeconds,
     logger: io.log,
   });
+  // With audit.file "-" (standard output, where the tokens go), the CLI's events go to stderr.
+  const auditFile = config.raw.audit.file === '-' || config.raw.audit.file === 'stdout' ? 'stderr' : config.raw.audit.file;
+  let audit = NO_AUDIT;
   try {
+    audit = await openAudit(config, io.log, undefined, auditFile);
     await tokens.ready();
     if (sub === 'revoke') {
       if (positionals.length !== 1) throw new UsageError('token revoke takes one TOKEN');
@@ -72,15 +80,28 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
       target = { kind: 'static', host, port, ...(values.profile !== undefined ? { profile: values.profile } : {}) };
     }
     const base = config.publicUrl ?? defaultBase(config.listen[0], config.tls !== null);
+    const issuer = tokenIssuer('cli', { sub: osUser() });
     // Large counts go in batches the store accepts in one round trip.
     for (let left = count; left > 0; ) {
       const n = Math.min(left, 1000);
-      for (const t of await tokens.issueMany(target, ttl, n)) io.out({ token: t.token, url: consoleUrl(base, t.token), expiresAt: t.expiresAt });
+      const issued = await tokens.issueMany(target, ttl, n, issuer);
+      audit.write('token.issued', tokenIssuedEvent(issuer, null, target, ttl, issued));
+      for (const t of issued) io.out({ token: t.token, url: consoleUrl(base, t.token), expiresAt: t.expiresAt });
       left -= n;
     }
     return 0;
   } finally {
     await tokens.close();
+    await audit.close();
+  }
+}
+
+/** Who ran the command, for the audit event (the login name; null if the system has none for this uid). */
+function osUser(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { VncgateError } from '../errors.js';
 import type { Metrics } from './metrics.js';
 
 /** Prometheus scrapes one connection at a time; a few more cover a second scraper and curl. */
@@ -32,9 +33,11 @@ export async function listenMetrics(metrics: Metrics, host: string, port: number
   server.headersTimeout = 5_000;
   server.keepAliveTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new VncgateError('CONFIG_ERR_LISTEN', `cannot listen on metrics.listen ${host}:${port}: ${err.code ?? err.message}`, { cause: err })),
+    );
     server.listen(port, host, () => {
-      server.off('error', reject);
+      server.removeAllListeners('error');
       resolve();
     });
   });

@@ -15,6 +15,7 @@ import type { ConnectionGuard } from './connection-guard.js';
 import { firstHeader } from './http-app.js';
 import type { OriginPolicy } from './origin.js';
 import { ConsoleSession, discardAuthorization, startAuthorization, type Authorize, type StartedAuthorization } from './session.js';
+import type { SessionEvents } from './session-events.js';
 import type { SessionRegistry } from './session-registry.js';
 
 export type UpgradeDeps = {
@@ -27,6 +28,8 @@ export type UpgradeDeps = {
   origins: OriginPolicy;
   lifecycle: Lifecycle;
   connections: ConnectionGuard;
+  /** Metrics and audit events of each session; undefined when both are off. */
+  events?: SessionEvents | undefined;
 };
 
 /** The query string of a request URL, parsed (upgrade requests carry the token there). */
@@ -159,6 +162,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
           log,
           onClosed: (s) => registry.delete(s),
           browserTls: Boolean(config.tls),
+          ...(deps.events ? { events: deps.events } : {}),
         },
         node !== null ? { node: node.slice(0, 255) } : {},
       );
