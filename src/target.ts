@@ -59,6 +59,8 @@ export type ResolvedTarget = {
   tunnelPath?: string | null;
   /** Close the session at this time (Nova's enforce_session_timeout). */
   expiresAtMs?: number;
+  /** The Nova instance whose console this is (audit events). */
+  instance?: string;
   /** Connect only where this allows, checked after DNS resolution (static targets; see backends.allowedTargets). */
   policy?: TargetPolicy;
 };
@@ -67,8 +69,17 @@ export interface TargetResolver {
   resolve(target: ConsoleTarget, signal: AbortSignal): Promise<ResolvedTarget>;
 }
 
-/** What authorizing a session yields: where to connect, and what to undo when it ends. */
-export type Authorized = { target: ResolvedTarget; release?: () => void };
+/** Who minted a token: the token API on behalf of a JWT's `sub`/`iss`, or `vncgate token create`. */
+export interface TokenIssuer {
+  readonly via: 'api' | 'cli';
+  /** The bearer JWT's `sub` (API only), at most MAX_ISSUER_CHARS. */
+  readonly sub?: string;
+  /** The bearer JWT's `iss` (API only), at most MAX_ISSUER_CHARS. */
+  readonly iss?: string;
+}
+
+/** What authorizing a session yields: where to connect, what to undo when it ends, and who issued its token (audit). */
+export type Authorized = { target: ResolvedTarget; release?: () => void; issuedBy?: TokenIssuer | undefined };
 
 /**
  * Decides whether a session may proceed and where it goes (consume a vncgate token and resolve

@@ -6,6 +6,7 @@ import { createLogger } from '../log.js';
 import { buildServer, type VncgateServer } from '../proxy/server.js';
 import { createIronic } from '../ironic/index.js';
 import { createNova } from '../nova/index.js';
+import { createMetrics, NO_AUDIT, NO_METRICS, openAuditLog, type AuditLog, type Metrics } from '../observe/index.js';
 import { createTokenStore, type TokenStore } from '../tokens/index.js';
 import { tokenStoreConfig } from './token-store-config.js';
 import { registerConsolePage } from '../web/index.js';
@@ -44,9 +45,11 @@ export async function startVncgate(
     /** In-memory tokens are intended (the demo): no warning about them. */
     memoryTokensIntended?: boolean;
   } = {},
-): Promise<{ server: VncgateServer; tokens: TokenStore; log: Logger }> {
+): Promise<{ server: VncgateServer; tokens: TokenStore; log: Logger; audit: AuditLog }> {
   const log = createLogger({ level: config.raw.log.level });
-  const tokens = createTokenStore({ ...tokenStoreConfig(config), logger: log.child({ component: 'tokens' }) });
+  const metrics: Metrics = config.metricsListen ? createMetrics() : NO_METRICS;
+  const audit = await openAudit(config, log, metrics);
+  const tokens = createTokenStore({ ...tokenStoreConfig(config), logger: log.child({ component: 'tokens' }), observe: metrics.upstream });
   if (tokens.kind === 'memory' && opts.memoryTokensIntended !== true) {
     log.warn('no Redis configured (redis.url, redis.sentinels, redis.cluster): console tokens are held in this process only (single-process deployments and the demo)');
   }
@@ -59,7 +62,7 @@ export async function startVncgate(
   } catch (err) {
     io.err(`vncgate: token store not ready: ${(err as Error).message} (continuing; sessions fail until it is)`);
   }
-  const ironic = createIronic(config);
+  const ironic = createIronic(config, metrics.upstream);
   if (ironic) log.info({ ironic: config.ironic?.url ?? '(from the Keystone catalog)', auth: config.raw.ironic.auth }, 'Ironic node consoles enabled');
   let server: VncgateServer;
   try {
@@ -68,15 +71,35 @@ export async function startVncgate(
       tokens,
       log,
       ironic: ironic?.resolver ?? null,
-      nova: createNova(config),
+      nova: createNova(config, metrics.upstream),
+      metrics,
+      audit,
       plugins: [(app) => registerConsolePage(app, { frameAncestors: [...config.raw.console.frameAncestors] }), ...(opts.extraPlugins ?? [])],
     });
   } catch (err) {
     await tokens.close();
+    await audit.close();
     throw err;
   }
   log.info({ addresses: server.addresses, tls: config.tls !== null, tokenStore: tokens.kind }, 'vncgate listening');
-  return { server, tokens, log };
+  return { server, tokens, log, audit };
+}
+
+/**
+ * The audit stream of `audit.file`, or none. Write errors are logged at most once a minute (the
+ * dropped events are counted in the metric either way).
+ */
+export async function openAudit(config: Config, log: Pick<Logger, 'warn'>, metrics: Metrics = NO_METRICS, file: string | null = config.raw.audit.file): Promise<AuditLog> {
+  if (file === null) return NO_AUDIT;
+  let lastWarnAt = -Infinity;
+  return openAuditLog(file, {
+    onDrop: () => metrics.auditDropped(),
+    onError: (err) => {
+      if (Date.now() - lastWarnAt < 60_000) return;
+      lastWarnAt = Date.now();
+      log.warn({ err: { message: err.message } }, 'audit stream write failed; audit events are being dropped');
+    },
+  });
 }
 
 export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
@@ -86,7 +109,7 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
   const signals = watchSignals();
   try {
     const config = loadConfig({ ...(args.config !== undefined ? { file: args.config } : {}), ...(args.listen ? { overrides: { listen: args.listen } } : {}) });
-    const { server, tokens, log } = await startVncgate(config, io);
+    const { server, tokens, log, audit } = await startVncgate(config, io);
     hup.onHangup(() => {
       server.reloadTls('SIGHUP').then(
         (r) => {
@@ -94,13 +117,16 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
         },
         (err: unknown) => log.error({ err }, 'SIGHUP: certificate reload failed unexpectedly'),
       );
+      // logrotate moved the audit file: write to a new one at the same path.
+      audit.reopen();
     });
-    io.out({ listening: server.addresses, baseUrl: server.baseUrl });
+    io.out({ listening: server.addresses, baseUrl: server.baseUrl, ...(server.metricsAddress !== null ? { metrics: server.metricsAddress } : {}) });
     await signals.first;
     const now = signals.second.then((signal) => log.info({ signal }, 'second signal: closing every session now'));
     await Promise.race([server.drain(config.raw.shutdown.drainTimeoutMs), now]);
     await server.close();
     await tokens.close();
+    await audit.close();
     return 0;
   } finally {
     signals.dispose();

@@ -1,11 +1,15 @@
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { loadConfigWithProblems, type Config } from '../config/index.js';
 import { VncgateError } from '../errors.js';
+import { NO_AUDIT } from '../observe/index.js';
+import { tokenIssuedEvent } from '../proxy/audit-events.js';
 import { consoleUrl } from '../proxy/console-url.js';
 import { allowedAddresses } from '../proxy/target-check.js';
-import { createTokenStore, parseStaticTargetText, parseTarget, type ConsoleTarget } from '../tokens/index.js';
+import { createTokenStore, parseStaticTargetText, parseTarget, tokenIssuer, type ConsoleTarget } from '../tokens/index.js';
 import { UsageError, type CliIo } from './io.js';
 import { tokenStoreConfig } from './token-store-config.js';
+import { openAudit } from './serve.js';
 
 export const TOKEN_USAGE = `Usage: vncgate token create (--target HOST:PORT [--profile NAME] | --node UUID|NAME) [--ttl SECONDS] [--count N] [--config FILE]
        vncgate token revoke TOKEN [--config FILE]
@@ -51,7 +55,11 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
   if (usage.length > 0) throw new UsageError(usage.join('; '));
   if (!config || !config.redis) throw new Error('unreachable: problems were reported above');
   const tokens = createTokenStore({ ...tokenStoreConfig(config), logger: io.log });
+  // With audit.file "-" (standard output, where the tokens go), the CLI's events go to stderr.
+  const auditFile = config.raw.audit.file === '-' || config.raw.audit.file === 'stdout' ? 'stderr' : config.raw.audit.file;
+  let audit = NO_AUDIT;
   try {
+    audit = await openAudit(config, io.log, undefined, auditFile);
     await tokens.ready();
     if (sub === 'revoke') {
       io.out({ revoked: await tokens.revoke(positionals[0]!) });
@@ -65,15 +73,28 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
     }
     // Without publicUrl: the first listen address, https unless the listener is plain HTTP.
     const base = config.publicUrl ?? defaultBase(config.listen[0], !config.raw.tls.plainHttp);
+    const issuer = tokenIssuer('cli', { sub: osUser() });
     // Large counts go in batches the store accepts in one round trip.
     for (let left = count; left > 0; ) {
       const n = Math.min(left, 1000);
-      for (const t of await tokens.issueMany(target, ttl, n)) io.out({ token: t.token, url: consoleUrl(base, t.token), expiresAt: t.expiresAt });
+      const issued = await tokens.issueMany(target, ttl, n, issuer);
+      audit.write('token.issued', tokenIssuedEvent(issuer, null, target, ttl, issued));
+      for (const t of issued) io.out({ token: t.token, url: consoleUrl(base, t.token), expiresAt: t.expiresAt });
       left -= n;
     }
     return 0;
   } finally {
     await tokens.close();
+    await audit.close();
+  }
+}
+
+/** Who ran the command, for the audit event (the login name; null if the system has none for this uid). */
+function osUser(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined;
   }
 }
 

@@ -152,7 +152,13 @@ export function resolveConfig(raw: RawConfig, source: string | null, purpose: Lo
   const ironic = serving ? resolveIronic(raw.ironic, profiles, readFile, problems, getKeystone) : null;
   const nova = serving ? resolveNova(raw.nova, profiles, readFile, problems, getKeystone) : null;
 
+  /** Where GET /metrics listens, or null (metrics off). */
+  let metricsListen: ListenAddress | null = null;
+  if (raw.metrics.listen !== null) {
+    metricsListen = parseListen(raw.metrics.listen);
+    if (!metricsListen) problems.push(`metrics.listen: ${JSON.stringify(raw.metrics.listen)} is not host:port or [ipv6]:port`);
+  }
   // The token commands need Redis too: its credentials are read for every purpose.
   const redis = resolveRedis(raw.redis, readAny, problems);
-  return { raw, source, listen, tls, publicUrl: raw.publicUrl, profiles, targetPolicy, hostnameCheckDisabled, ironic, nova, redis, jwt };
+  return { raw, source, listen, metricsListen, tls, publicUrl: raw.publicUrl, profiles, targetPolicy, hostnameCheckDisabled, ironic, nova, redis, jwt };
 }

@@ -323,6 +323,28 @@ export const CONFIG_SCHEMA = {
         acceptCookie: { type: 'boolean', default: true },
       },
     },
+    /** Prometheus metrics on a listener of their own; off unless `listen` is set. */
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** "host:port" for GET /metrics (plain HTTP; keep it on loopback or a private network); null = off. */
+        listen: { type: ['string', 'null'], minLength: 3, default: null },
+      },
+    },
+    /** Audit events, one JSON line each, on a stream of their own (never the log). */
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** A file path (appended; reopened on SIGHUP), "-" for standard output; null = off. */
+        file: { type: ['string', 'null'], minLength: 1, default: null },
+        /** Put the client's address into token.refused and session events. */
+        includeClientAddress: { type: 'boolean', default: true },
+      },
+    },
     log: {
       type: 'object',
       additionalProperties: false,
@@ -358,6 +380,8 @@ export const ENV_OVERRIDES = {
   VNCGATE_API_JWT_AUDIENCE: { path: ['api', 'jwt', 'audience'], parse: 'string' },
   VNCGATE_LOG_LEVEL: { path: ['log', 'level'], parse: 'string' },
   VNCGATE_DRAIN_TIMEOUT_MS: { path: ['shutdown', 'drainTimeoutMs'], parse: 'integer' },
+  VNCGATE_METRICS_LISTEN: { path: ['metrics', 'listen'], parse: 'string' },
+  VNCGATE_AUDIT_FILE: { path: ['audit', 'file'], parse: 'string' },
   VNCGATE_IRONIC_URL: { path: ['ironic', 'url'], parse: 'string' },
   VNCGATE_IRONIC_AUTH: { path: ['ironic', 'auth'], parse: 'string' },
   VNCGATE_IRONIC_USERNAME: { path: ['ironic', 'username'], parse: 'string' },

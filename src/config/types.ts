@@ -45,6 +45,8 @@ export type Config = Readonly<{
   /** Where the file came from, if any (for messages). */
   source: string | null;
   listen: readonly ListenAddress[];
+  /** Where GET /metrics listens, or null (metrics off). */
+  metricsListen: ListenAddress | null;
   /**
    * The front end's certificate and key as read at start-up (a checked pair), where they came
    * from (for reloads), or null when serving plain HTTP.

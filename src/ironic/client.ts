@@ -1,5 +1,6 @@
 import { VncgateError } from '../errors.js';
 import { httpJson, ironicFault, parseJsonBody, type HttpResponse } from './http.js';
+import type { UpstreamObserver } from '../observe/upstream.js';
 import type { KeystoneSession } from './keystone.js';
 
 /**
@@ -23,6 +24,8 @@ export type IronicClientOptions = {
   /** Extra attempts for GETs after a transport error, a timeout or a 5xx (never for PUT). */
   retries: number;
   signal?: AbortSignal;
+  /** Told each request's duration (the upstream metric). */
+  observe?: UpstreamObserver | undefined;
 };
 
 export type ConsoleState = { enabled: boolean; info: { type: string; url: string | null } | null };
@@ -128,6 +131,7 @@ export class IronicClient {
           ...(o.ca ? { ca: o.ca } : {}),
           ...(signal ? { signal } : {}),
           family: 'IRONIC',
+          observe: o.observe,
         });
         if (res.status === 401 && o.auth.type === 'keystone' && attempt + 1 < Math.max(attempts, 2)) {
           // A revoked or expired token: get a fresh one and try once more.

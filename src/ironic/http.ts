@@ -1,6 +1,7 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { VncgateError, type ErrorCode } from '../errors.js';
+import type { UpstreamObserver, UpstreamService } from '../observe/upstream.js';
 
 export type HttpResponse = { status: number; headers: IncomingHttpHeaders; body: string };
 
@@ -17,6 +18,8 @@ export type HttpOptions = {
   signal?: AbortSignal;
   /** Error code family for failures ("IRONIC" → IRONIC_ERR_UNREACHABLE …). */
   family: HttpFamily;
+  /** Told each request's duration; ok = an answer below 500. */
+  observe?: UpstreamObserver | undefined;
 };
 
 const DEFAULT_MAX_BODY = 1024 * 1024;
@@ -29,6 +32,8 @@ const CODES: Record<HttpFamily, Record<'UNREACHABLE' | 'TIMEOUT' | 'BAD_RESPONSE
   NOVA: { UNREACHABLE: 'NOVA_ERR_UNREACHABLE', TIMEOUT: 'NOVA_ERR_TIMEOUT', BAD_RESPONSE: 'NOVA_ERR_BAD_RESPONSE' },
   KEYSTONE: { UNREACHABLE: 'IRONIC_ERR_AUTH', TIMEOUT: 'IRONIC_ERR_AUTH', BAD_RESPONSE: 'IRONIC_ERR_AUTH' },
 };
+
+const SERVICE: Record<HttpFamily, UpstreamService> = { IRONIC: 'ironic', NOVA: 'nova', KEYSTONE: 'keystone' };
 
 function code(family: HttpFamily, what: 'UNREACHABLE' | 'TIMEOUT' | 'BAD_RESPONSE'): ErrorCode {
   return CODES[family][what];
@@ -44,11 +49,13 @@ export function httpJson(opts: HttpOptions): Promise<HttpResponse> {
   if (!isHttps && u.protocol !== 'http:') return Promise.reject(new VncgateError('CONFIG_ERR_INVALID', `unsupported URL scheme in ${u.origin}`));
   const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const t0 = performance.now();
   return new Promise<HttpResponse>((resolve, reject) => {
     let settled = false;
     const finish = (err: VncgateError | null, res?: HttpResponse): void => {
       if (settled) return;
       settled = true;
+      opts.observe?.(SERVICE[opts.family], (performance.now() - t0) / 1000, err === null && res !== undefined && res.status < 500);
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
       if (err) {

@@ -1,4 +1,5 @@
 import type { Config } from '../config/index.js';
+import type { UpstreamObserver } from '../observe/upstream.js';
 import { IronicClient } from './client.js';
 import { KeystoneSession } from './keystone.js';
 import { IronicNodeResolver } from './node-resolver.js';
@@ -8,7 +9,7 @@ export { KeystoneSession, findEndpoint, type KeystoneCredentials } from './keyst
 export { IronicNodeResolver, parseIronicConsoleUrl, secretEquals, type IronicProfileRules, type ResolvedNode } from './node-resolver.js';
 
 /** Builds the Ironic client and node resolver from the configuration, or null when not configured. */
-export function createIronic(config: Config): { client: IronicClient; resolver: IronicNodeResolver } | null {
+export function createIronic(config: Config, observe?: UpstreamObserver): { client: IronicClient; resolver: IronicNodeResolver } | null {
   const s = config.ironic;
   if (!s) return null;
   const r = config.raw.ironic;
@@ -19,11 +20,12 @@ export function createIronic(config: Config): { client: IronicClient; resolver: 
           session: new KeystoneSession({
             ...s.auth,
             timeoutMs: r.timeoutMs,
+            observe,
             ...(s.ca ? { caBundle: s.ca } : {}),
           }),
         }
       : s.auth;
-  const client = new IronicClient({ url: s.url, auth, ...(s.ca ? { ca: s.ca } : {}), timeoutMs: r.timeoutMs, retries: r.retries });
+  const client = new IronicClient({ url: s.url, auth, ...(s.ca ? { ca: s.ca } : {}), timeoutMs: r.timeoutMs, retries: r.retries, observe });
   const resolver = new IronicNodeResolver(client, {
     autoEnable: r.autoEnableConsole,
     enableTimeoutMs: r.enableTimeoutMs,

@@ -1,4 +1,5 @@
 import { VncgateError } from '../errors.js';
+import type { UpstreamObserver } from '../observe/upstream.js';
 import { httpJson, parseJsonBody } from './http.js';
 
 /** Keystone v3 credentials: a user's password or an application credential. */
@@ -11,6 +12,8 @@ export type KeystoneCredentials = {
   serviceType: string;
   caBundle?: Buffer;
   timeoutMs: number;
+  /** Told each token request's duration (the upstream metric). */
+  observe?: UpstreamObserver | undefined;
 } & (
   | {
       method: 'password';
@@ -84,6 +87,7 @@ export class KeystoneSession {
       timeoutMs: c.timeoutMs,
       ...(c.caBundle ? { ca: c.caBundle } : {}),
       family: 'KEYSTONE',
+      observe: c.observe,
     });
     if (res.status !== 201 && res.status !== 200) {
       throw new VncgateError('IRONIC_ERR_AUTH', `Keystone refused the credentials (HTTP ${res.status})`, { details: { status: res.status } });

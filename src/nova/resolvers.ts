@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { VncgateError } from '../errors.js';
 import { parseCellDbUrl, type CellDb } from '../config/index.js';
 import { httpJson, parseJsonBody } from '../ironic/http.js';
+import { timed, type UpstreamObserver } from '../observe/upstream.js';
 import type { KeystoneSession } from '../ironic/keystone.js';
 
 /** Nova console tokens are UUID4 strings (nova/objects/console_auth_token.py authorize()). */
@@ -44,10 +45,12 @@ export const NOVA_MICROVERSION = '2.31';
  * Token lookup through Nova's admin API, `GET /os-console-auth-tokens/{token}` (≥ 2.31): 200 with
  * `{"console": {instance_uuid, host, port, internal_access_path}}`, 404 for unknown and expired.
  */
-export class NovaApiLookup implements NovaTokenLookup {
-  readonly #opts: { url: string | null; auth: NovaApiAuth; ca?: Buffer; timeoutMs: number; retries: number };
+type NovaApiOptions = { url: string | null; auth: NovaApiAuth; ca?: Buffer; timeoutMs: number; retries: number; observe?: UpstreamObserver | undefined };
 
-  constructor(opts: { url: string | null; auth: NovaApiAuth; ca?: Buffer; timeoutMs: number; retries: number }) {
+export class NovaApiLookup implements NovaTokenLookup {
+  readonly #opts: NovaApiOptions;
+
+  constructor(opts: NovaApiOptions) {
     if (opts.url === null && opts.auth.type !== 'keystone') throw new VncgateError('CONFIG_ERR_INVALID', 'nova.url is required without Keystone');
     this.#opts = opts;
   }
@@ -75,6 +78,7 @@ export class NovaApiLookup implements NovaTokenLookup {
           ...(o.ca ? { ca: o.ca } : {}),
           signal,
           family: 'NOVA',
+          observe: o.observe,
         });
         if (res.status === 404) throw invalid('Nova does not know this console token (unknown or expired)');
         if (res.status === 401 && o.auth.type === 'keystone' && attempt < o.retries) {
@@ -203,9 +207,11 @@ async function pgCell(db: CellDb, timeoutMs: number): Promise<CellQuery> {
 export class NovaDbLookup implements NovaTokenLookup {
   readonly #cells: Promise<CellQuery>[];
   readonly #now: () => number;
+  readonly #observe: UpstreamObserver | undefined;
 
-  constructor(urls: readonly string[], timeoutMs: number, now: () => number = () => Math.floor(Date.now() / 1000)) {
+  constructor(urls: readonly string[], timeoutMs: number, now: () => number = () => Math.floor(Date.now() / 1000), observe?: UpstreamObserver) {
     this.#now = now;
+    this.#observe = observe;
     this.#cells = urls.map((u) => {
       const db = parseCellDbUrl(u);
       return db.kind === 'mysql' ? mysqlCell(db, timeoutMs) : pgCell(db, timeoutMs);
@@ -241,7 +247,7 @@ export class NovaDbLookup implements NovaTokenLookup {
       };
       for (const cell of this.#cells) {
         cell
-          .then((c) => c.query(hash, now))
+          .then((c) => timed(this.#observe, 'nova_db', () => c.query(hash, now)))
           .then(
             (row) => {
               if (row) finish(() => resolve(toConsole(row)));

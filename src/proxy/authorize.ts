@@ -68,6 +68,7 @@ function authorizeNova(token: string, nova: NovaTokenLookup, deps: AuthDeps, lim
       security,
       profile: n.profile,
       label: `instance ${c.instanceUuid} (${host.includes(':') ? `[${host}]` : host}:${c.port})`,
+      instance: c.instanceUuid,
       tunnelPath: c.internalAccessPath,
       ...(n.enforceSessionTimeout && c.expires !== null ? { expiresAtMs: c.expires * 1000 } : {}),
     };
@@ -164,14 +165,14 @@ function authorizeVncgate(token: string | null, deps: AuthDeps, limiter: Invalid
   return async (signal, sessionId) => {
     if (!anySessionLimit(config)) {
       const record = await tokens.consume(token, { client });
-      return { target: await resolvers.resolve(record.target, signal) };
+      return { target: await resolvers.resolve(record.target, signal), issuedBy: record.issuedBy };
     }
     const record = await tokens.peek(token, { client });
     const target = await resolvers.resolve(record.target, signal);
     const uuid = (target as { uuid?: unknown }).uuid;
     const slots = slotRequest(config, target, record.target.kind === 'node' && typeof uuid === 'string' ? `node:${uuid}` : null, sessionId);
     await tokens.consume(token, { client, slots: slots ?? undefined });
-    return slots ? { target, release: holdSlots(tokens, slots, deps.log) } : { target };
+    return slots ? { target, release: holdSlots(tokens, slots, deps.log), issuedBy: record.issuedBy } : { target, issuedBy: record.issuedBy };
   };
 }
 

@@ -62,10 +62,14 @@ export class ConnectionGuard {
   #timer: NodeJS.Timeout | null = null;
   #closing = false;
 
-  constructor(limits: ConnectionLimits, log: Logger, opts: { reportIntervalMs?: number } = {}) {
+  /** Told of each refusal and deadline close as it happens (the metric). */
+  readonly #onNote: ((what: keyof GuardCounters) => void) | null;
+
+  constructor(limits: ConnectionLimits, log: Logger, opts: { reportIntervalMs?: number; onNote?: (what: keyof GuardCounters) => void } = {}) {
     this.#limits = limits;
     this.#log = log;
     this.#intervalMs = opts.reportIntervalMs ?? GUARD_REPORT_INTERVAL_MS;
+    this.#onNote = opts.onNote ?? null;
   }
 
   /** Open client connections in this process. */
@@ -158,6 +162,7 @@ export class ConnectionGuard {
 
   #note(what: keyof GuardCounters, client?: string): void {
     this.#counters[what]++;
+    this.#onNote?.(what);
     if (client !== undefined && (this.#refusedBy.has(client) || this.#refusedBy.size < MAX_REPORTED_CLIENTS)) {
       this.#refusedBy.set(client, (this.#refusedBy.get(client) ?? 0) + 1);
     }

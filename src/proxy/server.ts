@@ -5,6 +5,7 @@ import type { Config } from '../config/index.js';
 import { VncgateError } from '../errors.js';
 import type { IronicNodeResolver } from '../ironic/index.js';
 import type { NovaTokenLookup } from '../nova/index.js';
+import type { AuditLog, Metrics } from '../observe/index.js';
 import type { TokenStore } from '../tokens/index.js';
 import { TargetResolvers } from './authorize.js';
 import { Lifecycle, drainSessions, registerDrainHooks, type DrainSummary } from './drain.js';
@@ -12,6 +13,7 @@ import { ConnectionGuard } from './connection-guard.js';
 import { registerHealth } from './health.js';
 import { createHttpApp } from './http-app.js';
 import { baseUrlFor, listen } from './listeners.js';
+import { observability } from './observability.js';
 import { checkOpenFilesLimit } from './open-files.js';
 import { OriginPolicy } from './origin.js';
 import { SessionRegistry } from './session-registry.js';
@@ -29,6 +31,9 @@ export type ServerDeps = {
   nova?: NovaTokenLookup | null;
   /** Registers extra routes (the console page) on the app before it starts. */
   plugins?: ((app: FastifyInstance) => Promise<void> | void)[];
+  /** Prometheus metrics (served on metrics.listen) and the audit stream; both off when absent. */
+  metrics?: Metrics;
+  audit?: AuditLog;
 };
 
 export type VncgateServer = {
@@ -38,6 +43,8 @@ export type VncgateServer = {
   addresses: string[];
   /** Base URL for console links (publicUrl, else the first listen address). */
   baseUrl: string;
+  /** Where GET /metrics listens ("host:port"), or null. */
+  metricsAddress: string | null;
   lifecycle: Lifecycle;
   /**
    * Graceful shutdown: /readyz, new consoles and the token API are refused at once (the listeners
@@ -64,22 +71,28 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   const registry = new SessionRegistry(config.raw.session);
   const origins = new OriginPolicy(config);
   const lifecycle = new Lifecycle();
+  const observe = observability(config, log, deps.metrics, deps.audit);
 
   const app = createHttpApp(config, log);
   // Fastify's server is https.Server, a tls.Server, whenever config.tls is set.
   const tls = config.tls ? new TlsReloader(app.server as unknown as TlsServer, config.tls, log.child({ component: 'tls' })) : null;
   registerDrainHooks(app, lifecycle);
-  const connections = new ConnectionGuard(config.raw.limits, log.child({ component: 'connections' }));
+  const connections = new ConnectionGuard(config.raw.limits, log.child({ component: 'connections' }), observe.onGuardNote ? { onNote: observe.onGuardNote } : {});
   connections.attach(app.server);
   checkOpenFilesLimit({ maxConnections: config.raw.limits.maxConnections, maxSessions: config.raw.session.maxSessions }, log);
-  await registerConsoleUpgrades(app, { config, tokens, log, resolvers, nova, registry, origins, lifecycle, connections });
+  await registerConsoleUpgrades(app, { config, tokens, log, resolvers, nova, registry, origins, lifecycle, connections, events: observe.events });
   registerHealth(app, { tokens, registry, lifecycle, connections });
-  registerTokenApi(app, { config, tokens, resolvers, origins, lifecycle });
+  registerTokenApi(app, { config, tokens, resolvers, origins, lifecycle, audit: observe.audit });
   for (const plugin of deps.plugins ?? []) await plugin(app);
 
   let listeners: Awaited<ReturnType<typeof listen>>;
+  let metricsListener: Awaited<ReturnType<typeof observe.start>> = null;
   try {
     listeners = await listen(app, config.listen);
+    metricsListener = await observe.start(registry).catch(async (err: unknown) => {
+      await listeners.close();
+      throw err;
+    });
   } catch (err) {
     // Nothing may keep the process alive after a failed start (the caller reports and exits).
     registry.closeAll(new VncgateError('SESSION_ERR_SHUTDOWN', 'server failed to start'));
@@ -94,6 +107,7 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
     registry,
     addresses: listeners.addresses,
     baseUrl: baseUrlFor(config.publicUrl, config.tls ? 'https' : 'http', listeners.addresses[0]!),
+    metricsAddress: metricsListener?.address ?? null,
     lifecycle,
     drain(timeoutMs) {
       if (lifecycle.beginDrain()) draining = drainSessions(app, registry, lifecycle, timeoutMs, log);
@@ -110,6 +124,7 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
       await nova?.close();
       await listeners.close();
       await app.close();
+      await metricsListener?.close();
     },
   };
 }

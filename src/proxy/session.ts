@@ -7,9 +7,10 @@ import { LIMITS, RfbServerHandshake, type ServerAction, type ServerInit } from '
 import type { ConsoleTarget } from '../tokens/index.js';
 import { tokenLogId } from '../tokens/index.js';
 import { connectBackend, exchangeInit, type BackendConnection } from './backend-connector.js';
-import type { Authorize, Authorized, ResolvedTarget, StartedAuthorization } from '../target.js';
+import type { Authorize, Authorized, ResolvedTarget, StartedAuthorization, TokenIssuer } from '../target.js';
 import type { TargetPolicy } from '../target-policy.js';
 import type { ReadBuffer } from './read-buffer.js';
+import type { SessionEvents, SessionFacts } from './session-events.js';
 
 export type SessionStatus = 'authorizing' | 'connecting' | 'handshaking' | 'piping' | 'closing' | 'closed';
 
@@ -62,6 +63,8 @@ export type SessionDeps = {
   onClosed: (s: ConsoleSession) => void;
   /** The browser's connection is TLS (wss): see #onBackendData for what that changes. */
   browserTls?: boolean;
+  /** Metrics and audit events: told at authorization, each set-up phase, start and end. */
+  events?: SessionEvents;
 };
 
 /**
@@ -105,6 +108,15 @@ export class ConsoleSession {
   #closeError: VncgateError | null = null;
   #closedBy: 'browser' | 'backend' | 'vncgate' | null = null;
   #backendPaused = false;
+  readonly #events: SessionEvents | null;
+  readonly #remote: string;
+  readonly #tokenId: string | null;
+  readonly #node: string | null;
+  #issuedBy: TokenIssuer | null = null;
+  /** Reached piping (the console opened). */
+  #piped = false;
+  /** Set-up phases are timed from here (monotonic clock). */
+  readonly #t0 = performance.now();
   /** Counters and clocks read by the registry's sweep. */
   bytesToBrowser = 0;
   bytesToBackend = 0;
@@ -122,8 +134,36 @@ export class ConsoleSession {
     const started = typeof deps.authorize === 'function' ? null : deps.authorize;
     this.id = started?.sessionId ?? newSessionId();
     this.#abort = started?.abort ?? new AbortController();
+    this.#events = deps.events ?? null;
+    this.#remote = remote;
+    this.#tokenId = token ? tokenLogId(token) : null;
+    this.#node = logFields.node ?? null;
     // Never the token itself: a short hash correlates log lines with the issuing side.
-    this.#log = deps.log.child({ sessionId: this.id, remote, ...(token ? { tokenId: tokenLogId(token) } : {}), ...logFields });
+    this.#log = deps.log.child({ sessionId: this.id, remote, ...(this.#tokenId !== null ? { tokenId: this.#tokenId } : {}), ...logFields });
+  }
+
+  /** Who and what this session is, for its events. */
+  #facts(): SessionFacts {
+    return { sessionId: this.id, remote: this.#remote, tokenId: this.#tokenId, node: this.#node, issuedBy: this.#issuedBy, target: this.#target };
+  }
+
+  #phase(phase: 'authorize' | 'connect' | 'backend_handshake' | 'total'): void {
+    this.#events?.phase(phase, (performance.now() - this.#t0) / 1000);
+  }
+
+  /** The authorization's outcome, reported once (metrics, audit), then handed on as is. */
+  async #authorized(p: Promise<Authorized>): Promise<Authorized> {
+    try {
+      const a = await p;
+      this.#issuedBy = a.issuedBy ?? null;
+      this.#target = a.target;
+      this.#phase('authorize');
+      this.#events?.authorized(this.#facts(), null);
+      return a;
+    } catch (err) {
+      this.#events?.authorized(this.#facts(), toVncgateError(err));
+      throw err;
+    }
   }
 
   get status(): SessionStatus {
@@ -189,7 +229,7 @@ export class ConsoleSession {
       const abort = this.#abort;
       this.#authorize = null;
       if (!authorize || !abort) throw new Error('session started twice');
-      const { target, release } = await (typeof authorize === 'function' ? authorize(abort.signal, this.id) : authorize.result);
+      const { target, release } = await this.#authorized(typeof authorize === 'function' ? authorize(abort.signal, this.id) : authorize.result);
       this.#release = release ?? null;
       this.#target = target;
       if (this.#isEnding()) {
@@ -205,10 +245,14 @@ export class ConsoleSession {
         handshakeTimeoutMs: this.#limits.handshakeTimeoutMs,
         signal: abort.signal,
         log: this.#log,
-        onConnected: () => this.#setStatus('handshaking'),
+        onConnected: () => {
+          this.#phase('connect');
+          this.#setStatus('handshaking');
+        },
         tunnelPath: target.tunnelPath ?? null,
         policy: target.policy ?? null,
       });
+      this.#phase('backend_handshake');
       if (this.#isEnding()) {
         conn.socket.destroy();
         return;
@@ -315,24 +359,25 @@ export class ConsoleSession {
     this.#handshakeTimer = null;
     this.#abort = null;
     this.#setStatus('piping');
+    this.#piped = true;
     backend.on('data', this.#onBackendData);
     this.#onBackendData(serverInit.bytes);
     if (this.#browserTrailing && this.#browserTrailing.length > 0) this.#toBackend(this.#browserTrailing);
     this.#browserTrailing = null;
     // Logged once ServerInit is on its way: the line's write is not in the time to a first frame.
-    this.#log.info(
-      {
-        target: this.#target?.label,
-        profile: this.#target?.profile,
-        backendVersion: info.info.serverVersion,
-        security: info.info.security,
-        tls: info.tls ? { protocol: info.tls.protocol, cipher: info.tls.cipher } : null,
-        framebuffer: `${serverInit.init.width}x${serverInit.init.height}`,
-        shared: this.#limits.clientInit === 'browser' ? this.#browserClientInit !== 0 : this.#limits.clientInit === 'shared',
-        setupMs: Date.now() - this.startedAt,
-      },
-      'session started',
-    );
+    const started = {
+      target: this.#target?.label,
+      profile: this.#target?.profile,
+      backendVersion: info.info.serverVersion,
+      security: info.info.security,
+      tls: info.tls ? { protocol: info.tls.protocol, cipher: info.tls.cipher } : null,
+      framebuffer: `${serverInit.init.width}x${serverInit.init.height}`,
+      shared: this.#limits.clientInit === 'browser' ? this.#browserClientInit !== 0 : this.#limits.clientInit === 'shared',
+      setupMs: Date.now() - this.startedAt,
+    };
+    this.#log.info(started, 'session started');
+    this.#phase('total');
+    this.#events?.started(this.#facts(), started);
     // Only the log line above needed the handshake details; an idle session should not carry them.
     this.#backendInfo = null;
     backend.resume();
@@ -509,6 +554,7 @@ export class ConsoleSession {
     const ordinary = code === null || code === 'SESSION_ERR_BACKEND_CLOSED' || code === 'SESSION_ERR_IDLE_TIMEOUT' || code === 'SESSION_ERR_MAX_LIFETIME';
     if (ordinary) this.#log.info(line, 'session ended');
     else this.#log.warn(line, 'session ended');
+    this.#events?.ended(this.#facts(), { ...line, ordinary, closedBy: by, piped: this.#piped, wsCloseCode: browserCode ?? e?.wsClose ?? 1000 });
     this.#onClosed(this);
   }
 

@@ -10,8 +10,11 @@ import { firstHeader, sendError } from './http-app.js';
 import type { OriginPolicy } from './origin.js';
 import { allowedAddresses } from './target-check.js';
 import { parseTokenRequest } from './token-request.js';
+import { tokenIssuedEvent } from './audit-events.js';
+import { NO_AUDIT, type AuditLog } from '../observe/index.js';
+import { tokenIssuer } from '../tokens/index.js';
 
-export type TokenApiDeps = { config: Config; tokens: TokenStore; resolvers: TargetResolvers; origins: OriginPolicy; lifecycle: Lifecycle };
+export type TokenApiDeps = { config: Config; tokens: TokenStore; resolvers: TargetResolvers; origins: OriginPolicy; lifecycle: Lifecycle; audit?: AuditLog };
 
 /**
  * `POST /v1/console-tokens`: mints console tokens for a JWT bearer. While draining it answers 503
@@ -20,6 +23,7 @@ export type TokenApiDeps = { config: Config; tokens: TokenStore; resolvers: Targ
  */
 export function registerTokenApi(app: FastifyInstance, deps: TokenApiDeps): void {
   const { config, tokens, resolvers, origins, lifecycle } = deps;
+  const audit = deps.audit ?? NO_AUDIT;
   const scheme = config.tls ? 'https' : 'http';
   const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
   /**
@@ -50,7 +54,9 @@ export function registerTokenApi(app: FastifyInstance, deps: TokenApiDeps): void
       });
       if (target.kind === 'static') await checkPolicy(target, claims.sub, req.log);
       const base = config.publicUrl ?? `${origins.ownOrigin(req) ?? `${scheme}://localhost`}/`;
-      const issued = count === undefined ? [await tokens.issue(target, ttlSeconds)] : await tokens.issueMany(target, ttlSeconds, count);
+      const issuer = tokenIssuer('api', claims);
+      const issued = count === undefined ? [await tokens.issue(target, ttlSeconds, issuer)] : await tokens.issueMany(target, ttlSeconds, count, issuer);
+      audit.write('token.issued', tokenIssuedEvent(issuer, config.raw.audit.includeClientAddress ? req.ip : null, target, ttlSeconds, issued));
       req.log.info({ sub: claims.sub, target: describeTarget(target), count: issued.length, ttlSeconds }, 'console tokens issued');
       const out = issued.map((t) => ({ token: t.token, url: consoleUrl(base, t.token), expiresAt: t.expiresAt }));
       reply.header('Cache-Control', 'no-store');

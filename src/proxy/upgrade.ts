@@ -16,6 +16,7 @@ import { firstHeader, requestLogPath } from './http-app.js';
 import type { OriginPolicy } from './origin.js';
 import type { Authorize, StartedAuthorization } from '../target.js';
 import { ConsoleSession, discardAuthorization, startAuthorization } from './session.js';
+import type { SessionEvents } from './session-events.js';
 import type { SessionRegistry } from './session-registry.js';
 
 export type UpgradeDeps = {
@@ -28,6 +29,8 @@ export type UpgradeDeps = {
   origins: OriginPolicy;
   lifecycle: Lifecycle;
   connections: ConnectionGuard;
+  /** Metrics and audit events of each session; undefined when both are off. */
+  events?: SessionEvents | undefined;
 };
 
 /** The query string of a request URL, parsed (upgrade requests carry the token there). */
@@ -160,6 +163,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
           log,
           onClosed: (s) => registry.delete(s),
           browserTls: Boolean(config.tls),
+          ...(deps.events ? { events: deps.events } : {}),
         },
         node !== null ? { node: logSafeNode(node) } : {},
       );

@@ -1,3 +1,4 @@
+import type { TokenIssuer } from '../target.js';
 import { parseTarget, type ConsoleTarget } from './target.js';
 
 export const TOKEN_RECORD_VERSION = 1;
@@ -11,17 +12,48 @@ export interface TokenRecord {
   readonly issuedAt: string;
   /** ISO 8601 UTC. Informational for the Redis store (Redis' own TTL is authoritative there). */
   readonly expiresAt: string;
+  /**
+   * Who minted it, for the audit events of the sessions it opens. Optional within version 1:
+   * records written before it existed decode without it, and a vncgate that predates it ignores it.
+   */
+  readonly issuedBy?: TokenIssuer;
+}
+
+
+/** Longest `sub`/`iss` kept; longer ones are cut (they are informational, and records are bounded). */
+export const MAX_ISSUER_CHARS = 256;
+
+/** A clean issuer from untrusted parts (JWT claims): strings only, bounded. */
+export type { TokenIssuer };
+
+export function tokenIssuer(via: 'api' | 'cli', claims: { sub?: unknown; iss?: unknown } = {}): TokenIssuer {
+  return {
+    via,
+    ...(typeof claims.sub === 'string' ? { sub: claims.sub.slice(0, MAX_ISSUER_CHARS) } : {}),
+    ...(typeof claims.iss === 'string' ? { iss: claims.iss.slice(0, MAX_ISSUER_CHARS) } : {}),
+  };
+}
+
+/** The stored `issuedBy`, if it is one; anything else is dropped (it never decides access). */
+function decodeIssuer(value: unknown): TokenIssuer | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const v = value as Record<string, unknown>;
+  if (v['via'] !== 'api' && v['via'] !== 'cli') return undefined;
+  const ok = (x: unknown): boolean => x === undefined || (typeof x === 'string' && x.length <= MAX_ISSUER_CHARS);
+  if (!ok(v['sub']) || !ok(v['iss'])) return undefined;
+  return tokenIssuer(v['via'], { sub: v['sub'], iss: v['iss'] });
 }
 
 /** Bound on the stored JSON we are willing to parse; a real record is a few hundred bytes. */
 export const MAX_RECORD_CHARS = 4096;
 
-export function newRecord(target: ConsoleTarget, issuedAtMs: number, ttlMs: number): TokenRecord {
+export function newRecord(target: ConsoleTarget, issuedAtMs: number, ttlMs: number, issuedBy?: TokenIssuer): TokenRecord {
   return {
     version: TOKEN_RECORD_VERSION,
     target,
     issuedAt: new Date(issuedAtMs).toISOString(),
     expiresAt: new Date(issuedAtMs + ttlMs).toISOString(),
+    ...(issuedBy ? { issuedBy: tokenIssuer(issuedBy.via, issuedBy) } : {}),
   };
 }
 
@@ -57,8 +89,9 @@ export function decodeRecord(json: string): RecordDecodeResult {
   if (!isIsoTimestamp(r['issuedAt']) || !isIsoTimestamp(r['expiresAt'])) return { ok: false, problem: 'record has invalid timestamps' };
   const target = parseTarget(r['target']);
   if (!target.ok) return { ok: false, problem: `record has an invalid target: ${target.problems.join('; ')}` };
+  const issuedBy = decodeIssuer(r['issuedBy']);
   return {
     ok: true,
-    record: { version: TOKEN_RECORD_VERSION, target: target.target, issuedAt: r['issuedAt'], expiresAt: r['expiresAt'] },
+    record: { version: TOKEN_RECORD_VERSION, target: target.target, issuedAt: r['issuedAt'], expiresAt: r['expiresAt'], ...(issuedBy ? { issuedBy } : {}) },
   };
 }

@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { Cluster, Redis } from 'ioredis';
 import { VncgateError } from '../errors.js';
-import { decodeRecord, encodeRecord, newRecord, type TokenRecord } from './record.js';
+import { timed, type UpstreamObserver } from '../observe/upstream.js';
+import { decodeRecord, encodeRecord, newRecord, type TokenIssuer, type TokenRecord } from './record.js';
 import { RedisClock, scriptBudgetMs } from './redis-clock.js';
 import { createRedisClient, type RedisConnectionOptions, type RedisMode } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
@@ -55,6 +56,8 @@ export interface RedisTokenStoreOptions extends RedisConnectionOptions {
   logger?: TokenStoreLogger | undefined;
   /** Clock for `issuedAt`/`expiresAt` (Redis' TTL decides actual expiry). Default `Date.now`. */
   now?: (() => number) | undefined;
+  /** Told the duration of every request (the upstream metric). */
+  observe?: UpstreamObserver | undefined;
 }
 
 /**
@@ -131,6 +134,7 @@ export class RedisTokenStore implements TokenStore {
   readonly #maxIssueCount: number;
   readonly #logger: TokenStoreLogger;
   readonly #now: () => number;
+  readonly #observe: UpstreamObserver | undefined;
   readonly #waiters = new Set<ReadyWaiter>();
   readonly #clock: RedisClock;
   /** What a guarded script may still act in, of the command timeout (redis-clock.ts), less the WAIT. */
@@ -160,6 +164,7 @@ export class RedisTokenStore implements TokenStore {
     this.#waitTimeoutMs = checkPositiveIntOption('waitTimeoutMs', options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS);
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
+    this.#observe = options.observe;
 
     const { client, mode } = createRedisClient(options, {
       connectTimeoutMs: this.#connectTimeoutMs,
@@ -230,19 +235,19 @@ export class RedisTokenStore implements TokenStore {
     return best;
   }
 
-  async issue(target: ConsoleTarget, ttlSeconds: number): Promise<IssuedToken> {
-    const [issued] = await this.issueMany(target, ttlSeconds, 1);
+  async issue(target: ConsoleTarget, ttlSeconds: number, issuedBy?: TokenIssuer): Promise<IssuedToken> {
+    const [issued] = await this.issueMany(target, ttlSeconds, 1, issuedBy);
     return issued!;
   }
 
-  async issueMany(target: ConsoleTarget, ttlSeconds: number, count: number): Promise<IssuedToken[]> {
+  async issueMany(target: ConsoleTarget, ttlSeconds: number, count: number, issuedBy?: TokenIssuer): Promise<IssuedToken[]> {
     const clean = checkIssueTarget(target);
     const ttlMs = ttlToMs(ttlSeconds, this.#maxTtlSeconds);
     checkIssueCount(count, this.#maxIssueCount);
     const issuedAtMs = this.#now();
     const batch = Array.from({ length: count }, () => {
       const token = generateToken();
-      return { token, record: newRecord(clean, issuedAtMs, ttlMs) };
+      return { token, record: newRecord(clean, issuedAtMs, ttlMs, issuedBy) };
     });
     // NX because overwriting a live token would silently retarget it; with 256 random bits a
     // collision means a broken RNG, which deserves a loud failure.
@@ -538,7 +543,7 @@ export class RedisTokenStore implements TokenStore {
   async #run<T>(operation: string, command: (client: Client) => Promise<T>): Promise<T> {
     await this.#available(operation);
     try {
-      return await command(this.#client);
+      return await timed(this.#observe, 'redis', () => command(this.#client));
     } catch (error) {
       throw storeUnavailable(this.kind, operation, error instanceof Error ? error.message : String(error), error);
     }

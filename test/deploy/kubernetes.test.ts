@@ -267,10 +267,10 @@ describe('deploy/kubernetes: agreement with vncgate', () => {
   });
 
   it('the metrics port is the annotated, named and policy-opened one', () => {
-    // Until the schema has metrics.listen, the port is the one agreed for it (9464).
-    const metrics = (CONFIG_SCHEMA.properties as Record<string, { properties?: { listen?: { default?: string } } }>).metrics;
-    const listenDefault = metrics?.properties?.listen?.default;
-    const expected = listenDefault !== undefined ? parseListen(listenDefault)!.port : 9464;
+    // Metrics are off by default; the ConfigMap turns them on, on the port the pod declares.
+    expect(CONFIG_SCHEMA.properties.metrics.properties.listen.default).toBeNull();
+    expect(config.metricsListen).not.toBeNull();
+    const expected = config.metricsListen!.port;
     expect(pod.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(expected), 'prometheus.io/path': '/metrics' });
     expect(containerPort('metrics')).toBe(expected);
     const policy = one<NetworkPolicyShape>('NetworkPolicy');

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeRecord, encodeRecord, type ConsoleTarget, type TokenRecord } from '../../src/tokens/index.js';
-import { newRecord } from '../../src/tokens/record.js';
+import { decodeRecord, encodeRecord, tokenIssuer, type ConsoleTarget, type TokenRecord } from '../../src/tokens/index.js';
+import { MAX_ISSUER_CHARS, newRecord } from '../../src/tokens/record.js';
 
 const target: ConsoleTarget = { kind: 'static', host: 'bmc.example', port: 5900 };
 
@@ -62,5 +62,22 @@ describe('token records', () => {
         expect(decodeRecord(encodeRecord(record))).toEqual({ ok: true, record });
       }),
     );
+  });
+});
+
+describe('issue 17: token records remember who issued them', () => {
+  it('round-trips the issuer, cut to its bound', () => {
+    const issuedBy = tokenIssuer('api', { sub: 'x'.repeat(300), iss: 'https://portal.example', aud: 'ignored' } as { sub: string; iss: string });
+    const record = newRecord(target, 0, 1000, issuedBy);
+    expect(record.issuedBy).toEqual({ via: 'api', sub: 'x'.repeat(MAX_ISSUER_CHARS), iss: 'https://portal.example' });
+    expect(decodeRecord(encodeRecord(record))).toEqual({ ok: true, record });
+  });
+
+  it('decodes records written before the field existed, and ignores a malformed one', () => {
+    const old = { version: 1, target, issuedAt: '2025-01-01T00:00:00.000Z', expiresAt: '2025-01-01T00:10:00.000Z' };
+    expect(decodeRecord(JSON.stringify(old))).toEqual({ ok: true, record: old });
+    for (const issuedBy of [null, 'alice', { via: 'mail' }, { via: 'api', sub: 5 }, { via: 'cli', iss: 'y'.repeat(MAX_ISSUER_CHARS + 1) }]) {
+      expect(decodeRecord(JSON.stringify({ ...old, issuedBy }))).toEqual({ ok: true, record: old });
+    }
   });
 });
