@@ -37,6 +37,16 @@ export const ERROR_CODES = {
   // The target policy (backends.allowedTargets, src/target-policy), at issue and at connect time.
   TARGET_ERR_FORBIDDEN: { httpStatus: 403, wsClose: 4403, reason: "This console address is not allowed by the console service's policy" },
 
+  // Keystone (src/openstack), when it issues the token for Ironic or Nova. The code and the reason
+  // name Keystone whichever console was being opened: it is the service that failed, and what the
+  // user repeats to support should point there. Ironic's or Nova's own 401/403 stay *_ERR_AUTH.
+  KEYSTONE_ERR_AUTH: { httpStatus: 502, wsClose: 1011, reason: 'The console service could not authenticate to the identity service (Keystone)' },
+  KEYSTONE_ERR_UNREACHABLE: { httpStatus: 502, wsClose: 1011, reason: 'The identity service (Keystone) is unreachable - try again shortly' },
+  KEYSTONE_ERR_TIMEOUT: { httpStatus: 504, wsClose: 1011, reason: 'The identity service (Keystone) did not answer in time - try again shortly' },
+  KEYSTONE_ERR_SERVER: { httpStatus: 502, wsClose: 1011, reason: 'The identity service (Keystone) failed - try again shortly' },
+  KEYSTONE_ERR_BAD_RESPONSE: { httpStatus: 502, wsClose: 1011, reason: 'The identity service (Keystone) sent an unexpected answer' },
+  KEYSTONE_ERR_NO_ENDPOINT: { httpStatus: 502, wsClose: 1011, reason: 'The identity service (Keystone) lists no address for the service this console needs' },
+
   // The Ironic API (src/ironic). Reasons name no node; the resolver adds the node to the reason.
   IRONIC_ERR_NOT_CONFIGURED: { httpStatus: 500, wsClose: 1011, reason: 'Bare-metal consoles are not configured on this service' },
   IRONIC_ERR_UNREACHABLE: { httpStatus: 502, wsClose: 1011, reason: 'The bare-metal service is unreachable - try again shortly' },

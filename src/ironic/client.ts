@@ -1,7 +1,10 @@
 import { VncgateError } from '../errors.js';
-import { httpJson, ironicFault, parseJsonBody, type HttpResponse } from './http.js';
 import type { UpstreamObserver } from '../observe/upstream.js';
-import type { KeystoneSession } from './keystone.js';
+import { httpJson, isKeystoneTransient, isTransportFailure, parseJsonBody, type HttpResponse, type KeystoneSession, type OpenStackService } from '../openstack/index.js';
+import { ironicFault } from './fault.js';
+
+/** How the OpenStack client names Ironic: its metric label and failure codes. */
+const IRONIC: OpenStackService = { service: 'ironic', unreachable: 'IRONIC_ERR_UNREACHABLE', timeout: 'IRONIC_ERR_TIMEOUT', badResponse: 'IRONIC_ERR_BAD_RESPONSE' };
 
 /**
  * Microversions, each the lowest that gives what that call reads (openstack-consoles.md §A.2):
@@ -56,7 +59,7 @@ export class IronicClient {
   async getConsole(node: string, signal?: AbortSignal): Promise<ConsoleState> {
     const res = await this.#call('GET', `/v1/nodes/${ident(node)}/states/console`, IRONIC_MICROVERSION.console, undefined, signal);
     this.#check(res, node, 'read the console state');
-    const doc = parseJsonBody(res, 'console state') as { console_enabled?: unknown; console_info?: unknown };
+    const doc = parseJsonBody(res, 'console state', IRONIC) as { console_enabled?: unknown; console_info?: unknown };
     if (typeof doc.console_enabled !== 'boolean') throw new VncgateError('IRONIC_ERR_BAD_RESPONSE', 'console state without console_enabled');
     const info = doc.console_info;
     if (info === null || info === undefined) return { enabled: doc.console_enabled, info: null };
@@ -75,7 +78,7 @@ export class IronicClient {
     const fields = 'uuid,name,driver,console_interface,console_enabled,driver_internal_info,last_error';
     const res = await this.#call('GET', `/v1/nodes/${ident(node)}?fields=${fields}`, IRONIC_MICROVERSION.nodeFields, undefined, signal);
     this.#check(res, node, 'read the node');
-    const doc = parseJsonBody(res, 'node') as Record<string, unknown>;
+    const doc = parseJsonBody(res, 'node', IRONIC) as Record<string, unknown>;
     if (typeof doc.uuid !== 'string') throw new VncgateError('IRONIC_ERR_BAD_RESPONSE', 'node without uuid');
     const dii = doc.driver_internal_info && typeof doc.driver_internal_info === 'object' ? (doc.driver_internal_info as Record<string, unknown>) : {};
     const port = typeof dii.vnc_port === 'number' ? dii.vnc_port : typeof dii.vnc_port === 'string' && /^\d+$/.test(dii.vnc_port) ? Number(dii.vnc_port) : null;
@@ -130,7 +133,7 @@ export class IronicClient {
           timeoutMs: o.timeoutMs,
           ...(o.ca ? { ca: o.ca } : {}),
           ...(signal ? { signal } : {}),
-          family: 'IRONIC',
+          to: IRONIC,
           observe: o.observe,
         });
         if (res.status === 401 && o.auth.type === 'keystone' && attempt + 1 < Math.max(attempts, 2)) {
@@ -146,7 +149,7 @@ export class IronicClient {
         return res;
       } catch (err) {
         lastErr = err;
-        const retryable = err instanceof VncgateError && (err.code === 'IRONIC_ERR_UNREACHABLE' || err.code === 'IRONIC_ERR_TIMEOUT');
+        const retryable = isTransportFailure(err, IRONIC) || isKeystoneTransient(err);
         if (!retryable || attempt + 1 >= attempts) throw err;
       }
     }

@@ -1,11 +1,10 @@
 import type { Config } from '../config/index.js';
 import type { UpstreamObserver } from '../observe/upstream.js';
 import { IronicClient } from './client.js';
-import { KeystoneSession } from './keystone.js';
+import { KeystoneSession } from '../openstack/index.js';
 import { IronicNodeResolver } from './node-resolver.js';
 
 export { IronicClient, IRONIC_MICROVERSION, type ConsoleState, type IronicAuth, type IronicClientOptions, type NodeConsoleFields } from './client.js';
-export { KeystoneSession, findEndpoint, type KeystoneCredentials } from './keystone.js';
 export { IronicNodeResolver, parseIronicConsoleUrl, secretEquals, type IronicProfileRules, type ResolvedNode } from './node-resolver.js';
 
 /** Builds the Ironic client and node resolver from the configuration, or null when not configured. */

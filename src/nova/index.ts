@@ -1,6 +1,6 @@
 import type { Config } from '../config/index.js';
 import type { UpstreamObserver } from '../observe/upstream.js';
-import { KeystoneSession } from '../ironic/keystone.js';
+import { KeystoneSession } from '../openstack/index.js';
 import { NovaApiLookup, NovaDbLookup, type NovaTokenLookup } from './resolvers.js';
 export { parseCellDbUrl, type CellDb } from '../config/index.js';
 

@@ -2,9 +2,11 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { VncgateError } from '../errors.js';
 import { parseCellDbUrl, type CellDb } from '../config/index.js';
-import { httpJson, parseJsonBody } from '../ironic/http.js';
 import { timed, type UpstreamObserver } from '../observe/upstream.js';
-import type { KeystoneSession } from '../ironic/keystone.js';
+import { httpJson, isKeystoneTransient, isTransportFailure, parseJsonBody, type KeystoneSession, type OpenStackService } from '../openstack/index.js';
+
+/** How the OpenStack client names Nova's API: its metric label and failure codes. */
+const NOVA: OpenStackService = { service: 'nova', unreachable: 'NOVA_ERR_UNREACHABLE', timeout: 'NOVA_ERR_TIMEOUT', badResponse: 'NOVA_ERR_BAD_RESPONSE' };
 
 /** Nova console tokens are UUID4 strings (nova/objects/console_auth_token.py authorize()). */
 const NOVA_TOKEN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -77,7 +79,7 @@ export class NovaApiLookup implements NovaTokenLookup {
           timeoutMs: o.timeoutMs,
           ...(o.ca ? { ca: o.ca } : {}),
           signal,
-          family: 'NOVA',
+          to: NOVA,
           observe: o.observe,
         });
         if (res.status === 404) throw invalid('Nova does not know this console token (unknown or expired)');
@@ -91,7 +93,7 @@ export class NovaApiLookup implements NovaTokenLookup {
           continue;
         }
         if (res.status !== 200) throw new VncgateError('NOVA_ERR_BAD_RESPONSE', `Nova answered ${res.status} to the token lookup`);
-        const c = (parseJsonBody(res, 'console auth token', 'NOVA') as { console?: Record<string, unknown> }).console;
+        const c = (parseJsonBody(res, 'console auth token', NOVA) as { console?: Record<string, unknown> }).console;
         if (!c || typeof c.host !== 'string' || (typeof c.port !== 'number' && typeof c.port !== 'string') || typeof c.instance_uuid !== 'string') {
           throw new VncgateError('NOVA_ERR_BAD_RESPONSE', 'console auth token without host/port/instance_uuid');
         }
@@ -105,7 +107,7 @@ export class NovaApiLookup implements NovaTokenLookup {
         };
       } catch (err) {
         last = err;
-        const retry = err instanceof VncgateError && (err.code === 'NOVA_ERR_UNREACHABLE' || err.code === 'NOVA_ERR_TIMEOUT');
+        const retry = isTransportFailure(err, NOVA) || isKeystoneTransient(err);
         if (!retry || attempt >= o.retries) throw err;
       }
     }

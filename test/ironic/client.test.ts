@@ -1,8 +1,11 @@
 import { createServer } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { VncgateError } from '../../src/errors.js';
-import { IronicClient, IronicNodeResolver, KeystoneSession, parseIronicConsoleUrl, secretEquals } from '../../src/ironic/index.js';
+import { ERROR_CODES, type ErrorCode } from '../../src/errors.js';
+import { IronicClient, IronicNodeResolver, parseIronicConsoleUrl, secretEquals } from '../../src/ironic/index.js';
+import { KeystoneSession } from '../../src/openstack/index.js';
 import type { BackendSecurity } from '../../src/target.js';
+import { APP_CRED, startFakeKeystone, type FakeKeystone } from '../openstack/fake-keystone.js';
 import { startFakeIronic, type FakeIronic } from './fake-ironic.js';
 
 const profiles = new Map<string, BackendSecurity>([
@@ -90,69 +93,78 @@ describe('IronicClient', () => {
   });
 
   it('uses a Keystone token and the catalog endpoint, caches it, and re-authenticates after a 401', async () => {
-    let issued = 0;
-    let valid = new Set<string>();
+    const keystone = await startFakeKeystone([]);
     await ironic.close();
-    ironic = await startFakeIronic({ requireAuth: (h) => valid.has(String(h['x-auth-token'])) });
+    ironic = await startFakeIronic({ requireAuth: (h) => keystone.isValid(h['x-auth-token']) });
     const node = ironic.addNode({});
-    const keystone = createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        const auth = (JSON.parse(body) as { auth: { identity: { application_credential?: { id: string; secret: string } } } }).auth;
-        if (req.url !== '/v3/auth/tokens' || auth.identity.application_credential?.secret !== 'appsecret') {
-          res.writeHead(401).end('{}');
-          return;
-        }
-        const token = `tok-${++issued}`;
-        valid.add(token);
-        res.writeHead(201, { 'x-subject-token': token, 'content-type': 'application/json' }).end(
-          JSON.stringify({
-            token: {
-              expires_at: new Date(Date.now() + 3_600_000).toISOString(),
-              catalog: [
-                { type: 'compute', endpoints: [{ interface: 'internal', region: 'R1', url: 'http://nova.invalid' }] },
-                {
-                  type: 'baremetal',
-                  endpoints: [
-                    { interface: 'public', region: 'R1', url: 'http://public.invalid' },
-                    { interface: 'internal', region: 'R2', url: 'http://other-region.invalid' },
-                    { interface: 'internal', region: 'R1', url: `${ironic.url}/` },
-                  ],
-                },
-              ],
-            },
-          }),
-        );
-      });
-    });
-    await new Promise<void>((r) => keystone.listen(0, '127.0.0.1', r));
-    const authUrl = `http://127.0.0.1:${(keystone.address() as { port: number }).port}/v3`;
+    keystone.catalog.push(
+      { type: 'compute', endpoints: [{ interface: 'internal', region: 'R1', url: 'http://nova.invalid' }] },
+      {
+        type: 'baremetal',
+        endpoints: [
+          { interface: 'public', region: 'R1', url: 'http://public.invalid' },
+          { interface: 'internal', region: 'R2', url: 'http://other-region.invalid' },
+          { interface: 'internal', region: 'R1', url: `${ironic.url}/` },
+        ],
+      },
+    );
     try {
-      const session = new KeystoneSession({
-        authUrl,
-        interface: 'internal',
-        region: 'R1',
-        serviceType: 'baremetal',
-        timeoutMs: 2_000,
-        method: 'application_credential',
-        applicationCredentialId: 'app-id',
-        applicationCredentialSecret: 'appsecret',
-      });
-      const c = new IronicClient({ url: null, auth: { type: 'keystone', session }, timeoutMs: 2_000, retries: 1 });
+      const c = keystoneClient(keystone, APP_CRED.secret, 1);
       await c.getConsole(node.uuid);
       await c.getConsole(node.uuid);
-      expect(issued).toBe(1);
-      valid = new Set(); // Keystone revoked the token: the next call gets a 401, re-authenticates once
+      expect(keystone.issued).toBe(1);
+      keystone.revokeAll(); // the next call gets a 401 from Ironic, re-authenticates once
       await c.getConsole(node.uuid);
-      expect(issued).toBe(2);
-      const bad = new KeystoneSession({ authUrl, interface: 'internal', region: 'R1', serviceType: 'baremetal', timeoutMs: 2_000, method: 'application_credential', applicationCredentialId: 'x', applicationCredentialSecret: 'wrong' });
-      expect((await codeOf(new IronicClient({ url: null, auth: { type: 'keystone', session: bad }, timeoutMs: 2_000, retries: 0 }).getConsole(node.uuid))).code).toBe('IRONIC_ERR_AUTH');
+      expect(keystone.issued).toBe(2);
     } finally {
-      await new Promise<void>((r) => keystone.close(() => r()));
+      await keystone.close();
+    }
+  });
+
+  it('issue 16: a Keystone failure on the Ironic path names Keystone, not the bare-metal service', async () => {
+    const keystone = await startFakeKeystone([{ type: 'baremetal', endpoints: [{ interface: 'internal', region: 'R1', url: ironic.url }] }]);
+    let ironicRefuses = false; // as when vncgate's user lacks the role: Keystone is fine, Ironic says 401
+    await ironic.close();
+    ironic = await startFakeIronic({ requireAuth: (h) => !ironicRefuses && keystone.isValid(h['x-auth-token']) });
+    keystone.catalog[0]!.endpoints[0]!.url = ironic.url;
+    const node = ironic.addNode({});
+    const reasonOf = (code: ErrorCode): string => ERROR_CODES[code].reason;
+    try {
+      const refused = await codeOf(keystoneClient(keystone, 'wrong', 2).getConsole(node.uuid));
+      expect(refused.code).toBe('KEYSTONE_ERR_AUTH');
+      expect(refused.publicReason).toBe(reasonOf('KEYSTONE_ERR_AUTH'));
+      expect(refused.publicReason).not.toBe(reasonOf('IRONIC_ERR_AUTH'));
+      expect(keystone.requests).toBe(1); // refused credentials are not retried
+      // A Keystone hiccup (5xx, no answer) is retried like Ironic's own; past the retries it names Keystone.
+      keystone.failNext(1, 503);
+      expect((await keystoneClient(keystone, APP_CRED.secret, 1).getConsole(node.uuid)).enabled).toBe(true);
+      keystone.failNext(2, 503);
+      expect((await codeOf(keystoneClient(keystone, APP_CRED.secret, 1).getConsole(node.uuid))).code).toBe('KEYSTONE_ERR_SERVER');
+      keystone.catalog.length = 0;
+      expect((await codeOf(keystoneClient(keystone, APP_CRED.secret, 0).getConsole(node.uuid))).code).toBe('KEYSTONE_ERR_NO_ENDPOINT');
+      // Ironic's own refusal of a valid Keystone token is still Ironic's.
+      keystone.catalog.push({ type: 'baremetal', endpoints: [{ interface: 'internal', region: 'R1', url: ironic.url }] });
+      ironicRefuses = true;
+      expect((await codeOf(keystoneClient(keystone, APP_CRED.secret, 1).getConsole(node.uuid))).code).toBe('IRONIC_ERR_AUTH');
+    } finally {
+      await keystone.close();
     }
   });
 });
+
+function keystoneClient(keystone: FakeKeystone, secret: string, retries: number): IronicClient {
+  const session = new KeystoneSession({
+    authUrl: keystone.authUrl,
+    interface: 'internal',
+    region: 'R1',
+    serviceType: 'baremetal',
+    timeoutMs: 2_000,
+    method: 'application_credential',
+    applicationCredentialId: APP_CRED.id,
+    applicationCredentialSecret: secret,
+  });
+  return new IronicClient({ url: null, auth: { type: 'keystone', session }, timeoutMs: 2_000, retries });
+}
 
 describe('IronicNodeResolver', () => {
   const resolver = (autoEnable = false, extraRules = {}) =>

@@ -1,20 +1,26 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
-import { VncgateError } from '../../src/errors.js';
+import { ERROR_CODES, VncgateError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';
 import { NovaApiLookup, createNova, isNovaToken, novaTokenHash, parseCellDbUrl, plainDbUrl } from '../../src/nova/index.js';
+import { KeystoneSession } from '../../src/openstack/index.js';
 import { buildServer, type VncgateServer } from '../../src/proxy/server.js';
 import { MemoryTokenStore } from '../../src/tokens/index.js';
 import { startTinyVncServer } from '../support/tiny-vnc-server.js';
 import { wsRfbConnect } from '../support/ws-rfb-client.js';
+import { APP_CRED, startFakeKeystone, type FakeKeystone } from '../openstack/fake-keystone.js';
 
 /**
  * An in-process Nova API answering `GET /v2.1/os-console-auth-tokens/{token}` the way real Nova 31
  * does (real-openstack.md): 2.31–2.100 accepted, 2.30 → 400, 2.101 → 406; 200 with
  * {"console": {instance_uuid, host, port, internal_access_path}}; 404 "Token not found" for unknown
- * and expired tokens; noauth2 admin is `X-Auth-Token: admin:admin`, others get 403.
+ * and expired tokens; noauth2 admin is `X-Auth-Token: admin:admin`, or a token from the fake
+ * Keystone (whose catalog lists this API as `compute`); others get 403.
  */
 type Entry = { host: string; port: number; instance: string; path: string | null };
 const valid = new Map<string, Entry>();
@@ -22,6 +28,7 @@ const seen: { url: string; version: string | undefined; token: string | undefine
 let nova: Server;
 let novaUrl: string;
 let vnc: Awaited<ReturnType<typeof startTinyVncServer>>;
+let keystone: FakeKeystone;
 const servers: VncgateServer[] = [];
 
 function minor(v: string | undefined): number {
@@ -38,19 +45,21 @@ beforeAll(async () => {
     if (!m) return send(404, { itemNotFound: { code: 404, message: 'Not found' } });
     if (minor(version) < 31) return send(400, { badRequest: { code: 400, message: 'The requested console type details are not accessible' } });
     if (minor(version) > 100) return send(406, { computeFault: { code: 406, message: 'Version not supported' } });
-    if (req.headers['x-auth-token'] !== 'admin:admin') return send(403, { forbidden: { code: 403, message: 'Policy does not allow' } });
+    if (req.headers['x-auth-token'] !== 'admin:admin' && !keystone.isValid(req.headers['x-auth-token'])) return send(403, { forbidden: { code: 403, message: 'Policy does not allow' } });
     const e = valid.get(decodeURIComponent(m[1]!));
     if (!e) return send(404, { itemNotFound: { code: 404, message: 'Token not found' } });
     return send(200, { console: { instance_uuid: e.instance, host: e.host, port: e.port, internal_access_path: e.path } });
   });
   await new Promise<void>((r) => nova.listen(0, '127.0.0.1', r));
   novaUrl = `http://127.0.0.1:${(nova.address() as { port: number }).port}/v2.1`;
+  keystone = await startFakeKeystone([{ type: 'compute', endpoints: [{ interface: 'internal', region: 'R1', url: novaUrl }] }]);
   vnc = await startTinyVncServer({ name: 'instance-desk' });
 });
 
 afterAll(async () => {
   for (const s of servers) await s.close();
   await new Promise<void>((r) => nova.close(() => r()));
+  await keystone.close();
   await vnc.close();
 });
 
@@ -62,10 +71,17 @@ function token(entry: Partial<Entry> = {}): string {
 
 const proxyTokens = new MemoryTokenStore();
 
-async function proxy(nova: Record<string, unknown> = {}): Promise<VncgateServer> {
+async function proxy(nova: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<VncgateServer> {
   const config = loadConfig({
     env: {},
-    overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] }, nova: { url: novaUrl, auth: 'noauth', timeoutMs: 2_000, ...nova }, log: { level: 'silent' } },
+    overrides: {
+      listen: ['127.0.0.1:0'],
+      tls: { plainHttp: true },
+      backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] },
+      nova: { url: novaUrl, auth: 'noauth', timeoutMs: 2_000, ...nova },
+      log: { level: 'silent' },
+      ...extra,
+    },
   });
   const srv = await buildServer({ config, tokens: proxyTokens, log: createLogger({ level: 'silent' }), nova: createNova(config) });
   servers.push(srv);
@@ -194,5 +210,64 @@ describe("Nova's console URLs through vncgate", () => {
     expect(r).toMatchObject({ ok: true, init: { name: 'instance-desk' } });
     expect(seen.length).toBe(before); // Nova was not asked
     if (r.ok) r.ws.close();
+  });
+});
+
+describe('Nova API token lookup through Keystone', () => {
+  const session = (secret: string, authUrl = keystone.authUrl): KeystoneSession =>
+    new KeystoneSession({
+      authUrl,
+      interface: 'internal',
+      region: 'R1',
+      serviceType: 'compute',
+      timeoutMs: 2_000,
+      method: 'application_credential',
+      applicationCredentialId: APP_CRED.id,
+      applicationCredentialSecret: secret,
+    });
+
+  it('finds the compute endpoint in the catalog and sends the Keystone token', async () => {
+    const lookup = new NovaApiLookup({ url: null, auth: { type: 'keystone', session: session(APP_CRED.secret) }, timeoutMs: 2_000, retries: 0 });
+    expect((await lookup.lookup(token(), new AbortController().signal)).port).toBe(vnc.port);
+    expect(keystone.isValid(seen.at(-1)!.token)).toBe(true);
+  });
+
+  it('issue 16: a Keystone failure on the Nova path names Keystone, not the bare-metal service', async () => {
+    const signal = new AbortController().signal;
+    const before = keystone.requests;
+    const refused = new NovaApiLookup({ url: null, auth: { type: 'keystone', session: session('wrong') }, timeoutMs: 2_000, retries: 2 });
+    const e = await refused.lookup(token(), signal).then(
+      () => null,
+      (err: unknown) => err as VncgateError,
+    );
+    expect(e?.code).toBe('KEYSTONE_ERR_AUTH');
+    expect(e?.publicReason).not.toBe(ERROR_CODES.IRONIC_ERR_AUTH.reason);
+    expect(keystone.requests - before).toBe(1); // refused credentials are not retried
+
+    // Keystone down: retried like the compute API itself, then reported as Keystone's.
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const down = new NovaApiLookup({ url: null, auth: { type: 'keystone', session: session(APP_CRED.secret, `http://127.0.0.1:${port}/v3`) }, timeoutMs: 2_000, retries: 1 });
+    await expect(down.lookup(token(), signal)).rejects.toMatchObject({ code: 'KEYSTONE_ERR_UNREACHABLE' });
+  });
+
+  it('issue 16: the person at the console sees the Keystone reason, and the right secret works', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vncgate-keystone-'));
+    try {
+      const secretFile = join(dir, 'app-secret');
+      const ks = (file: string) => ({ keystone: { authUrl: keystone.authUrl, region: 'R1', applicationCredentialId: APP_CRED.id, applicationCredentialSecretFile: file } });
+      writeFileSync(secretFile, 'wrong\n');
+      const bad = await proxy({ enabled: true, url: null, auth: 'keystone' }, ks(secretFile));
+      expect(await wsRfbConnect(`ws://${bad.addresses[0]}/?token=${token()}`)).toMatchObject({ ok: false, serverReason: ERROR_CODES.KEYSTONE_ERR_AUTH.reason });
+      writeFileSync(secretFile, `${APP_CRED.secret}\n`);
+      const good = await proxy({ enabled: true, url: null, auth: 'keystone' }, ks(secretFile));
+      const r = await wsRfbConnect(`ws://${good.addresses[0]}/?token=${token()}`);
+      expect(r).toMatchObject({ ok: true, init: { name: 'instance-desk' } });
+      if (r.ok) r.ws.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

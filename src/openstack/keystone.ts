@@ -1,6 +1,22 @@
 import { VncgateError } from '../errors.js';
 import type { UpstreamObserver } from '../observe/upstream.js';
-import { httpJson, parseJsonBody } from './http.js';
+import { httpJson, isTransportFailure, parseJsonBody, type OpenStackService } from './http.js';
+
+/** Keystone's own failures name Keystone, whichever service the token is for (issue 16). */
+const KEYSTONE: OpenStackService = {
+  service: 'keystone',
+  unreachable: 'KEYSTONE_ERR_UNREACHABLE',
+  timeout: 'KEYSTONE_ERR_TIMEOUT',
+  badResponse: 'KEYSTONE_ERR_BAD_RESPONSE',
+};
+
+/**
+ * A Keystone failure worth another attempt by a GET that needed the token: Keystone could not be
+ * reached, did not answer in time, or answered 5xx. Refused credentials are not retried.
+ */
+export function isKeystoneTransient(err: unknown): boolean {
+  return isTransportFailure(err, KEYSTONE) || (err instanceof VncgateError && err.code === 'KEYSTONE_ERR_SERVER');
+}
 
 /** Keystone v3 credentials: a user's password or an application credential. */
 export type KeystoneCredentials = {
@@ -8,7 +24,7 @@ export type KeystoneCredentials = {
   /** `public`, `internal` or `admin`: which catalog endpoint to use. */
   interface: 'public' | 'internal' | 'admin';
   region: string | null;
-  /** Catalog service type to look up. */
+  /** Catalog service type to look up (`baremetal`, `compute`); messages name it too. */
   serviceType: string;
   caBundle?: Buffer;
   timeoutMs: number;
@@ -86,20 +102,25 @@ export class KeystoneSession {
       body,
       timeoutMs: c.timeoutMs,
       ...(c.caBundle ? { ca: c.caBundle } : {}),
-      family: 'KEYSTONE',
+      to: KEYSTONE,
       observe: c.observe,
     });
+    const forWhat = `a token for the ${c.serviceType} service`;
+    if (res.status >= 500) throw new VncgateError('KEYSTONE_ERR_SERVER', `Keystone failed to issue ${forWhat} (HTTP ${res.status})`, { details: { status: res.status } });
     if (res.status !== 201 && res.status !== 200) {
-      throw new VncgateError('IRONIC_ERR_AUTH', `Keystone refused the credentials (HTTP ${res.status})`, { details: { status: res.status } });
+      // 401 wrong secret, 400 a malformed scope (a missing domain), 404 an auth URL that is not Keystone's.
+      throw new VncgateError('KEYSTONE_ERR_AUTH', `Keystone refused vncgate's credentials for ${forWhat} (HTTP ${res.status})`, { details: { status: res.status } });
     }
     const token = res.headers['x-subject-token'];
-    if (typeof token !== 'string' || token === '') throw new VncgateError('IRONIC_ERR_AUTH', 'Keystone answered without X-Subject-Token');
-    const doc = parseJsonBody(res, 'Keystone token', 'KEYSTONE') as { token?: { expires_at?: string; catalog?: CatalogEntry[] } };
+    if (typeof token !== 'string' || token === '') throw new VncgateError('KEYSTONE_ERR_BAD_RESPONSE', `Keystone answered without X-Subject-Token (${forWhat})`);
+    const doc = parseJsonBody(res, 'Keystone token', KEYSTONE) as { token?: { expires_at?: string; catalog?: CatalogEntry[] } };
     const expiresAt = Date.parse(doc.token?.expires_at ?? '');
-    if (!Number.isFinite(expiresAt)) throw new VncgateError('IRONIC_ERR_AUTH', 'Keystone token has no valid expires_at');
+    if (!Number.isFinite(expiresAt)) throw new VncgateError('KEYSTONE_ERR_BAD_RESPONSE', `Keystone token has no valid expires_at (${forWhat})`);
     const endpoint = findEndpoint(doc.token?.catalog ?? [], c.serviceType, c.interface, c.region);
     if (!endpoint) {
-      throw new VncgateError('IRONIC_ERR_AUTH', `no ${c.interface} ${c.serviceType} endpoint${c.region ? ` in region ${c.region}` : ''} in the Keystone catalog`);
+      throw new VncgateError('KEYSTONE_ERR_NO_ENDPOINT', `no ${c.interface} ${c.serviceType} endpoint${c.region ? ` in region ${c.region}` : ''} in the Keystone catalog`, {
+        details: { serviceType: c.serviceType, interface: c.interface, region: c.region },
+      });
     }
     return { token, expiresAt, endpoint };
   }
