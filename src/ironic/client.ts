@@ -117,31 +117,21 @@ export class IronicClient {
       if (attempt > 0) await sleep(Math.min(2_000, 200 * 2 ** (attempt - 1)), signal);
       try {
         const headers: Record<string, string> = { 'X-OpenStack-Ironic-API-Version': microversion };
-        let base = o.url;
-        if (o.auth.type === 'http_basic') {
-          headers.authorization = `Basic ${Buffer.from(`${o.auth.username}:${o.auth.password}`).toString('base64')}`;
-        } else if (o.auth.type === 'keystone') {
-          const t = await o.auth.session.get();
-          headers['X-Auth-Token'] = t.token;
-          base ??= t.endpoint;
-        }
-        const res = await httpJson({
-          method,
-          url: `${base!.replace(/\/+$/, '')}${path}`,
-          headers,
-          ...(body !== undefined ? { body } : {}),
-          timeoutMs: o.timeoutMs,
-          ...(o.ca ? { ca: o.ca } : {}),
-          ...(signal ? { signal } : {}),
-          to: IRONIC,
-          observe: o.observe,
-        });
-        if (res.status === 401 && o.auth.type === 'keystone' && attempt + 1 < Math.max(attempts, 2)) {
-          // A revoked or expired token: get a fresh one and try once more.
-          o.auth.session.invalidate();
-          lastErr = new VncgateError('IRONIC_ERR_AUTH', 'Ironic answered 401');
-          continue;
-        }
+        if (o.auth.type === 'http_basic') headers.authorization = `Basic ${Buffer.from(`${o.auth.username}:${o.auth.password}`).toString('base64')}`;
+        const send = (base: string, extra: Record<string, string> = {}): Promise<HttpResponse> =>
+          httpJson({
+            method,
+            url: `${base.replace(/\/+$/, '')}${path}`,
+            headers: { ...headers, ...extra },
+            ...(body !== undefined ? { body } : {}),
+            timeoutMs: o.timeoutMs,
+            ...(o.ca ? { ca: o.ca } : {}),
+            ...(signal ? { signal } : {}),
+            to: IRONIC,
+            observe: o.observe,
+          });
+        const res =
+          o.auth.type === 'keystone' ? await o.auth.session.authorized((t) => send(o.url ?? t.endpoint, { 'X-Auth-Token': t.token })) : await send(o.url!);
         if (method === 'GET' && res.status >= 500 && attempt + 1 < attempts) {
           lastErr = new VncgateError('IRONIC_ERR_SERVER', `Ironic answered ${res.status}: ${ironicFault(res)}`);
           continue;

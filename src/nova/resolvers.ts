@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { VncgateError } from '../errors.js';
 import { parseCellDbUrl, type CellDb } from '../config/index.js';
 import { timed, type UpstreamObserver } from '../observe/upstream.js';
-import { httpJson, isKeystoneTransient, isTransportFailure, parseJsonBody, type KeystoneSession, type OpenStackService } from '../openstack/index.js';
+import { httpJson, isKeystoneTransient, isTransportFailure, parseJsonBody, type HttpResponse, type KeystoneSession, type OpenStackService } from '../openstack/index.js';
 
 /** How the OpenStack client names Nova's API: its metric label and failure codes. */
 const NOVA: OpenStackService = { service: 'nova', unreachable: 'NOVA_ERR_UNREACHABLE', timeout: 'NOVA_ERR_TIMEOUT', badResponse: 'NOVA_ERR_BAD_RESPONSE' };
@@ -62,31 +62,23 @@ export class NovaApiLookup implements NovaTokenLookup {
     let last: unknown;
     for (let attempt = 0; attempt <= o.retries; attempt++) {
       try {
-        const headers: Record<string, string> = { 'X-OpenStack-Nova-API-Version': NOVA_MICROVERSION };
-        let base = o.url;
-        if (o.auth.type === 'keystone') {
-          const t = await o.auth.session.get();
-          headers['X-Auth-Token'] = t.token;
-          base ??= t.endpoint;
-        } else {
-          // Nova's noauth2 middleware: "user:project"; admin:admin is an admin under its test policy.
-          headers['X-Auth-Token'] = 'admin:admin';
-        }
-        const res = await httpJson({
-          method: 'GET',
-          url: `${base!.replace(/\/+$/, '')}/os-console-auth-tokens/${encodeURIComponent(token)}`,
-          headers,
-          timeoutMs: o.timeoutMs,
-          ...(o.ca ? { ca: o.ca } : {}),
-          signal,
-          to: NOVA,
-          observe: o.observe,
-        });
+        const send = (base: string, authToken: string): Promise<HttpResponse> =>
+          httpJson({
+            method: 'GET',
+            url: `${base.replace(/\/+$/, '')}/os-console-auth-tokens/${encodeURIComponent(token)}`,
+            headers: { 'X-OpenStack-Nova-API-Version': NOVA_MICROVERSION, 'X-Auth-Token': authToken },
+            timeoutMs: o.timeoutMs,
+            ...(o.ca ? { ca: o.ca } : {}),
+            signal,
+            to: NOVA,
+            observe: o.observe,
+          });
+        const res =
+          o.auth.type === 'keystone'
+            ? await o.auth.session.authorized((t) => send(o.url ?? t.endpoint, t.token))
+            : // Nova's noauth2 middleware: "user:project"; admin:admin is an admin under its test policy.
+              await send(o.url!, 'admin:admin');
         if (res.status === 404) throw invalid('Nova does not know this console token (unknown or expired)');
-        if (res.status === 401 && o.auth.type === 'keystone' && attempt < o.retries) {
-          o.auth.session.invalidate();
-          continue;
-        }
         if (res.status === 401 || res.status === 403) throw new VncgateError('NOVA_ERR_AUTH', `Nova refused the token lookup (HTTP ${res.status}); vncgate's user needs the admin role`);
         if (res.status >= 500) {
           last = new VncgateError('NOVA_ERR_SERVER', `Nova answered ${res.status}`);

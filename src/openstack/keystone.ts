@@ -1,6 +1,6 @@
 import { VncgateError } from '../errors.js';
 import type { UpstreamObserver } from '../observe/upstream.js';
-import { httpJson, isTransportFailure, parseJsonBody, type OpenStackService } from './http.js';
+import { httpJson, isTransportFailure, parseJsonBody, type HttpResponse, type OpenStackService } from './http.js';
 
 /** Keystone's own failures name Keystone, whichever service the token is for (issue 16). */
 const KEYSTONE: OpenStackService = {
@@ -74,6 +74,19 @@ export class KeystoneSession {
   /** Forget the token (after a 401 from the service). */
   invalidate(): void {
     this.#current = null;
+  }
+
+  /**
+   * Sends a request with a token (and the catalog endpoint), and once more with a fresh token if
+   * the service answers 401: the token was revoked, or Keystone's keys rotated. A 401 means the
+   * request was not acted on, so this holds for a PUT too, and it is not one of the caller's
+   * retries (with `retries: 0` a revoked token used to fail the request).
+   */
+  async authorized(send: (t: KeystoneToken) => Promise<HttpResponse>): Promise<HttpResponse> {
+    const res = await send(await this.get());
+    if (res.status !== 401) return res;
+    this.invalidate();
+    return send(await this.get());
   }
 
   async #issue(): Promise<KeystoneToken> {

@@ -116,6 +116,13 @@ describe('IronicClient', () => {
       keystone.revokeAll(); // the next call gets a 401 from Ironic, re-authenticates once
       await c.getConsole(node.uuid);
       expect(keystone.issued).toBe(2);
+      // Even without retries, and for a PUT: a 401 means nothing was done, so it is sent again.
+      const once = keystoneClient(keystone, APP_CRED.secret, 0);
+      await once.getConsole(node.uuid);
+      keystone.revokeAll();
+      await once.setConsole(node.uuid, true);
+      expect(keystone.issued).toBe(4);
+      expect(ironic.requests.filter((q) => q.method === 'PUT').map((q) => keystone.isValid(q.headers['x-auth-token']))).toEqual([false, true]);
     } finally {
       await keystone.close();
     }

@@ -45,7 +45,9 @@ beforeAll(async () => {
     if (!m) return send(404, { itemNotFound: { code: 404, message: 'Not found' } });
     if (minor(version) < 31) return send(400, { badRequest: { code: 400, message: 'The requested console type details are not accessible' } });
     if (minor(version) > 100) return send(406, { computeFault: { code: 406, message: 'Version not supported' } });
-    if (req.headers['x-auth-token'] !== 'admin:admin' && !keystone.isValid(req.headers['x-auth-token'])) return send(403, { forbidden: { code: 403, message: 'Policy does not allow' } });
+    const authToken = req.headers['x-auth-token'];
+    if (typeof authToken === 'string' && authToken.startsWith('tok-') && !keystone.isValid(authToken)) return send(401, { error: { code: 401, title: 'Unauthorized' } });
+    if (authToken !== 'admin:admin' && !keystone.isValid(authToken)) return send(403, { forbidden: { code: 403, message: 'Policy does not allow' } });
     const e = valid.get(decodeURIComponent(m[1]!));
     if (!e) return send(404, { itemNotFound: { code: 404, message: 'Token not found' } });
     return send(200, { console: { instance_uuid: e.instance, host: e.host, port: e.port, internal_access_path: e.path } });
@@ -230,6 +232,11 @@ describe('Nova API token lookup through Keystone', () => {
     const lookup = new NovaApiLookup({ url: null, auth: { type: 'keystone', session: session(APP_CRED.secret) }, timeoutMs: 2_000, retries: 0 });
     expect((await lookup.lookup(token(), new AbortController().signal)).port).toBe(vnc.port);
     expect(keystone.isValid(seen.at(-1)!.token)).toBe(true);
+    // A revoked token: Nova answers 401, the lookup gets a fresh token once, even with no retries.
+    keystone.revokeAll();
+    const issued = keystone.issued;
+    expect((await lookup.lookup(token(), new AbortController().signal)).port).toBe(vnc.port);
+    expect(keystone.issued).toBe(issued + 1);
   });
 
   it('issue 16: a Keystone failure on the Nova path names Keystone, not the bare-metal service', async () => {
