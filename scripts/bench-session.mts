@@ -21,7 +21,7 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { SignJWT } from 'jose';
 import { RfbClientHandshake, ServerInitReader, clientInit } from '../src/rfb/index.js';
-import { ensureDevCertificate } from '../src/cli/dev-cert.js';
+import { ensureDevCertificate } from '../tools/cli/dev-cert.js';
 
 const { values } = parseArgs({ options: { seconds: { type: 'string' }, rounds: { type: 'string' } } });
 const SECONDS = Number(values.seconds ?? 3);
@@ -167,7 +167,7 @@ const backends = spawn(
   [
     '--input-type=module',
     '-e',
-    `import { startSyntheticServer } from './dist/synthetic/index.js';
+    `import { startSyntheticServer } from './dist/tools/synthetic/index.js';
      const s = await startSyntheticServer({ mode: 'stream' });
      const p = await startSyntheticServer({ mode: 'pingpong' });
      console.log(JSON.stringify({ stream: s.port, ping: p.port }));

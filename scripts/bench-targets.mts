@@ -13,7 +13,7 @@
  * Direct TCP cancels out of that comparison ((v − tcp) − (floor − tcp) = v − floor, for medians
  * and round by round alike), so the excess is computed from the two rows alone.
  */
-import { median } from '../src/loadtest/index.js';
+import { median } from '../tools/loadtest/index.js';
 
 /** The per-round figures the targets read, as `vncgate loadtest` reports them. */
 export const METRICS = {

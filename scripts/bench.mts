@@ -32,8 +32,8 @@ import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { ensureDevCertificate } from '../src/cli/dev-cert.js';
-import { describeCpuIdle, median, readCpuIdle, readMemAvailable, readOpenFileLimit, type LoadtestResult } from '../src/loadtest/index.js';
+import { ensureDevCertificate } from '../tools/cli/dev-cert.js';
+import { describeCpuIdle, median, readCpuIdle, readMemAvailable, readOpenFileLimit, type LoadtestResult } from '../tools/loadtest/index.js';
 import { compare, describeTarget, formatTargets, judge, targetsFor, type Figure, type Metric } from './bench-targets.mjs';
 
 const { values: args } = parseArgs({
@@ -220,7 +220,7 @@ if (which('redis-server')) {
 const backends = await startChild('synthetic backends', process.execPath, [
   '--input-type=module',
   '-e',
-  `import { startSyntheticServer } from './dist/synthetic/index.js';
+  `import { startSyntheticServer } from './dist/tools/synthetic/index.js';
    const stream = await startSyntheticServer({ mode: 'stream', streamUpdateBytes: ${UPDATE_BYTES}, maxClients: 100 });
    const ping = await startSyntheticServer({ mode: 'pingpong', maxClients: 30000 });
    console.log(JSON.stringify({ stream: stream.port, ping: ping.port }));

@@ -11,7 +11,7 @@
  * Content-hashed names let the server cache assets for a year; everything is local (no CDN) and
  * nothing is inline, so the page runs under `script-src 'self'; style-src 'self'`.
  *
- * Not dist/web/: `tsc -p tsconfig.build.json` compiles src/web/*.ts there.
+ * Not dist/src/web/: `tsc -p tsconfig.build.json` compiles src/web/*.ts there.
  *
  * Usage: node scripts/build-web.mjs [--outdir DIR]
  */

@@ -1,48 +1,72 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { cliLogLevel } from '../config/index.js';
 import { createLogger } from '../log.js';
 import { isVncgateError } from '../errors.js';
+import { PACKAGE_ROOT } from '../package-root.js';
+import type { Command, CommandTable } from './command.js';
 import { CONFIG_USAGE, configCommand } from './config.js';
-import { DEMO_USAGE, demoCommand } from './demo.js';
-import { LOADTEST_USAGE, loadtestCommand } from './loadtest.js';
 import { PROBE_USAGE, probeCommand } from './probe.js';
 import { SERVE_USAGE, serveCommand } from './serve.js';
 import { TOKEN_USAGE, tokenCommand } from './token.js';
 import { UsageError, type CliIo } from './io.js';
 
-const USAGE = `Usage: vncgate <command> [options]
-
-Commands:
-  serve             run the console proxy (HTTPS/WSS, console page, token API)
-  demo              run vncgate with a demo VNC console and print a console URL
-  token create      mint single-use console tokens in Redis (JSON lines)
-  token revoke      revoke a console token
-  probe HOST:PORT   check a VNC console endpoint: handshake, security, TLS, ServerInit (JSON)
-  loadtest          drive console sessions through vncgate; setup rate, throughput, latency, RSS (JSON)
-  config import     turn a nova.conf or ironic.conf into a vncgate configuration (YAML)
-  config check      validate a configuration, reporting every problem at once
-
-Run "vncgate <command> --help" for a command's options; "vncgate --version" prints the version.
-`;
-
-/** This installation's version, from its package.json (dist/cli/ → the package root). */
+/** This installation's version, from its package.json. */
 export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const pkg = JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
   return pkg.version;
 }
 
-type Command = { usage: string; run: (argv: string[], io: CliIo) => Promise<number> };
-
-const COMMANDS: Record<string, Command> = {
-  serve: { usage: SERVE_USAGE, run: serveCommand },
-  demo: { usage: DEMO_USAGE, run: demoCommand },
-  config: { usage: CONFIG_USAGE, run: configCommand },
-  token: { usage: TOKEN_USAGE, run: tokenCommand },
-  probe: { usage: PROBE_USAGE, run: probeCommand },
-  loadtest: { usage: LOADTEST_USAGE, run: loadtestCommand },
+/** The proxy's own commands. */
+const COMMANDS: CommandTable = {
+  serve: { summary: [['serve', 'run the console proxy (HTTPS/WSS, console page, token API)']], usage: SERVE_USAGE, run: serveCommand },
+  token: {
+    summary: [
+      ['token create', 'mint single-use console tokens in Redis (JSON lines)'],
+      ['token revoke', 'revoke a console token'],
+    ],
+    usage: TOKEN_USAGE,
+    run: tokenCommand,
+  },
+  probe: { summary: [['probe HOST:PORT', 'check a VNC console endpoint: handshake, security, TLS, ServerInit (JSON)']], usage: PROBE_USAGE, run: probeCommand },
+  config: {
+    summary: [
+      ['config import', 'turn a nova.conf or ironic.conf into a vncgate configuration (YAML)'],
+      ['config check', 'validate a configuration, reporting every problem at once'],
+    ],
+    usage: CONFIG_USAGE,
+    run: configCommand,
+  },
 };
 
-export async function main(argv: string[]): Promise<number> {
+export type MainOptions = {
+  /**
+   * The tools' commands (demo, loadtest), which live in tools/ above src/: src/ never imports
+   * tools/, so the entry point (bin/vncgate.js) passes them in. Listed under "Tools" in `--help`.
+   */
+  readonly tools?: CommandTable;
+};
+
+function usage(tools: CommandTable): string {
+  const section = (table: CommandTable): string =>
+    Object.values(table)
+      .flatMap((c) => c.summary)
+      .map(([invocation, does]) => `  ${invocation.padEnd(17)} ${does}`)
+      .join('\n');
+  return [
+    'Usage: vncgate <command> [options]',
+    '',
+    'Commands:',
+    section(COMMANDS),
+    ...(Object.keys(tools).length > 0 ? ['', 'Tools:', section(tools)] : []),
+    '',
+    'Run "vncgate <command> --help" for a command\'s options; "vncgate --version" prints the version.',
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: string[], options: MainOptions = {}): Promise<number> {
+  const tools = options.tools ?? {};
   const io: CliIo = {
     out: (value) => process.stdout.write(`${JSON.stringify(value)}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
@@ -50,16 +74,17 @@ export async function main(argv: string[]): Promise<number> {
   };
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(USAGE);
+    process.stdout.write(usage(tools));
     return name === undefined ? 2 : 0;
   }
   if (name === '--version' || name === '-V' || name === 'version') {
     process.stdout.write(`${version()}\n`);
     return 0;
   }
-  const cmd = COMMANDS[name];
+  // Own properties only: `vncgate toString` is an unknown command, not Object.prototype's.
+  const cmd: Command | undefined = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : Object.hasOwn(tools, name) ? tools[name] : undefined;
   if (!cmd) {
-    io.err(`vncgate: unknown command ${JSON.stringify(name)}\n\n${USAGE}`);
+    io.err(`vncgate: unknown command ${JSON.stringify(name)}\n\n${usage(tools)}`);
     return 2;
   }
   if (rest.includes('--help') || rest.includes('-h')) {

@@ -1,8 +1,9 @@
-import { fileURLToPath } from 'node:url';
+import { join, sep } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ASSETS_DIR, loadWebAssets } from './assets.js';
 import type { WebAsset } from './assets.js';
 import { buildConsoleCsp } from './csp.js';
+import { PACKAGE_ROOT } from '../package-root.js';
 
 /**
  * The page's names: noVNC's own, and `vnc_auto.html`, which noVNC renamed in 1.0 but Nova's and
@@ -13,8 +14,8 @@ export const CONSOLE_PAGE_PATHS = ['/vnc.html', '/vnc_lite.html', '/vnc_auto.htm
 /** Where the landing page is served (web/index.html). */
 export const LANDING_PATH = '/';
 
-/** `<package>/dist/public`, both from src/web (tsx, vitest) and from the compiled dist/web. */
-export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../dist/public/', import.meta.url));
+/** `<package>/dist/public`, both from src/web (tsx, vitest) and from the compiled dist/src/web. */
+export const DEFAULT_WEB_ROOT = join(PACKAGE_ROOT, 'dist', 'public') + sep;
 
 export interface ConsolePageOptions {
   /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { ensureDevCertificate } from '../../src/cli/dev-cert.js';
+import { ensureDevCertificate } from '../../tools/cli/dev-cert.js';
 import { importIronicConf, importNovaConf } from '../../src/config/import.js';
 import { iniBool, iniList, parseIni } from '../../src/config/ini.js';
 import { loadConfig } from '../../src/config/index.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { ensureDevCertificate } from '../../src/cli/dev-cert.js';
+import { ensureDevCertificate } from '../../tools/cli/dev-cert.js';
 import { loadConfig, parseListen } from '../../src/config/index.js';
 import { VncgateError } from '../../src/errors.js';
 import { createJwtVerifier } from '../../src/proxy/api-auth.js';

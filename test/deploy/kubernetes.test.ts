@@ -15,7 +15,7 @@ import { Secret } from 'kubernetes-models/v1/Secret';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import type { IContainer } from 'kubernetes-models/v1/Container';
-import { ensureDevCertificate } from '../../src/cli/dev-cert.js';
+import { ensureDevCertificate } from '../../tools/cli/dev-cert.js';
 import { CONFIG_SCHEMA, loadConfig, parseListen, type Config } from '../../src/config/index.js';
 import { VncgateError } from '../../src/errors.js';
 import { createLogger } from '../../src/log.js';

@@ -101,10 +101,16 @@ describe('docker/Dockerfile', () => {
 
 describe('.dockerignore', () => {
   it('keeps keys, certificates, the demo state, builds and node_modules out of the build context', () => {
-    for (const p of ['node_modules/ws/index.js', 'web/node_modules/x/y.js', '.cache/demo/dev-key.pem', 'certs/tls.key', 'certs/tls.crt', 'dist/cli/main.js', '.git/config', 'src/some.key', 'test/proxy/server.test.ts']) {
+    for (const p of ['node_modules/ws/index.js', 'web/node_modules/x/y.js', '.cache/demo/dev-key.pem', 'certs/tls.key', 'certs/tls.crt', 'dist/src/cli/main.js', 'tools/loadtest/runner.ts', 'tools/cli/demo.ts', '.git/config', 'src/some.key', 'test/proxy/server.test.ts']) {
       expect(dockerIgnored(ignorePatterns, p), p).toBe(true);
     }
     for (const p of ['package.json', 'src/cli/main.ts', 'web/src/main.ts', 'bin/vncgate.js']) expect(dockerIgnored(ignorePatterns, p), p).toBe(false);
+  });
+
+  it('leaves tools/ out, so the image ships the proxy alone and compiles no tool', () => {
+    // bin/vncgate.js then stands in for demo and loadtest (test/cli/entry-point.int.test.ts).
+    expect(dockerIgnored(ignorePatterns, 'tools'), 'tools/').toBe(true);
+    expect(dockerfile).not.toMatch(/^COPY\s+(\.\/)?tools\b/m);
   });
 
   it('keeps every key file git would ignore out', () => {

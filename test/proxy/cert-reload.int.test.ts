@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
-import { startSyntheticServer, type SyntheticServer } from '../../src/synthetic/index.js';
+import { startSyntheticServer, type SyntheticServer } from '../../tools/synthetic/index.js';
 import { RedisTokenStore } from '../../src/tokens/index.js';
 import { runVncgate } from '../support/cli.js';
 import { getTestPki, type CertAndKey, type TestPki } from '../support/pki.js';

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
 import { ERROR_CODES } from '../../src/errors.js';
-import { startSyntheticServer, type SyntheticServer } from '../../src/synthetic/index.js';
+import { startSyntheticServer, type SyntheticServer } from '../../tools/synthetic/index.js';
 import { RedisTokenStore } from '../../src/tokens/index.js';
 import { getTestPki, type TestPki } from '../support/pki.js';
 import { sleep, stopAll } from '../support/proc.js';

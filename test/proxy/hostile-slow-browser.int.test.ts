@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
-import { readProc } from '../../src/loadtest/proc-sampler.js';
+import { readProc } from '../../tools/loadtest/proc-sampler.js';
 import { runVncgate } from '../support/cli.js';
 import { getTestPki, type TestPki } from '../support/pki.js';
 import { sleep, stopAll } from '../support/proc.js';

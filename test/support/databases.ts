@@ -38,7 +38,7 @@ import {
   waitUntilStopped,
 } from './proc.js';
 import { freePort, waitForListening } from './ports.js';
-import { statFieldsAfterComm } from '../../src/loadtest/proc-sampler.js';
+import { statFieldsAfterComm } from '../../tools/loadtest/proc-sampler.js';
 
 export type DatabaseEngine = 'postgres' | 'mariadb';
 

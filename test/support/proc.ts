@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
-import { statFieldsAfterComm } from '../../src/loadtest/proc-sampler.js';
+import { statFieldsAfterComm } from '../../tools/loadtest/proc-sampler.js';
 
 /** Anything a test file started and must stop in `afterAll`. */
 export interface Stoppable {

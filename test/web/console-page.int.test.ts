@@ -19,7 +19,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import type { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSyntheticServer, type SyntheticServer } from '../../src/synthetic/index.js';
+import { startSyntheticServer, type SyntheticServer } from '../../tools/synthetic/index.js';
 import { registerConsolePage } from '../../src/web/index.js';
 import { launchChromium } from '../support/browser.js';
 import { startXvnc } from '../support/xvnc.js';
