@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -118,4 +118,26 @@ describe('vncgate token create needs only what minting uses (issue 16)', () => {
       await redis.dispose();
     }
   });
+});
+
+describe('installing from a packed tarball (README: Installing and running the command)', () => {
+  it('npm pack carries the built command, which runs from the unpacked package', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vncgate-pack-'));
+    // The build already ran (the integration tier's global setup); prepack would run it again.
+    const packed = spawnSync('npm', ['pack', '--ignore-scripts', '--pack-destination', dir, '--json'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    expect(packed.status).toBe(0);
+    const [info] = JSON.parse(packed.stdout) as { filename: string; files: { path: string }[] }[];
+    const paths = info!.files.map((f) => f.path);
+    expect(paths).toContain('bin/vncgate.js');
+    expect(paths).toContain('dist/src/cli/main.js');
+    expect(paths).toContain('dist/public/vnc.html');
+    expect(paths.some((p) => p.startsWith('src/') || p.startsWith('test/'))).toBe(false);
+    expect(spawnSync('tar', ['-xzf', join(dir, info!.filename), '-C', dir]).status).toBe(0);
+    // What `npm install -g` adds: the dependencies beside the package.
+    symlinkSync(join(root, 'node_modules'), join(dir, 'package', 'node_modules'));
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+    const r = spawnSync(process.execPath, [join(dir, 'package', 'bin', 'vncgate.js'), '--version'], { encoding: 'utf8', timeout: 20_000 });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`${pkg.version}\n`);
+  }, 90_000);
 });
