@@ -177,6 +177,12 @@ export const CONFIG_SCHEMA = {
         tlsHandshakeTimeoutMs: { type: 'integer', minimum: 100, maximum: 120_000, default: 10_000 },
         /** From accept (or the end of the previous response) to a complete request, upgrades included. */
         requestTimeoutMs: { type: 'integer', minimum: 100, maximum: 300_000, default: 30_000 },
+        /**
+         * TCP keepalive on client connections: the kernel probes a peer that has been silent this
+         * long, so a browser that vanished (power, network) is noticed even while its WebSocket is
+         * paused by backpressure and the heartbeat is off. 0 = off.
+         */
+        tcpKeepaliveMs: { type: 'integer', minimum: 0, maximum: 7_200_000, default: 30_000 },
         /** Idle time allowed on a kept-alive plain HTTP connection between requests. */
         keepAliveTimeoutMs: { type: 'integer', minimum: 100, maximum: 300_000, default: 5_000 },
         /** Concurrent sessions per console endpoint and per Ironic node / Nova instance, across replicas (Redis). 0 = unlimited. */

@@ -2,7 +2,7 @@ import type { Server as NetServer, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 
-export type ConnectionLimits = Pick<Config['raw']['limits'], 'maxConnections' | 'maxConnectionsPerClient'>;
+export type ConnectionLimits = Pick<Config['raw']['limits'], 'maxConnections' | 'maxConnectionsPerClient'> & Partial<Pick<Config['raw']['limits'], 'tcpKeepaliveMs'>>;
 
 /** At most one warning line per this long, however many connections are refused. */
 export const GUARD_REPORT_INTERVAL_MS = 10_000;
@@ -123,6 +123,10 @@ export class ConnectionGuard {
     if (tuple !== null) this.#byTuple.set(tuple, socket);
     this.#perClient.set(client, fromClient + 1);
     socket.once('close', () => this.#release(socket));
+    // A peer that vanished without a FIN is found by the kernel's keepalive probes, also while
+    // vncgate is not reading from it (backpressure) and no heartbeat runs (issue 15, finding 6).
+    const keepalive = this.#limits.tcpKeepaliveMs ?? 0;
+    if (keepalive > 0) socket.setKeepAlive(true, keepalive);
     return true;
   }
 

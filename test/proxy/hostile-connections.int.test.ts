@@ -351,3 +351,37 @@ describe('issue 15: SIGTERM', () => {
     for (const s of [...silent, ...idle, ...partial]) s.socket.destroy();
   });
 });
+
+/**
+ * The kernel's timer on the server side of a connection, from /proc/net/tcp ("tr" field: 0 none,
+ * 1 retransmit, 2 keepalive, 3 TIME_WAIT, 4 zero-window probe); null when the row is not there.
+ */
+function serverTimer(serverPort: number, clientPort: number): number | null {
+  const hex = (n: number): string => n.toString(16).toUpperCase().padStart(4, '0');
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 6) continue;
+    if (f[1]!.endsWith(`:${hex(serverPort)}`) && f[2]!.endsWith(`:${hex(clientPort)}`)) return Number.parseInt(f[5]!.split(':')[0]!, 16);
+  }
+  return null;
+}
+
+describe('issue 15, finding 6: a browser that vanished is found without the heartbeat', () => {
+  it('client connections carry TCP keepalive (limits.tcpKeepaliveMs), and none with 0', async () => {
+    const on = await serve('vncgate keepalive', { tcpKeepaliveMs: 5_000 }, '127.0.0.1:0', { session: { heartbeatIntervalMs: 0 } });
+    const off = await serve('vncgate no keepalive', { tcpKeepaliveMs: 0 }, '127.0.0.1:0', { session: { heartbeatIntervalMs: 0 } });
+    const timers: Record<string, number | null> = {};
+    for (const [name, server] of [['on', on], ['off', off]] as const) {
+      const ws = await openSession(server, '127.0.0.2');
+      const sock = (ws as unknown as { _socket: TLSSocket })._socket;
+      // The browser stops reading, as one that vanished does: the kernel's timer is what is left.
+      sock.pause();
+      await sleep(300);
+      timers[name] = serverTimer(hostPort(server).port, sock.localPort!);
+      ws.terminate();
+    }
+    console.log(`server-side TCP timer of a paused console connection: keepalive on ${timers.on}, off ${timers.off} (2 = keepalive)`);
+    expect(timers.on).toBe(2);
+    expect(timers.off).toBe(0);
+  });
+});
