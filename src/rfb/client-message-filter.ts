@@ -3,29 +3,31 @@ import { ByteView, ByteWriter } from './byte-queue.js';
 import { CLIENT_MESSAGE, CLIENT_MESSAGE_LIMITS, EXTENDED_CLIPBOARD_ACTION, PSEUDO_ENCODING, QEMU_AUDIO_OPERATION, QEMU_CLIENT_SUBTYPE } from './constants.js';
 import { resolveClientMessagePolicy, type ClientMessagePolicy, type ClientMessageRules } from './client-message-policy.js';
 
-/** What the filter tells apart, for its counts. Extended Clipboard messages by their action. */
-export const CLIENT_MESSAGE_KINDS = [
-  'setPixelFormat',
-  'setEncodings',
-  'framebufferUpdateRequest',
-  'keyEvent',
-  'pointerEvent',
-  'clientCutText',
-  'clipboardCaps',
-  'clipboardRequest',
-  'clipboardPeek',
-  'clipboardNotify',
-  'clipboardProvide',
+/** What the filter tells apart, for its counts; Extended Clipboard messages by their action. */
+const KIND = {
+  setPixelFormat: 0,
+  setEncodings: 1,
+  framebufferUpdateRequest: 2,
+  keyEvent: 3,
+  pointerEvent: 4,
+  clientCutText: 5,
+  clipboardCaps: 6,
+  clipboardRequest: 7,
+  clipboardPeek: 8,
+  clipboardNotify: 9,
+  clipboardProvide: 10,
   /** An Extended Clipboard message with no action we know, or too short to carry one. */
-  'clipboardOther',
-  'enableContinuousUpdates',
-  'clientFence',
-  'xvp',
-  'setDesktopSize',
-  'qemuExtendedKeyEvent',
-  'qemuAudio',
-] as const;
-export type ClientMessageKind = (typeof CLIENT_MESSAGE_KINDS)[number];
+  clipboardOther: 11,
+  enableContinuousUpdates: 12,
+  clientFence: 13,
+  xvp: 14,
+  setDesktopSize: 15,
+  qemuExtendedKeyEvent: 16,
+  qemuAudio: 17,
+} as const;
+export type ClientMessageKind = keyof typeof KIND;
+type KindIndex = (typeof KIND)[ClientMessageKind];
+export const CLIENT_MESSAGE_KINDS = Object.keys(KIND) as readonly ClientMessageKind[];
 
 export type ClientMessageFilterStats = {
   forwardedBytes: number;
@@ -76,7 +78,7 @@ export class ClientMessageFilter {
   #remaining = 0;
   #passing = false;
   /** Set by #frame for the message it framed. */
-  #kind: ClientMessageKind = 'setPixelFormat';
+  #kind: KindIndex = KIND.setPixelFormat;
   #verdict: Verdict = VERDICT.pass;
   #oversized = false;
   /** The last forwarded SetEncodings listed ExtendedMouseButtons: PointerEvent may be 7 bytes. */
@@ -84,7 +86,8 @@ export class ClientMessageFilter {
   #error: VncgateError | null = null;
   #forwardedBytes = 0;
   #droppedBytes = 0;
-  readonly #dropped = Object.fromEntries(CLIENT_MESSAGE_KINDS.map((k) => [k, 0])) as Record<ClientMessageKind, number>;
+  /** Messages dropped, by KIND. */
+  readonly #dropped = new Float64Array(CLIENT_MESSAGE_KINDS.length);
   #clipboardOversized = 0;
   #encodingsRewritten = 0;
 
@@ -103,9 +106,7 @@ export class ClientMessageFilter {
 
   /** Messages dropped so far, all kinds together. */
   get droppedMessages(): number {
-    let n = 0;
-    for (const k of CLIENT_MESSAGE_KINDS) n += this.#dropped[k];
-    return n;
+    return this.#dropped.reduce((a, b) => a + b, 0);
   }
 
   get error(): VncgateError | null {
@@ -116,7 +117,7 @@ export class ClientMessageFilter {
     return {
       forwardedBytes: this.#forwardedBytes,
       droppedBytes: this.#droppedBytes,
-      dropped: { ...this.#dropped },
+      dropped: Object.fromEntries(CLIENT_MESSAGE_KINDS.map((k) => [k, this.#dropped[KIND[k]]])) as Record<ClientMessageKind, number>,
       clipboardOversized: this.#clipboardOversized,
       encodingsRewritten: this.#encodingsRewritten,
     };
@@ -134,17 +135,12 @@ export class ClientMessageFilter {
     let pos = 0;
     /** Start of the passing bytes in [runStart, pos) not yet forwarded. */
     let runStart = 0;
-    const flush = (): void => {
-      if (pos === runStart) return;
-      this.#forwardedBytes += pos - runStart;
-      forward(runStart === 0 && pos === end ? chunk : chunk.subarray(runStart, pos));
-    };
     while (pos < end) {
       if (this.#remaining > 0) {
         const n = Math.min(this.#remaining, end - pos);
         this.#remaining -= n;
         if (!this.#passing) {
-          flush();
+          this.#flush(chunk, runStart, pos, forward);
           this.#droppedBytes += n;
           runStart = pos + n;
         }
@@ -158,7 +154,7 @@ export class ClientMessageFilter {
         length = this.#frame(this.#view.reset(chunk, pos, end - pos));
         if (length < 0) {
           // Its head runs past this chunk: keep that (it is short) and wait.
-          flush();
+          this.#flush(chunk, runStart, pos, forward);
           chunk.copy(this.#head, 0, pos, end);
           this.#headLength = end - pos;
           pos = runStart = end;
@@ -173,7 +169,7 @@ export class ClientMessageFilter {
         held = this.#headLength;
       }
       if (length === FAILED) {
-        flush();
+        this.#flush(chunk, runStart, pos, forward);
         this.#headLength = 0;
         return this.#error;
       }
@@ -182,21 +178,28 @@ export class ClientMessageFilter {
         this.#passing = true;
         this.#remaining = length - held;
       } else if (this.#verdict === VERDICT.drop) {
-        flush();
+        this.#flush(chunk, runStart, pos, forward);
         runStart = pos;
         this.#countDrop(held);
         this.#passing = false;
         this.#remaining = length - held;
       } else {
         // A rewrite framed the whole message: it is all in #view, and in #head or at pos.
-        flush();
+        this.#flush(chunk, runStart, pos, forward);
         this.#forwardRewrite(forward);
         pos = runStart = pos + length - held;
       }
       this.#headLength = 0;
     }
-    flush();
+    this.#flush(chunk, runStart, pos, forward);
     return null;
+  }
+
+  /** Forwards the passing run [from, to) of the chunk: the chunk itself when that is all of it. */
+  #flush(chunk: Buffer, from: number, to: number, forward: (bytes: Buffer) => void): void {
+    if (to === from) return;
+    this.#forwardedBytes += to - from;
+    forward(from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to));
   }
 
   /** Tops the held head up from the chunk until it frames, fails, or the chunk runs out. */
@@ -218,7 +221,7 @@ export class ClientMessageFilter {
   }
 
   #countDrop(heldBytes: number): void {
-    this.#dropped[this.#kind]++;
+    this.#dropped[this.#kind]! += 1;
     this.#droppedBytes += heldBytes;
     if (this.#oversized) this.#clipboardOversized++;
   }
@@ -252,33 +255,33 @@ export class ClientMessageFilter {
     const type = v.u8(0);
     switch (type) {
       case CLIENT_MESSAGE.setPixelFormat:
-        return this.#decide('setPixelFormat', true, 20); // §7.5.1: type, 3 padding, PIXEL_FORMAT
+        return this.#decide(KIND.setPixelFormat, true, 20); // §7.5.1: type, 3 padding, PIXEL_FORMAT
       case CLIENT_MESSAGE.setEncodings:
         return this.#frameSetEncodings(v);
       case CLIENT_MESSAGE.framebufferUpdateRequest:
-        return this.#decide('framebufferUpdateRequest', true, 10); // §7.5.3
+        return this.#decide(KIND.framebufferUpdateRequest, true, 10); // §7.5.3
       case CLIENT_MESSAGE.keyEvent:
-        return this.#decide('keyEvent', r.input, 8); // §7.5.4
+        return this.#decide(KIND.keyEvent, r.input, 8); // §7.5.4
       case CLIENT_MESSAGE.pointerEvent: {
         if (!v.has(2)) return -2;
         // §7.5.5 is 6 bytes; rfbproto ExtendedMouseButtons adds a byte when the marker bit is set.
         const extended = this.#extendedMouse && (v.u8(1) & 0x80) !== 0;
-        return this.#decide('pointerEvent', r.input, extended ? 7 : 6);
+        return this.#decide(KIND.pointerEvent, r.input, extended ? 7 : 6);
       }
       case CLIENT_MESSAGE.clientCutText:
         return this.#frameCutText(v);
       case CLIENT_MESSAGE.enableContinuousUpdates:
-        return this.#decide('enableContinuousUpdates', true, 10); // rfbproto: type, flag, x, y, w, h
+        return this.#decide(KIND.enableContinuousUpdates, true, 10); // rfbproto: type, flag, x, y, w, h
       case CLIENT_MESSAGE.clientFence:
         // rfbproto: type, 3 padding, U32 flags, U8 length, payload (≤ 64 by the spec; U8-bounded).
         if (!v.has(9)) return -9;
-        return this.#decide('clientFence', true, 9 + v.u8(8));
+        return this.#decide(KIND.clientFence, true, 9 + v.u8(8));
       case CLIENT_MESSAGE.xvp:
-        return this.#decide('xvp', r.power, 4); // rfbproto: type, padding, version, operation
+        return this.#decide(KIND.xvp, r.power, 4); // rfbproto: type, padding, version, operation
       case CLIENT_MESSAGE.setDesktopSize:
         // rfbproto: type, padding, width, height, U8 screens, padding, 16 bytes per screen.
         if (!v.has(7)) return -7;
-        return this.#decide('setDesktopSize', r.resize, 8 + 16 * v.u8(6));
+        return this.#decide(KIND.setDesktopSize, r.resize, 8 + 16 * v.u8(6));
       case CLIENT_MESSAGE.qemu:
         return this.#frameQemu(v);
       default:
@@ -305,7 +308,7 @@ export class ClientMessageFilter {
       else if (e === PSEUDO_ENCODING.extendedMouseButtons) extendedMouse = true;
     }
     this.#extendedMouse = extendedMouse;
-    this.#kind = 'setEncodings';
+    this.#kind = KIND.setEncodings;
     this.#verdict = remove ? VERDICT.rewrite : VERDICT.pass;
     return length;
   }
@@ -323,32 +326,32 @@ export class ClientMessageFilter {
     const length = v.s32(4);
     if (length >= 0) {
       this.#oversized = length > r.maxClipboardBytes;
-      return this.#decide('clientCutText', r.clipboardToRemote && !this.#oversized, 8 + length);
+      return this.#decide(KIND.clientCutText, r.clipboardToRemote && !this.#oversized, 8 + length);
     }
     const n = -length;
-    if (n < 4) return this.#decide('clipboardOther', r.clipboardToRemote && r.clipboardToBrowser, 8 + n);
+    if (n < 4) return this.#decide(KIND.clipboardOther, r.clipboardToRemote && r.clipboardToBrowser, 8 + n);
     if (!v.has(12)) return -12;
     const actions = v.u32(8) & EXT_CLIPBOARD_ACTIONS;
     this.#oversized = n - 4 > r.maxClipboardBytes;
     const fits = !this.#oversized;
     if ((actions & EXTENDED_CLIPBOARD_ACTION.caps) !== 0) {
-      return this.#decide('clipboardCaps', (r.clipboardToRemote || r.clipboardToBrowser) && fits, 8 + n);
+      return this.#decide(KIND.clipboardCaps, (r.clipboardToRemote || r.clipboardToBrowser) && fits, 8 + n);
     }
     const toRemote = (actions & TO_REMOTE_ACTIONS) !== 0;
     const toBrowser = (actions & TO_BROWSER_ACTIONS) !== 0;
     const allowed = fits && (toRemote || toBrowser) && (!toRemote || r.clipboardToRemote) && (!toBrowser || r.clipboardToBrowser);
-    const kind: ClientMessageKind =
+    const kind: KindIndex =
       (actions & EXTENDED_CLIPBOARD_ACTION.provide) !== 0
-        ? 'clipboardProvide'
+        ? KIND.clipboardProvide
         : (actions & EXTENDED_CLIPBOARD_ACTION.notify) !== 0
-          ? 'clipboardNotify'
+          ? KIND.clipboardNotify
           : (actions & EXTENDED_CLIPBOARD_ACTION.request) !== 0
-            ? 'clipboardRequest'
+            ? KIND.clipboardRequest
             : (actions & EXTENDED_CLIPBOARD_ACTION.peek) !== 0
-              ? 'clipboardPeek'
-              : 'clipboardOther';
+              ? KIND.clipboardPeek
+              : KIND.clipboardOther;
     // No known action: passed only where every clipboard message would be.
-    if (kind === 'clipboardOther') return this.#decide(kind, fits && r.clipboardToRemote && r.clipboardToBrowser, 8 + n);
+    if (kind === KIND.clipboardOther) return this.#decide(kind, fits && r.clipboardToRemote && r.clipboardToBrowser, 8 + n);
     return this.#decide(kind, allowed, 8 + n);
   }
 
@@ -356,20 +359,20 @@ export class ClientMessageFilter {
     if (!v.has(2)) return -2;
     const subtype = v.u8(1);
     if (subtype === QEMU_CLIENT_SUBTYPE.extendedKeyEvent) {
-      return this.#decide('qemuExtendedKeyEvent', this.#rules.input, 12); // type, sub, U16 down, keysym, keycode
+      return this.#decide(KIND.qemuExtendedKeyEvent, this.#rules.input, 12); // type, sub, U16 down, keysym, keycode
     }
     if (subtype === QEMU_CLIENT_SUBTYPE.audio) {
       // Audio from the console to the browser: a viewer's business, passed in view-only too.
       if (!v.has(4)) return -4;
       const op = v.u16(2);
-      if (op === QEMU_AUDIO_OPERATION.enable || op === QEMU_AUDIO_OPERATION.disable) return this.#decide('qemuAudio', true, 4);
-      if (op === QEMU_AUDIO_OPERATION.setFormat) return this.#decide('qemuAudio', true, 10); // + U8 format, U8 channels, U32 Hz
+      if (op === QEMU_AUDIO_OPERATION.enable || op === QEMU_AUDIO_OPERATION.disable) return this.#decide(KIND.qemuAudio, true, 4);
+      if (op === QEMU_AUDIO_OPERATION.setFormat) return this.#decide(KIND.qemuAudio, true, 10); // + U8 format, U8 channels, U32 Hz
       return this.#fail(`QEMU audio operation ${op} cannot be framed`, { messageType: CLIENT_MESSAGE.qemu, subtype, operation: op });
     }
     return this.#fail(`QEMU client message sub-type ${subtype} cannot be framed`, { messageType: CLIENT_MESSAGE.qemu, subtype });
   }
 
-  #decide(kind: ClientMessageKind, allowed: boolean, length: number): number {
+  #decide(kind: KindIndex, allowed: boolean, length: number): number {
     this.#kind = kind;
     this.#verdict = allowed ? VERDICT.pass : VERDICT.drop;
     return length;
