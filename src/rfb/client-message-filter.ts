@@ -104,6 +104,11 @@ export class ClientMessageFilter {
     return this.#headLength;
   }
 
+  /** Part of a message has been seen (held or streamed) and the rest has not arrived yet. */
+  get inMessage(): boolean {
+    return this.#headLength > 0 || this.#remaining > 0;
+  }
+
   /** Messages dropped so far, all kinds together. */
   get droppedMessages(): number {
     return this.#dropped.reduce((a, b) => a + b, 0);
@@ -114,10 +119,12 @@ export class ClientMessageFilter {
   }
 
   stats(): ClientMessageFilterStats {
+    const dropped = {} as Record<ClientMessageKind, number>;
+    for (const k of CLIENT_MESSAGE_KINDS) dropped[k] = this.#dropped[KIND[k]]!;
     return {
       forwardedBytes: this.#forwardedBytes,
       droppedBytes: this.#droppedBytes,
-      dropped: Object.fromEntries(CLIENT_MESSAGE_KINDS.map((k) => [k, this.#dropped[KIND[k]]])) as Record<ClientMessageKind, number>,
+      dropped,
       clipboardOversized: this.#clipboardOversized,
       encodingsRewritten: this.#encodingsRewritten,
     };

@@ -23,8 +23,11 @@ export function clientStream(rng: Rng, count: number, extendedMouse: boolean): G
   return out;
 }
 
+function w(kind: ClientMessageKind, bytes: Buffer, payload = 0): GeneratedMessage {
+  return { kind, bytes, payload };
+}
+
 function message(rng: Rng, mouse7: boolean): GeneratedMessage {
-  const w = (kind: ClientMessageKind, bytes: Buffer, payload = 0): GeneratedMessage => ({ kind, bytes, payload });
   switch (rng.int(13)) {
     case 0:
       return w('setPixelFormat', Buffer.concat([Buffer.from([0, 0, 0, 0]), rng.bytes(16)]));
