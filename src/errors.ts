@@ -20,7 +20,7 @@ export const ERROR_CODES = {
   RFB_ERR_VENCRYPT_VERSION: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint speaks an unsupported VeNCrypt version' },
   RFB_ERR_VENCRYPT_REJECTED: { httpStatus: 502, wsClose: 1011, reason: 'The console endpoint rejected the requested VeNCrypt security type' },
   RFB_ERR_CREDENTIALS_MISSING: { httpStatus: 500, wsClose: 1011, reason: 'The console endpoint needs credentials that are not configured' },
-  RFB_ERR_CLIENT_PROTOCOL: { httpStatus: 400, wsClose: 1002, reason: 'The VNC client sent a malformed handshake' },
+  RFB_ERR_CLIENT_PROTOCOL: { httpStatus: 400, wsClose: 1002, reason: 'The VNC client sent a malformed or unsupported VNC message' },
   RFB_ERR_CLIENT_AUTH: { httpStatus: 401, wsClose: 4401, reason: 'Authentication failed' },
 
   // Reaching the console endpoint (src/proxy/backend-connector).

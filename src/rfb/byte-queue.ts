@@ -138,3 +138,57 @@ export class ByteWriter {
     return Buffer.concat(this.#parts);
   }
 }
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * A read-only window on bytes held elsewhere (an input chunk, or a small buffer of held bytes), for
+ * framing messages where they lie instead of copying them into a queue. Re-pointed with reset() for
+ * each message, so reading through it allocates nothing.
+ */
+export class ByteView {
+  #buf: Buffer = EMPTY;
+  #base = 0;
+  #length = 0;
+
+  reset(buf: Buffer, base: number, length: number): this {
+    if (base < 0 || length < 0 || base + length > buf.length) throw new RangeError(`ByteView: window ${base}+${length} outside ${buf.length} bytes`);
+    this.#buf = buf;
+    this.#base = base;
+    this.#length = length;
+    return this;
+  }
+
+  get length(): number {
+    return this.#length;
+  }
+
+  has(n: number): boolean {
+    return this.#length >= n;
+  }
+
+  u8(offset: number): number {
+    this.#need(offset + 1);
+    return this.#buf.readUInt8(this.#base + offset);
+  }
+
+  u16(offset: number): number {
+    this.#need(offset + 2);
+    return this.#buf.readUInt16BE(this.#base + offset);
+  }
+
+  u32(offset: number): number {
+    this.#need(offset + 4);
+    return this.#buf.readUInt32BE(this.#base + offset);
+  }
+
+  s32(offset: number): number {
+    this.#need(offset + 4);
+    return this.#buf.readInt32BE(this.#base + offset);
+  }
+
+  #need(n: number): void {
+    // Callers check has() first; reaching this is a bug in our own framing code.
+    if (this.#length < n) throw new RangeError(`ByteView: need ${n} bytes, have ${this.#length}`);
+  }
+}

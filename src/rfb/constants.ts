@@ -99,3 +99,55 @@ export const LIMITS = {
   /** Plain credentials we are willing to send (our own config, but keep them sane). */
   maxPlainCredentialBytes: 1024,
 } as const;
+
+/**
+ * Client-to-server message types of the normal protocol phase (§7.5), with the rfbproto extensions
+ * noVNC 1.7 sends (core/rfb.js `RFB.messages`) and QEMU audio. Each one's length follows from its
+ * type and fields; nothing else can be framed, so anything else ends the session.
+ */
+export const CLIENT_MESSAGE = {
+  setPixelFormat: 0, // §7.5.1
+  setEncodings: 2, // §7.5.2
+  framebufferUpdateRequest: 3, // §7.5.3
+  keyEvent: 4, // §7.5.4
+  pointerEvent: 5, // §7.5.5; rfbproto "ExtendedMouseButtons": 7 bytes when the mask's bit 7 is set
+  clientCutText: 6, // §7.5.6; rfbproto "Extended Clipboard Pseudo-Encoding": a negative length
+  enableContinuousUpdates: 150, // rfbproto "EnableContinuousUpdates"
+  clientFence: 248, // rfbproto "ClientFence"
+  xvp: 250, // rfbproto "xvp Client Message": shutdown, reboot, reset
+  setDesktopSize: 251, // rfbproto "SetDesktopSize"
+  qemu: 255, // rfbproto "QEMU Client Message"
+} as const;
+
+/** Sub-types of the QEMU client message (rfbproto "QEMU Client Message"). */
+export const QEMU_CLIENT_SUBTYPE = {
+  extendedKeyEvent: 0, // rfbproto "QEMU Extended Key Event Message"
+  audio: 1, // rfbproto "QEMU Audio Client Message"
+} as const;
+
+/** QEMU audio operations (rfbproto "QEMU Audio Client Message"). */
+export const QEMU_AUDIO_OPERATION = { enable: 0, disable: 1, setFormat: 2 } as const;
+
+/** Pseudo-encodings the client message filter looks for in SetEncodings (S32 on the wire). */
+export const PSEUDO_ENCODING = {
+  extendedMouseButtons: -316, // rfbproto "ExtendedMouseButtons Pseudo-encoding"
+  extendedClipboard: -1063131698, // 0xc0a1e5ce, rfbproto "Extended Clipboard Pseudo-Encoding"
+} as const;
+
+/** Action flags (top byte of the first U32) of an Extended Clipboard message (rfbproto). */
+export const EXTENDED_CLIPBOARD_ACTION = {
+  caps: 1 << 24,
+  request: 1 << 25,
+  peek: 1 << 26,
+  notify: 1 << 27,
+  provide: 1 << 28,
+} as const;
+
+/** Bounds on client messages after the handshake. */
+export const CLIENT_MESSAGE_LIMITS = {
+  /**
+   * SetEncodings count (§7.5.2); more fails the session. noVNC 1.7 sends at most 27, TigerVNC about
+   * 30; the U16 field allows 65 535.
+   */
+  maxEncodings: 256,
+} as const;

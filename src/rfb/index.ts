@@ -1,6 +1,25 @@
-export { ByteQueue, ByteWriter } from './byte-queue.js';
+export { ByteQueue, ByteView, ByteWriter } from './byte-queue.js';
 export {
+  CLIENT_MESSAGE_KINDS,
+  ClientMessageFilter,
+  type ClientMessageFilterStats,
+  type ClientMessageKind,
+} from './client-message-filter.js';
+export {
+  CLIPBOARD_POLICIES,
+  resolveClientMessagePolicy,
+  type ClientMessagePolicy,
+  type ClientMessageRules,
+  type ClipboardPolicy,
+} from './client-message-policy.js';
+export {
+  CLIENT_MESSAGE,
+  CLIENT_MESSAGE_LIMITS,
+  EXTENDED_CLIPBOARD_ACTION,
   LIMITS,
+  PSEUDO_ENCODING,
+  QEMU_AUDIO_OPERATION,
+  QEMU_CLIENT_SUBTYPE,
   RFB_VERSIONS,
   SECURITY_CHOICES,
   SECURITY_RESULT,

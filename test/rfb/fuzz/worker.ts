@@ -1,4 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import { fuzzClientFilter } from './client-filter-role.js';
 import { fuzzClientRole } from './client-role.js';
 import { fuzzServerInit } from './server-init-role.js';
 import { fuzzServerRole } from './server-role.js';
@@ -11,6 +12,7 @@ const RUNNERS: Record<Role, (seed: number, start: number, count: number) => Role
   client: fuzzClientRole,
   server: fuzzServerRole,
   serverInit: fuzzServerInit,
+  clientFilter: fuzzClientFilter,
 };
 
 // Engine errors are created by the hundred thousand; their stack traces are never read here, and

@@ -1,0 +1,66 @@
+import { PSEUDO_ENCODING } from './constants.js';
+
+/** Which way clipboard text may travel. "to-browser" is from the console to the person's browser. */
+export const CLIPBOARD_POLICIES = ['none', 'to-browser', 'to-remote', 'both'] as const;
+export type ClipboardPolicy = (typeof CLIPBOARD_POLICIES)[number];
+
+/** What a session's browser may do to the console, as a token grants it (issue 18). */
+export type ClientMessagePolicy = {
+  /** Drop everything that changes the console: keys, pointer, clipboard writes, resize, power. */
+  viewOnly: boolean;
+  clipboard: ClipboardPolicy;
+  /** Largest clipboard payload forwarded to the console; a larger one is skipped, not buffered. */
+  maxClipboardBytes: number;
+  /** SetDesktopSize; default: allowed unless view-only. */
+  allowResize?: boolean;
+  /** xvp shutdown/reboot/reset; default: allowed unless view-only. */
+  allowPower?: boolean;
+};
+
+/** The policy resolved into what the filter checks per message. */
+export type ClientMessageRules = {
+  readonly input: boolean;
+  readonly clipboardToRemote: boolean;
+  readonly clipboardToBrowser: boolean;
+  readonly resize: boolean;
+  readonly power: boolean;
+  readonly maxClipboardBytes: number;
+  /** Encodings removed from the browser's SetEncodings before the console sees it. */
+  readonly removedEncodings: readonly number[];
+  /** Nothing is dropped or rewritten: the output is the input, byte for byte. */
+  readonly unrestricted: boolean;
+};
+
+/** A clipboard payload at least this long cannot occur (RFB lengths are 32-bit). */
+const NO_CLIPBOARD_LIMIT = 2 ** 32;
+
+/**
+ * Resolves a policy. A malformed policy is our own bug (the token layer validates), so it throws.
+ *
+ * Two pseudo-encodings are removed from SetEncodings, because a proxy that only sees the browser's
+ * side cannot tell whether the console accepted them, and both change how messages are framed:
+ * - Extended Clipboard, when the console may not send clipboard to the browser: without it the
+ *   console cannot use the Extended Clipboard's request/provide exchange (which is also how it would
+ *   ask for the browser's clipboard). Plain ServerCutText (§7.6.4) still reaches the browser: see
+ *   README "View-only and clipboard" for that limitation.
+ * - ExtendedMouseButtons, whenever anything is restricted: a PointerEvent with bit 7 set is 7 bytes
+ *   long only if the console announced the extension. If the filter forwarded one as 7 bytes to a
+ *   console that reads 6, the seventh byte would start a message the filter never looked at (an
+ *   xvp reboot, a ClientCutText), smuggled past the policy. Removed, no console announces it, and
+ *   every PointerEvent is the §7.5.5 6 bytes on both sides. Only mouse buttons 8 and up are lost.
+ */
+export function resolveClientMessagePolicy(policy: ClientMessagePolicy): ClientMessageRules {
+  if (!CLIPBOARD_POLICIES.includes(policy.clipboard)) throw new TypeError(`unknown clipboard policy ${String(policy.clipboard)}`);
+  const max = policy.maxClipboardBytes;
+  if (!(max >= 0) || (!Number.isInteger(max) && max !== Infinity)) throw new TypeError(`maxClipboardBytes must be a whole number >= 0, not ${max}`);
+  const input = !policy.viewOnly;
+  const clipboardToRemote = input && (policy.clipboard === 'to-remote' || policy.clipboard === 'both');
+  const clipboardToBrowser = policy.clipboard === 'to-browser' || policy.clipboard === 'both';
+  const resize = input && (policy.allowResize ?? true);
+  const power = input && (policy.allowPower ?? true);
+  const unrestricted = input && clipboardToRemote && clipboardToBrowser && resize && power && max >= NO_CLIPBOARD_LIMIT;
+  const removedEncodings: number[] = [];
+  if (!clipboardToBrowser) removedEncodings.push(PSEUDO_ENCODING.extendedClipboard);
+  if (!unrestricted) removedEncodings.push(PSEUDO_ENCODING.extendedMouseButtons);
+  return { input, clipboardToRemote, clipboardToBrowser, resize, power, maxClipboardBytes: max, removedEncodings, unrestricted };
+}
