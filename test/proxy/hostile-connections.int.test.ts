@@ -272,7 +272,7 @@ describe('issue 15: 10 000 connections from one client', () => {
 
   it('are capped per client while another client opens a working console and /healthz answers', async () => {
     // Deadlines long enough that the flood's admitted sockets are still held while the session opens.
-    const srv = await serve('vncgate flood', { requestTimeoutMs: 20_000 });
+    const srv = await serve('vncgate flood', { requestTimeoutMs: 40_000 });
     const before = fdCount(srv.pid);
     const sockets: ReturnType<typeof idleTls>[] = [];
     let peakFds = before;
@@ -289,8 +289,13 @@ describe('issue 15: 10 000 connections from one client', () => {
     const held = sockets.filter((s) => s.fate.handshake);
     const refused = sockets.filter((s) => !s.fate.handshake);
     expect(held.length + refused.length).toBe(N);
-    // The default per-client cap (256) holds; the rest were closed before any TLS.
-    expect(held.length).toBe(256);
+    // The default per-client cap (256) holds; the rest were closed before any TLS. On a slow run a
+    // held socket may reach its request deadline before the flood ends, and its slot is taken again:
+    // never more than 256 open at once, and no more admitted than the deadline freed.
+    const closedDuringFlood = held.filter((s) => s.fate.closedAfterMs !== null).length;
+    expect(held.length - closedDuringFlood).toBeLessThanOrEqual(256);
+    expect(held.length).toBeGreaterThanOrEqual(256);
+    expect(held.length).toBeLessThanOrEqual(256 + closedDuringFlood);
     expect(refused.every((s) => s.fate.data === '')).toBe(true);
 
     // Another client: /healthz answers and a console session opens and works, while the flooding
@@ -304,7 +309,7 @@ describe('issue 15: 10 000 connections from one client', () => {
     ws.close();
 
     // The held sockets go at the request deadline.
-    await within(Promise.all(held.map((s) => s.closed)), 30_000, 'held flood sockets closed');
+    await within(Promise.all(held.map((s) => s.closed)), 60_000, 'held flood sockets closed');
     const byDeadline = held.filter((s) => s.fate.data.startsWith('HTTP/1.1 408 ')).length;
     expect(byDeadline).toBe(held.length);
     await until('guard report of the whole flood', 15_000, () => {
@@ -322,7 +327,7 @@ describe('issue 15: 10 000 connections from one client', () => {
         `${refused.length} refused at the per-client cap before TLS; vncgate fds ${before} before, ${peakFds} at peak, ${after} after; ` +
         `/healthz from 127.0.0.3 during the flood: ${JSON.stringify(health)}; guard warning lines: ${JSON.stringify(report)}`,
     );
-  }, 120_000);
+  }, 180_000);
 });
 
 describe('issue 15: SIGTERM', () => {

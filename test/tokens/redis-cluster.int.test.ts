@@ -15,7 +15,7 @@ let cluster: RedisClusterSet;
 const stores: RedisTokenStore[] = [];
 
 function makeStore(options: Partial<RedisTokenStoreOptions> = {}): RedisTokenStore {
-  const store = new RedisTokenStore({ cluster: cluster.seeds, keyPrefix: `c${randomBytes(4).toString('hex')}:`, commandTimeoutMs: 1_000, maxReconnectDelayMs: 250, ...options });
+  const store = new RedisTokenStore({ cluster: cluster.seeds, keyPrefix: `c${randomBytes(4).toString('hex')}:`, commandTimeoutMs: 3_000, waitTimeoutMs: 1_000, maxReconnectDelayMs: 250, ...options });
   stores.push(store);
   return store;
 }

@@ -20,7 +20,9 @@ function makeStore(options: Partial<RedisTokenStoreOptions> = {}): RedisTokenSto
     sentinels: set.sentinelEndpoints,
     sentinelName: set.name,
     keyPrefix: `s${randomBytes(4).toString('hex')}:`,
-    commandTimeoutMs: 1_000,
+    // Generous for a loaded CI machine: a WAIT slower than waitTimeoutMs is refused as "try again".
+    commandTimeoutMs: 2_000,
+    waitTimeoutMs: 800,
     maxReconnectDelayMs: 250,
     ...options,
   });
