@@ -65,6 +65,11 @@ export class ProxyProtocolAcceptor {
   readonly accept = (socket: Socket): void => {
     const { guard } = this.#opts;
     const peer = socket.remoteAddress;
+    // Reset before it was accepted (HAProxy ends its health checks with a reset): nobody to refuse.
+    if (peer === undefined) {
+      socket.destroy();
+      return;
+    }
     if (!this.#opts.trusted.has(peer)) {
       socket.destroy();
       guard.refusedEarly('refusedUntrustedProxy', peer);

@@ -181,7 +181,7 @@ describe('listenProxyProtocol (issue 17)', () => {
   it('the refusals are counted in the guard’s one rate-limited warning', async () => {
     await new Promise((r) => setTimeout(r, 50));
     const report = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'client connections refused at a cap or closed by a deadline');
-    expect(report).toMatchObject({ refusedUntrustedProxy: 1 });
+    expect(report).toMatchObject({ refusedUntrustedProxy: 1, busiestClient: '127.0.0.9' });
   });
 });
 

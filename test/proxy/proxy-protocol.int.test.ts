@@ -15,7 +15,7 @@ import type WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runVncgate } from '../support/cli.js';
 import { getTestPki, type TestPki } from '../support/pki.js';
-import { freePort, waitForPort } from '../support/ports.js';
+import { freePort, waitForListening } from '../support/ports.js';
 import { ManagedProcess, removeTempDirAtExit, sleep, stopAll } from '../support/proc.js';
 import { startRedisServer, type RedisServer } from '../support/redis.js';
 import { startTinyVncServer } from '../support/tiny-vnc-server.js';
@@ -160,15 +160,24 @@ beforeAll(async () => {
       '  default_backend first',
       'backend replicas',
       '  balance roundrobin',
-      ...replicas.map((r, i) => `  server r${i} 127.0.0.1:${r.proxyPort} send-proxy-v2`),
+      // r1's health checks carry a PROXY v2 LOCAL header (check-send-proxy): if r1 refused them
+      // it would be marked down and the first test would find no session on it. r0 is not
+      // checked: a LOCAL header keeps HAProxy's address, and the cap test needs r0's
+      // maxConnectionsPerClient 1 for its clients alone.
+      `  server r0 127.0.0.1:${replicas[0]!.proxyPort} send-proxy-v2`,
+      `  server r1 127.0.0.1:${replicas[1]!.proxyPort} send-proxy-v2 check check-send-proxy inter 500`,
       'backend first',
       `  server r0 127.0.0.1:${replicas[0]!.proxyPort} send-proxy-v2`,
       '',
     ].join('\n'),
   );
   haproxy = await ManagedProcess.start({ name: 'haproxy', command: 'haproxy', args: ['-db', '-f', cfg] });
-  await waitForPort('127.0.0.1', lbPort, 10_000, { proc: haproxy });
-  await waitForPort('127.0.0.1', lbOnePort, 10_000, { proc: haproxy });
+  // From /proc, not by connecting: a probe through HAProxy would reach a replica as a client
+  // (127.0.0.1) of its own and use up that address's maxConnectionsPerClient 1.
+  await waitForListening(haproxy, lbPort, 10_000);
+  await waitForListening(haproxy, lbOnePort, 10_000);
+  // Let a few health checks pass (servers start UP; failing checks would mark them down).
+  await sleep(1_600);
 });
 
 afterAll(async () => {
@@ -220,7 +229,7 @@ describe('behind a real HAProxy with send-proxy-v2 (issue 17)', () => {
       if (second.ok) await closeWs(second.ws);
     }
     // Counted against 127.0.0.5 itself, not against HAProxy's address.
-    expect(await guardReport(replicas[0]!, (l) => Number(l.refusedClientCap) > 0)).toMatchObject({ busiestClient: CLIENT });
+    expect(await guardReport(replicas[0]!, (l) => Number(l.refusedClientCap) > 0)).toMatchObject({ refusedClientCap: 1, busiestClient: CLIENT, busiestClientRefused: 1 });
     // The refused attempt never reached authorization: its token is unused and works now.
     const later = await open(lbOnePort, c!.token, CLIENT);
     expect(later.ok, JSON.stringify(later)).toBe(true);
@@ -246,7 +255,7 @@ describe('behind a real HAProxy with send-proxy-v2 (issue 17)', () => {
       });
     });
     expect(outcome).toEqual({ bytes: 0, closed: true });
-    expect(await guardReport(r, (l) => Number(l.refusedUntrustedProxy) > 0)).toMatchObject({ busiestClient: UNTRUSTED });
+    expect(await guardReport(r, (l) => Number(l.refusedUntrustedProxy) > 0)).toMatchObject({ refusedUntrustedProxy: 1, busiestClient: UNTRUSTED });
   });
 
   it('a v1 header and the TLS ClientHello in one TCP segment: TLS gets its bytes unchanged', async () => {
