@@ -128,9 +128,9 @@ export function logSafeNode(node: string): string {
 }
 
 /**
- * A client address as it may be logged: an IP address, else `[invalid]`. With
- * `origins.trustForwardedHeaders` the address comes from `X-Forwarded-For`, which a client can fill
- * with anything.
+ * A client address as it may be logged: an IP address, else `[invalid]`. Behind a trusted proxy
+ * the address comes from `X-Forwarded-For`, whose leftmost entries a client can fill with
+ * anything (and with the deprecated `origins.trustForwardedHeaders`, from anyone's).
  */
 export function logSafeAddress(address: string | undefined): string | undefined {
   if (address === undefined) return undefined;

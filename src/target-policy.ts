@@ -222,3 +222,46 @@ export function compileTargetPolicy(entries: readonly string[]): TargetPolicyRes
   });
   return problems.length > 0 ? { ok: false, problems } : { ok: true, policy: new TargetPolicy(compiled) };
 }
+
+/**
+ * A set of address ranges without ports (`trustedProxies`): "CIDR" or a bare address, IPv4 or
+ * IPv6. Unlike the target policy there are no special ranges: a load balancer on loopback is
+ * named like any other. IPv4-mapped IPv6 addresses match as their IPv4 address.
+ */
+export class AddressSet {
+  readonly #ranges: readonly Cidr[];
+
+  constructor(ranges: readonly Cidr[]) {
+    this.#ranges = ranges;
+  }
+
+  get size(): number {
+    return this.#ranges.length;
+  }
+
+  /** Whether `address` (a literal IP; anything else is not in the set) lies in one of the ranges. */
+  has(address: string | undefined): boolean {
+    if (address === undefined || this.#ranges.length === 0) return false;
+    const ip = parseIpAddress(address);
+    return ip !== null && this.#ranges.some((r) => contains(r, ip.family, ip.value));
+  }
+}
+
+export type AddressSetResult = { readonly ok: true; readonly set: AddressSet } | { readonly ok: false; readonly problems: readonly string[] };
+
+/** Compiles a list of CIDRs or bare addresses named `option` in messages, reporting every bad entry. */
+export function compileAddressSet(option: string, entries: readonly string[]): AddressSetResult {
+  const problems: string[] = [];
+  const ranges: Cidr[] = [];
+  entries.forEach((text, i) => {
+    const c = parseCidr(text.trim());
+    if (typeof c === 'string') problems.push(`${option}[${i}]: ${JSON.stringify(text)}: ${c}`);
+    else ranges.push(c);
+  });
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, set: new AddressSet(ranges) };
+}
+
+/** An address as text: dotted IPv4, or RFC 5952 IPv6. */
+export function formatIpAddress(ip: IpAddress): string {
+  return format(ip.value, ip.family);
+}

@@ -81,7 +81,7 @@ export async function startVncgate(
     await audit.close();
     throw err;
   }
-  log.info({ addresses: server.addresses, tls: config.tls !== null, tokenStore: tokens.kind }, 'vncgate listening');
+  log.info({ addresses: server.addresses, ...(server.proxyProtocolAddresses.length > 0 ? { proxyProtocolAddresses: server.proxyProtocolAddresses } : {}), tls: config.tls !== null, tokenStore: tokens.kind }, 'vncgate listening');
   return { server, tokens, log, audit };
 }
 
@@ -120,7 +120,7 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
       // logrotate moved the audit file: write to a new one at the same path.
       audit.reopen();
     });
-    io.out({ listening: server.addresses, baseUrl: server.baseUrl, ...(server.metricsAddress !== null ? { metrics: server.metricsAddress } : {}) });
+    io.out({ listening: server.addresses, ...(server.proxyProtocolAddresses.length > 0 ? { listeningProxyProtocol: server.proxyProtocolAddresses } : {}), baseUrl: server.baseUrl, ...(server.metricsAddress !== null ? { metrics: server.metricsAddress } : {}) });
     await signals.first;
     const now = signals.second.then((signal) => log.info({ signal }, 'second signal: closing every session now'));
     await Promise.race([server.drain(config.raw.shutdown.drainTimeoutMs), now]);

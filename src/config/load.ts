@@ -88,6 +88,7 @@ export function loadConfigWithProblems(opts: LoadOptions = {}): { config: Config
   }
   // A single listen string in the file is accepted for convenience.
   if (typeof doc.listen === 'string') doc.listen = [doc.listen];
+  if (typeof doc.listenProxyProtocol === 'string') doc.listenProxyProtocol = [doc.listenProxyProtocol];
 
   for (const [name, spec] of Object.entries(ENV_OVERRIDES)) {
     const value = env[name];

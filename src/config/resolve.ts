@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { BackendSecurity } from '../target.js';
-import { compileTargetPolicy, TargetPolicy } from '../target-policy.js';
+import { AddressSet, compileAddressSet, compileTargetPolicy, TargetPolicy } from '../target-policy.js';
 import { firstLine, resolveIronic, resolveKeystone, resolveNova, type ReadFile } from './openstack-settings.js';
 import type { RawConfig } from './schema.js';
 import { checkTlsPair } from './tls-pair.js';
@@ -34,6 +34,7 @@ export function resolveConfig(raw: RawConfig, source: string | null, purpose: Lo
     if (a) listen.push(a);
     else problems.push(`listen: ${JSON.stringify(l)} is not host:port or [ipv6]:port`);
   }
+  const { listenProxyProtocol, trustedProxies } = resolveProxies(raw, listen, problems);
 
   const readFile: ReadFile = (what, path) => (serving ? readAny(what, path) : null);
   const readAny: ReadFile = (what, path) => {
@@ -160,5 +161,27 @@ export function resolveConfig(raw: RawConfig, source: string | null, purpose: Lo
   }
   // The token commands need Redis too: its credentials are read for every purpose.
   const redis = resolveRedis(raw.redis, readAny, problems);
-  return { raw, source, listen, metricsListen, tls, publicUrl: raw.publicUrl, profiles, targetPolicy, hostnameCheckDisabled, ironic, nova, redis, jwt };
+  return { raw, source, listen, listenProxyProtocol, trustedProxies, metricsListen, tls, publicUrl: raw.publicUrl, profiles, targetPolicy, hostnameCheckDisabled, ironic, nova, redis, jwt };
+}
+
+/** listenProxyProtocol and trustedProxies, and how they agree with listen and the old origins.trustForwardedHeaders. */
+function resolveProxies(raw: RawConfig, listen: readonly ListenAddress[], problems: string[]): { listenProxyProtocol: ListenAddress[]; trustedProxies: AddressSet } {
+  const listenProxyProtocol: ListenAddress[] = [];
+  for (const l of raw.listenProxyProtocol) {
+    const a = parseListen(l);
+    if (!a) problems.push(`listenProxyProtocol: ${JSON.stringify(l)} is not host:port or [ipv6]:port`);
+    else if (a.port !== 0 && listen.some((p) => p.host === a.host && p.port === a.port)) {
+      problems.push(`listenProxyProtocol: ${l} is also in listen; a listener either expects a PROXY header or does not`);
+    } else listenProxyProtocol.push(a);
+  }
+  const compiled = compileAddressSet('trustedProxies', raw.trustedProxies);
+  if (!compiled.ok) problems.push(...compiled.problems);
+  const trustedProxies = compiled.ok ? compiled.set : new AddressSet([]);
+  if (raw.listenProxyProtocol.length > 0 && raw.trustedProxies.length === 0) {
+    problems.push('listenProxyProtocol: needs trustedProxies (the load balancers allowed to send PROXY headers); without it every connection would be refused');
+  }
+  if (raw.origins.trustForwardedHeaders && raw.trustedProxies.length > 0) {
+    problems.push('origins.trustForwardedHeaders: trusts X-Forwarded-* from any address; remove it when trustedProxies names the proxies');
+  }
+  return { listenProxyProtocol, trustedProxies };
 }

@@ -27,6 +27,23 @@ export const CONFIG_SCHEMA = {
       items: { type: 'string', minLength: 3 },
       default: ['127.0.0.1:6080'],
     },
+    /**
+     * More addresses to listen on (same form as `listen`, never the same address) where every
+     * connection must start with a PROXY protocol v1 or v2 header (HAProxy `send-proxy-v2`) and
+     * come from `trustedProxies`; its header names the client. For a load balancer in TCP mode.
+     */
+    listenProxyProtocol: {
+      type: 'array',
+      maxItems: 16,
+      items: { type: 'string', minLength: 3 },
+      default: [],
+    },
+    /**
+     * Load balancers and reverse proxies believed about the client's address: CIDRs or bare
+     * addresses. Only connections from these may send a PROXY header (listenProxyProtocol), and
+     * only their X-Forwarded-For/-Proto/-Host headers are read.
+     */
+    trustedProxies: { type: 'array', maxItems: 256, items: { type: 'string', minLength: 1 }, default: [] },
     /** Base of the console URLs handed out, e.g. "https://console.example.com:6080". */
     publicUrl: { type: ['string', 'null'], default: null },
     tls: {
@@ -123,7 +140,10 @@ export const CONFIG_SCHEMA = {
         allowed: { type: 'array', items: { type: 'string' }, default: [] },
         /** Refuse WebSocket requests without an Origin header (non-browser clients send none). */
         requireOrigin: { type: 'boolean', default: false },
-        /** Trust X-Forwarded-Proto/-Host from a TLS-terminating proxy when computing the own origin. */
+        /**
+         * Deprecated: trust X-Forwarded-For/-Proto/-Host from ANY address (as before trustedProxies
+         * existed). Name the proxies in trustedProxies instead; the two cannot be combined.
+         */
         trustForwardedHeaders: { type: 'boolean', default: false },
       },
     },
@@ -365,6 +385,8 @@ export const CONFIG_SCHEMA = {
 /** Environment variables, each overriding one option; only src/config reads process.env. */
 export const ENV_OVERRIDES = {
   VNCGATE_LISTEN: { path: ['listen'], parse: 'list' },
+  VNCGATE_LISTEN_PROXY_PROTOCOL: { path: ['listenProxyProtocol'], parse: 'list' },
+  VNCGATE_TRUSTED_PROXIES: { path: ['trustedProxies'], parse: 'list' },
   VNCGATE_PUBLIC_URL: { path: ['publicUrl'], parse: 'string' },
   VNCGATE_TLS_CERT_FILE: { path: ['tls', 'certFile'], parse: 'string' },
   VNCGATE_TLS_KEY_FILE: { path: ['tls', 'keyFile'], parse: 'string' },

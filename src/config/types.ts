@@ -1,5 +1,5 @@
 import type { BackendSecurity } from '../target.js';
-import type { TargetPolicy } from '../target-policy.js';
+import type { AddressSet, TargetPolicy } from '../target-policy.js';
 import type { RawConfig } from './schema.js';
 
 /** Keystone v3 credentials with secrets read. */
@@ -45,6 +45,10 @@ export type Config = Readonly<{
   /** Where the file came from, if any (for messages). */
   source: string | null;
   listen: readonly ListenAddress[];
+  /** Listeners whose connections start with a PROXY protocol header (from trustedProxies only). */
+  listenProxyProtocol: readonly ListenAddress[];
+  /** trustedProxies, compiled: whose PROXY headers and X-Forwarded-* headers are believed. */
+  trustedProxies: AddressSet;
   /** Where GET /metrics listens, or null (metrics off). */
   metricsListen: ListenAddress | null;
   /**

@@ -14,7 +14,7 @@ export const TOKEN_RESULTS = ['ok', 'missing', 'invalid', 'rate_limited', 'store
 export type TokenResult = (typeof TOKEN_RESULTS)[number];
 
 /** Why the connection guard closed a client connection. */
-export const CONNECTION_REFUSALS = ['process_cap', 'client_cap', 'tls_handshake_timeout', 'request_timeout'] as const;
+export const CONNECTION_REFUSALS = ['process_cap', 'client_cap', 'tls_handshake_timeout', 'request_timeout', 'untrusted_proxy', 'proxy_header'] as const;
 export type ConnectionRefusal = (typeof CONNECTION_REFUSALS)[number];
 
 /** A live session's byte counters, read at scrape time (plain integer fields on the session). */

@@ -19,6 +19,10 @@ export type GuardCounters = {
   tlsHandshakeTimeouts: number;
   /** Closed by `limits.requestTimeoutMs` (no complete request in time; slow upgrades included). */
   requestTimeouts: number;
+  /** Closed at accept on a `listenProxyProtocol` listener: the peer is not in `trustedProxies`. */
+  refusedUntrustedProxy: number;
+  /** Closed on a `listenProxyProtocol` listener: no valid PROXY header within `limits.tlsHandshakeTimeoutMs`. */
+  proxyHeaderErrors: number;
 };
 
 /**
@@ -98,6 +102,23 @@ export class ConnectionGuard {
       if (err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT') this.#note('tlsHandshakeTimeouts');
       else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') this.#note('requestTimeouts');
     });
+  }
+
+  /**
+   * Whether `pending` more connections (accepted, not yet handed to the server: a PROXY listener's
+   * awaiting their header) still fit under `limits.maxConnections`.
+   */
+  hasRoomFor(pending: number): boolean {
+    return !this.#closing && this.#open.size + pending < this.#limits.maxConnections;
+  }
+
+  /**
+   * A connection refused before it reached the server (a PROXY listener's: an untrusted peer, a
+   * bad or late header, no room): counted in the next report, never logged on its own.
+   */
+  refusedEarly(what: 'refusedUntrustedProxy' | 'proxyHeaderErrors' | 'refusedProcessCap', remoteAddress: string | undefined): void {
+    if (this.#closing) return;
+    this.#note(what, clientAddress(remoteAddress) ?? undefined);
   }
 
   /** Counts a newly accepted socket, or destroys it at once; false: refused. */
@@ -185,7 +206,7 @@ export class ConnectionGuard {
   /** One line for everything refused or closed by a deadline since the last one. */
   #report(): void {
     const c = this.#counters;
-    if (c.refusedProcessCap + c.refusedClientCap + c.tlsHandshakeTimeouts + c.requestTimeouts === 0) return;
+    if (Object.values(c).every((n) => n === 0)) return;
     let busiest: [string, number] | null = null;
     for (const entry of this.#refusedBy) if (busiest === null || entry[1] > busiest[1]) busiest = entry;
     this.#log.warn(
@@ -205,5 +226,5 @@ export class ConnectionGuard {
 }
 
 function zeroCounters(): GuardCounters {
-  return { refusedProcessCap: 0, refusedClientCap: 0, tlsHandshakeTimeouts: 0, requestTimeouts: 0 };
+  return { refusedProcessCap: 0, refusedClientCap: 0, tlsHandshakeTimeouts: 0, requestTimeouts: 0, refusedUntrustedProxy: 0, proxyHeaderErrors: 0 };
 }

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import { VncgateError, type ErrorCode } from '../errors.js';
 import { logSafePath, pathOnly } from '../log.js';
+import { forwardedTrust } from './forwarded.js';
 
 /** The first value of a header that may repeat. */
 export function firstHeader(v: string | string[] | undefined): string | undefined {
@@ -132,7 +133,9 @@ export function createHttpApp(config: Config, log: Logger): FastifyInstance {
     // Errors Node's HTTP parser raises before any route (a request deadline, bad syntax, headers
     // too large) are answered in vncgate's shape too; the connection is closed after.
     clientErrorHandler: clientErrorAnswerer(log),
-    trustProxy: raw.origins.trustForwardedHeaders,
+    // X-Forwarded-For is read only from trustedProxies (fastify calls this for each hop); `req.ip`
+    // is then the client's. A PROXY listener has already made the socket's address the client's.
+    trustProxy: forwardedTrust(config) ?? false,
     ...(config.tls
       ? {
           https: {

@@ -1,11 +1,14 @@
-import { createServer as createNetServer, type Server as NetServer } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { ListenAddress } from '../config/index.js';
 import { VncgateError } from '../errors.js';
+import type { ProxyProtocolListen } from './proxy-listener.js';
 
 export type Listeners = {
   /** Actual bound addresses, "host:port". */
   addresses: string[];
+  /** Actual bound `listenProxyProtocol` addresses, "host:port". */
+  proxyProtocolAddresses: string[];
   close(): Promise<void>;
 };
 
@@ -15,9 +18,10 @@ function fmt(host: string, port: number): string {
 
 /**
  * Binds every listen address: the first is fastify's own server; further ones (IPv6 beside IPv4,
- * say) hand their connections to the same server.
+ * say) hand their connections to the same server, and so do the `listenProxyProtocol` ones once
+ * their PROXY header is read.
  */
-export async function listen(app: FastifyInstance, listenOn: readonly ListenAddress[]): Promise<Listeners> {
+export async function listen(app: FastifyInstance, listenOn: readonly ListenAddress[], proxy: ProxyProtocolListen | null = null): Promise<Listeners> {
   const [first, ...rest] = listenOn;
   if (!first) throw new VncgateError('CONFIG_ERR_INVALID', 'no listen address');
   await app.listen({ host: first.host, port: first.port }).catch((err: unknown) => {
@@ -27,23 +31,29 @@ export async function listen(app: FastifyInstance, listenOn: readonly ListenAddr
   const a = app.server.address();
   addresses.push(a && typeof a === 'object' ? fmt(a.address, a.port) : fmt(first.host, first.port));
   const extra: NetServer[] = [];
-  for (const l of rest) {
-    const srv = createNetServer((sock) => app.server.emit('connection', sock));
+  const closeExtra = (): Promise<unknown> => Promise.all(extra.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+  const bind = async (l: ListenAddress, onConnection: (sock: Socket) => void, option: string): Promise<string> => {
+    const srv = createNetServer(onConnection);
     await new Promise<void>((resolve, reject) => {
-      srv.once('error', (err) => reject(listenError(err, l)));
+      srv.once('error', (err) => reject(listenError(err, l, option)));
       srv.listen(l.port, l.host, () => resolve());
     }).catch(async (err: unknown) => {
-      await Promise.all(extra.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      await closeExtra();
       throw err;
     });
-    const ea = srv.address();
-    if (ea && typeof ea === 'object') addresses.push(fmt(ea.address, ea.port));
     extra.push(srv);
-  }
+    const ea = srv.address();
+    return ea && typeof ea === 'object' ? fmt(ea.address, ea.port) : fmt(l.host, l.port);
+  };
+  for (const l of rest) addresses.push(await bind(l, (sock) => app.server.emit('connection', sock), 'listen'));
+  const proxyProtocolAddresses: string[] = [];
+  for (const l of proxy?.on ?? []) proxyProtocolAddresses.push(await bind(l, proxy!.acceptor.accept, 'listenProxyProtocol'));
   return {
     addresses,
+    proxyProtocolAddresses,
     close: async () => {
-      await Promise.all(extra.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      proxy?.acceptor.close();
+      await closeExtra();
     },
   };
 }
@@ -55,11 +65,11 @@ const LISTEN_PROBLEMS: Record<string, string> = {
 };
 
 /** A failed bind as one line naming the address and the option to change; anything else as is. */
-function listenError(err: unknown, at: ListenAddress): unknown {
+function listenError(err: unknown, at: ListenAddress, option = 'listen'): unknown {
   const code = (err as NodeJS.ErrnoException | null)?.code;
   const problem = code !== undefined ? LISTEN_PROBLEMS[code] : undefined;
   if (problem === undefined) return err;
-  return new VncgateError('CONFIG_ERR_LISTEN', `cannot listen on ${fmt(at.host, at.port)}: ${problem}; change listen (--listen HOST:PORT or VNCGATE_LISTEN)`, {
+  return new VncgateError('CONFIG_ERR_LISTEN', option === 'listen' ? `cannot listen on ${fmt(at.host, at.port)}: ${problem}; change listen (--listen HOST:PORT or VNCGATE_LISTEN)` : `cannot listen on ${fmt(at.host, at.port)}: ${problem}; change ${option}`, {
     cause: err,
     details: { address: fmt(at.host, at.port), errno: code },
   });

@@ -10,6 +10,8 @@ const REFUSAL: Record<keyof GuardCounters, ConnectionRefusal> = {
   refusedClientCap: 'client_cap',
   tlsHandshakeTimeouts: 'tls_handshake_timeout',
   requestTimeouts: 'request_timeout',
+  refusedUntrustedProxy: 'untrusted_proxy',
+  proxyHeaderErrors: 'proxy_header',
 };
 
 export type Observability = {

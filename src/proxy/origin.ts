@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.js';
 import { VncgateError } from '../errors.js';
 import { logSafeOrigin } from '../log.js';
+import { forwardedTrust, lastForwardedValue, type ForwardedTrust } from './forwarded.js';
 import { firstHeader, requestLogPath, sendError } from './http-app.js';
 
 /** `scheme://host[:port]` of a URL or Origin header; null for opaque (`null`) or malformed origins. */
@@ -24,8 +25,10 @@ export class OriginPolicy {
   readonly #scheme: 'http' | 'https';
   readonly #allowed: ReadonlySet<string>;
   readonly #public: string | null;
+  readonly #trust: ForwardedTrust | null;
 
   constructor(config: Config) {
+    this.#trust = forwardedTrust(config);
     this.#raw = config.raw.origins;
     this.#scheme = config.tls ? 'https' : 'http';
     this.#allowed = new Set(this.#raw.allowed.map(normalizeOrigin).filter((o): o is string => o !== null));
@@ -37,11 +40,15 @@ export class OriginPolicy {
     return this.#public ?? this.#addressedOrigin(req);
   }
 
-  /** `scheme://host[:port]` the request was addressed to, from `Host` (or trusted `X-Forwarded-*`). */
+  /**
+   * `scheme://host[:port]` the request was addressed to, from `Host`, or from `X-Forwarded-Proto`
+   * and `-Host` when the connection comes from a trusted proxy (their last entries: the ones that
+   * proxy wrote).
+   */
   #addressedOrigin(req: FastifyRequest): string | null {
-    const trust = this.#raw.trustForwardedHeaders;
-    const proto = trust ? (firstHeader(req.headers['x-forwarded-proto'])?.split(',')[0]?.trim() ?? this.#scheme) : this.#scheme;
-    const host = trust ? (firstHeader(req.headers['x-forwarded-host']) ?? req.headers.host) : req.headers.host;
+    const trusted = this.#trust !== null && this.#trust(req.raw.socket?.remoteAddress);
+    const proto = (trusted ? lastForwardedValue(req.headers['x-forwarded-proto']) : undefined) ?? this.#scheme;
+    const host = (trusted ? lastForwardedValue(req.headers['x-forwarded-host']) : undefined) ?? req.headers.host;
     return host ? normalizeOrigin(`${proto}://${host}`) : null;
   }
 

@@ -16,6 +16,7 @@ import { baseUrlFor, listen } from './listeners.js';
 import { observability } from './observability.js';
 import { checkOpenFilesLimit } from './open-files.js';
 import { OriginPolicy } from './origin.js';
+import { proxyProtocolListen } from './proxy-listener.js';
 import { SessionRegistry } from './session-registry.js';
 import { TlsReloader, type ReloadResult, type ReloadTrigger } from './tls-reload.js';
 import { registerTokenApi } from './token-api.js';
@@ -41,6 +42,8 @@ export type VncgateServer = {
   registry: SessionRegistry;
   /** Actual bound addresses, "host:port". */
   addresses: string[];
+  /** Actual bound `listenProxyProtocol` addresses, "host:port". */
+  proxyProtocolAddresses: string[];
   /** Base URL for console links (publicUrl, else the first listen address). */
   baseUrl: string;
   /** Where GET /metrics listens ("host:port"), or null. */
@@ -88,7 +91,7 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   let listeners: Awaited<ReturnType<typeof listen>>;
   let metricsListener: Awaited<ReturnType<typeof observe.start>> = null;
   try {
-    listeners = await listen(app, config.listen);
+    listeners = await listen(app, config.listen, proxyProtocolListen(config, app.server, connections));
     metricsListener = await observe.start(registry).catch(async (err: unknown) => {
       await listeners.close();
       throw err;
@@ -106,6 +109,7 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
     app,
     registry,
     addresses: listeners.addresses,
+    proxyProtocolAddresses: listeners.proxyProtocolAddresses,
     baseUrl: baseUrlFor(config.publicUrl, config.tls ? 'https' : 'http', listeners.addresses[0]!),
     metricsAddress: metricsListener?.address ?? null,
     lifecycle,

@@ -44,6 +44,8 @@ export interface VncgateServe extends Stoppable {
   readonly pid: number;
   /** As printed: `["127.0.0.1:43123"]`. */
   readonly listening: readonly string[];
+  /** The `listenProxyProtocol` listeners, as printed (empty without any). */
+  readonly listeningProxyProtocol: readonly string[];
   /** As printed, e.g. `https://127.0.0.1:43123/` (publicUrl when configured). */
   readonly baseUrl: string;
   /** Scheme, host and port of the first listen address, as a browser on it would send `Origin`. */
@@ -103,6 +105,7 @@ export async function startVncgateServe(opts: VncgateServeOptions): Promise<Vncg
       process: proc,
       pid: proc.pid,
       listening: ready.listening,
+      listeningProxyProtocol: ready.listeningProxyProtocol,
       baseUrl: ready.baseUrl,
       origin: `${tls ? 'https' : 'http'}://${hostPart}:${port}`,
       wsBase: `${tls ? 'wss' : 'ws'}://${hostPart}:${port}`,
@@ -124,15 +127,16 @@ export async function startVncgateServe(opts: VncgateServeOptions): Promise<Vncg
 }
 
 /** Polls the output for `{"listening": [...], "baseUrl": ...}`, failing fast if the process exits. */
-async function waitForListeningLine(proc: ManagedProcess, timeoutMs: number): Promise<{ listening: string[]; baseUrl: string }> {
+async function waitForListeningLine(proc: ManagedProcess, timeoutMs: number): Promise<{ listening: string[]; listeningProxyProtocol: string[]; baseUrl: string }> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     for (const line of proc.output().split('\n')) {
       if (!line.startsWith('{"listening"')) continue;
       try {
-        const parsed = JSON.parse(line) as { listening?: unknown; baseUrl?: unknown };
+        const parsed = JSON.parse(line) as { listening?: unknown; listeningProxyProtocol?: unknown; baseUrl?: unknown };
         if (Array.isArray(parsed.listening) && typeof parsed.baseUrl === 'string') {
-          return { listening: parsed.listening.map(String), baseUrl: parsed.baseUrl };
+          const proxied = Array.isArray(parsed.listeningProxyProtocol) ? parsed.listeningProxyProtocol.map(String) : [];
+          return { listening: parsed.listening.map(String), listeningProxyProtocol: proxied, baseUrl: parsed.baseUrl };
         }
       } catch {
         // a partial line: the rest is still in the pipe
