@@ -30,7 +30,12 @@ export function browserWebSocketError(err: Error): VncgateError {
   return new VncgateError(code, `browser WebSocket error: ${err.message}`, { cause: err });
 }
 
-/** `ws` terminated a connection whose browser sent pings faster than it read the pongs (see the session's ping listener). */
+/**
+ * `ws` answers pings itself, and terminates a connection whose browser sends them faster than it
+ * reads the pongs, without an 'error' event: the close that follows would read as an ordinary
+ * browser leaving. It emits the ping after terminating, so a ping on a connection no longer open
+ * that vncgate is not closing is that flood.
+ */
 export function browserPingFlood(): VncgateError {
   return new VncgateError('SESSION_ERR_BROWSER_FLOOD', 'browser sent pings faster than it read the pongs; ws cut the connection');
 }

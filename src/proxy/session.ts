@@ -248,12 +248,7 @@ export class ConsoleSession {
     this.#close(browserWebSocketError(err), 'browser');
   };
 
-  /**
-   * `ws` answers pings itself, and terminates a connection whose browser sends them faster than it
-   * reads the pongs, without an 'error' event: the close that follows would read as an ordinary
-   * browser leaving. It emits the ping after terminating, so a ping on a connection no longer open
-   * that vncgate is not closing is that flood.
-   */
+  /** A ping on a connection no longer open that vncgate is not closing: see browserPingFlood. */
   readonly #onBrowserPing = (): void => {
     if (this.#ws.readyState === this.#ws.OPEN || this.#isEnding()) return;
     this.#close(browserPingFlood(), 'browser');
