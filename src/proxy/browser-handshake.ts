@@ -25,8 +25,9 @@ export type BrowserHandshakeHooks = {
  */
 export class BrowserHandshake {
   readonly #ws: WebSocket;
-  readonly #rfb = new RfbServerHandshake({ security: ['none'] });
-  readonly #init: Initialisation;
+  /** Both dropped once piping takes over (take()): an open console does not carry its handshake. */
+  #rfb: RfbServerHandshake | null = new RfbServerHandshake({ security: ['none'] });
+  #init: Initialisation | null;
   readonly #hooks: BrowserHandshakeHooks;
   /** Browser activity before piping (the relay counts its own). */
   lastActivity = Date.now();
@@ -39,17 +40,17 @@ export class BrowserHandshake {
 
   /** Sends vncgate's ProtocolVersion. */
   start(): void {
-    this.#apply(this.#rfb.start());
+    this.#apply(this.#rfb?.start() ?? []);
   }
 
   /** The endpoint accepted authentication: the browser is told SecurityResult OK. */
   accept(): void {
-    this.#apply(this.#rfb.accept());
+    this.#apply(this.#rfb?.accept() ?? []);
   }
 
-  /** Whether the browser has been told OK or a failure already. */
+  /** Whether the browser has been told OK (always, once piping) or a failure already. */
   get hasVerdict(): boolean {
-    return this.#rfb.hasVerdict;
+    return this.#rfb?.hasVerdict ?? true;
   }
 
   /**
@@ -57,7 +58,7 @@ export class BrowserHandshake {
    * far; false if it has not (the caller decides how long to wait).
    */
   refuse(error: VncgateError): boolean {
-    const actions = this.#rfb.reject(error);
+    const actions = this.#rfb?.reject(error) ?? [];
     if (actions.length === 0) return false;
     this.#apply(actions);
     return true;
@@ -65,18 +66,22 @@ export class BrowserHandshake {
 
   /** The handshake deadline passed: the error that says whose turn it was. */
   deadlineError(status: string, ms: number): VncgateError {
-    return deadlineError(this.#rfb.state, this.#init.browserClientInitSeen, status, ms);
+    return deadlineError(this.#rfb?.state ?? 'established', this.#init?.browserClientInitSeen ?? true, status, ms);
   }
 
   /** The endpoint's ServerInit (as `exchangeInit` read it) and what came after it. */
   fromEndpoint(raw: Buffer, trailing: Buffer, init: ServerInit): void {
-    this.#init.fromEndpoint(raw, trailing, init);
-    if (this.#init.complete) this.#hooks.initialised();
+    this.#init?.fromEndpoint(raw, trailing, init);
+    if (this.#init?.complete) this.#hooks.initialised();
   }
 
   /** Both halves of initialisation, for piping (once). */
   take(): Initialised {
-    return this.#init.take();
+    const init = this.#init;
+    if (init === null) throw new Error('initialisation taken twice');
+    this.#rfb = null;
+    this.#init = null;
+    return init.take();
   }
 
   readonly onMessage = (data: RawData, isBinary: boolean): void => {
@@ -87,20 +92,23 @@ export class BrowserHandshake {
       return;
     }
     this.lastActivity = Date.now();
-    if (this.#rfb.established) this.#onInit(chunk);
-    else this.#apply(this.#rfb.receive(chunk));
+    const rfb = this.#rfb;
+    if (rfb === null) return;
+    if (rfb.established) this.#onInit(chunk);
+    else this.#apply(rfb.receive(chunk));
   };
 
   /** Browser bytes after its SecurityResult and before piping: its ClientInit, and anything pipelined after it. */
   #onInit(chunk: Buffer): void {
-    if (chunk.length === 0) return;
-    const r = this.#init.fromBrowser(chunk);
+    const init = this.#init;
+    if (chunk.length === 0 || init === null) return;
+    const r = init.fromBrowser(chunk);
     if (r.error) {
       this.#hooks.fault(r.error);
       return;
     }
     if (r.forward) this.#hooks.forward(r.forward);
-    if (this.#init.complete) this.#hooks.initialised();
+    if (init.complete) this.#hooks.initialised();
   }
 
   #apply(actions: ServerAction[]): void {
