@@ -7,7 +7,7 @@ import type { IronicNodeResolver } from '../ironic/index.js';
 import type { NovaTokenLookup } from '../nova/index.js';
 import type { AuditLog, Metrics } from '../observe/index.js';
 import type { TokenStore } from '../tokens/index.js';
-import { TargetResolvers } from './authorize.js';
+import { TargetResolvers } from './authorization/index.js';
 import { Lifecycle, drainSessions, registerDrainHooks, type DrainSummary } from './drain.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { registerHealth } from './health.js';

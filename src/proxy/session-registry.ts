@@ -1,5 +1,6 @@
 import { VncgateError } from '../errors.js';
-import type { ConsoleSession, SessionLimits } from './session.js';
+import type { ConsoleSession } from './session.js';
+import type { SessionLimits } from './session-types.js';
 
 /**
  * Live sessions of this process. One sweep timer (not one timer per session) enforces idle time,

@@ -3,7 +3,7 @@ import type { Config } from '../config/index.js';
 import { VncgateError, toVncgateError } from '../errors.js';
 import type { ConsoleTarget, StaticTarget, TokenStore } from '../tokens/index.js';
 import { createJwtVerifier } from './api-auth.js';
-import type { TargetResolvers } from './authorize.js';
+import type { TargetResolvers } from './authorization/index.js';
 import { consoleUrl } from './console-url.js';
 import type { Lifecycle } from './drain.js';
 import { firstHeader, sendError } from './http-app.js';

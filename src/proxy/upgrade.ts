@@ -5,17 +5,14 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Config } from '../config/index.js';
-import { VncgateError } from '../errors.js';
 import { logSafeAddress, logSafeNode } from '../log.js';
 import type { NovaTokenLookup } from '../nova/index.js';
-import { tokenLogId, type TokenStore } from '../tokens/index.js';
-import { authorizeRequest, type TargetResolvers } from './authorize.js';
+import type { TokenStore } from '../tokens/index.js';
+import { ConsoleAuthorizations, type TargetResolvers } from './authorization/index.js';
 import type { Lifecycle } from './drain.js';
 import type { ConnectionGuard } from './connection-guard.js';
-import { firstHeader, requestLogPath } from './http-app.js';
 import type { OriginPolicy } from './origin.js';
-import type { Authorize, StartedAuthorization } from '../target.js';
-import { ConsoleSession, discardAuthorization, startAuthorization } from './session.js';
+import { ConsoleSession } from './session.js';
 import type { SessionEvents } from './session-events.js';
 import type { SessionRegistry } from './session-registry.js';
 
@@ -33,38 +30,11 @@ export type UpgradeDeps = {
   events?: SessionEvents | undefined;
 };
 
-/** The query string of a request URL, parsed (upgrade requests carry the token there). */
-function queryOf(url: string): URLSearchParams {
-  const q = url.indexOf('?');
-  return new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
-}
-
-const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
-const WS_TOKEN_LIST = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*,[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+)*$/;
-
-/**
- * Whether `ws` will accept this upgrade: the checks it makes (GET, `Upgrade: websocket`, a
- * 16-byte key, version 13 or 8, a well-formed subprotocol list without repeats), no looser. Only
- * such a request has its token consumed before the upgrade completes; for anything else `ws`
- * answers 4xx and the token stays unused (a request it accepts after all authorizes once upgraded).
- */
-function wsWillAccept(req: FastifyRequest): boolean {
-  const h = req.headers;
-  if (req.method !== 'GET' || firstHeader(h.upgrade)?.toLowerCase() !== 'websocket') return false;
-  const key = firstHeader(h['sec-websocket-key']);
-  const version = firstHeader(h['sec-websocket-version']);
-  if (key === undefined || !WS_KEY.test(key) || (version !== '13' && version !== '8')) return false;
-  const protocols = firstHeader(h['sec-websocket-protocol']);
-  if (protocols === undefined) return true;
-  if (!WS_TOKEN_LIST.test(protocols)) return false;
-  const list = protocols.split(',').map((p) => p.trim());
-  return new Set(list).size === list.length;
-}
-
 /**
  * Console sessions: the WebSocket upgrade on any path (noVNC's `path` decides where it goes:
  * websockify, /?token=…, any path carrying a token), checked in order — origin, capacity, the
- * upgrade headers — before the token is touched.
+ * upgrade headers — before the token is touched (authorization/console-authorizations.ts decides
+ * when it is).
  */
 export async function registerConsoleUpgrades(app: FastifyInstance, deps: UpgradeDeps): Promise<void> {
   const { config, tokens, log, registry, origins, lifecycle } = deps;
@@ -91,66 +61,22 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
     process.nextTick(() => socket.uncork());
   });
 
-  /**
-   * Authorizations started for upgrades still being answered, by request; each holds a session
-   * slot until its session adopts it, or its connection closes first (the upgrade failed).
-   */
-  type Early = { started: StartedAuthorization; query: URLSearchParams; onClose: () => void };
-  const early = new WeakMap<IncomingMessage, Early>();
-  const authDeps = { config, tokens, resolvers: deps.resolvers, nova: deps.nova, log };
-  /** How this request's session is authorized: from its query string (the token) and cookies. */
-  const authorizationFor = (req: FastifyRequest, query: URLSearchParams): Authorize => authorizeRequest(query, firstHeader(req.headers.cookie), authDeps, req.ip);
-  let reserved = 0;
-  const atCapacity = (): boolean => registry.size + reserved >= raw.session.maxSessions;
-
-  /**
-   * Once the origin is accepted, the token is consumed (and its target resolved) while the upgrade
-   * is answered and the session built, rather than after: the token store's round trip no longer
-   * adds to the time a console takes to open. While draining, at capacity, or for a request `ws`
-   * will refuse, nothing starts: the token stays unused. The upgrade then completes without I/O in between, so
-   * the close path below is a safety net for whatever `ws` refuses that wsWillAccept did not
-   * foresee.
-   */
-  const authorizeEarly = (req: FastifyRequest): void => {
-    // (Requests injected in tests have no socket: they authorize once upgraded.)
-    const socket = req.raw.socket as NetSocket | undefined;
-    if (!socket || !lifecycle.accepting || atCapacity() || !wsWillAccept(req)) return;
-    const query = queryOf(req.url);
-    const started = startAuthorization(authorizationFor(req, query));
-    const onClose = (): void => {
-      if (!early.delete(req.raw)) return;
-      reserved--;
-      discardAuthorization(started, log);
-      // The link is used up with no session to show for it: the user will ask why.
-      const token = query.get('token');
-      log.warn(
-        { remote: logSafeAddress(req.ip), path: requestLogPath(req), ...(token ? { tokenId: tokenLogId(token) } : {}) },
-        'connection closed before the WebSocket upgrade completed; its token was already being consumed',
-      );
-    };
-    early.set(req.raw, { started, query, onClose });
-    reserved++;
-    socket.once('close', onClose);
-  };
-
-  /** The authorization started for this upgrade (with the query it was parsed from), taken over by its session; null: none was started. */
-  const adoptAuthorization = (req: FastifyRequest): Early | null => {
-    const e = early.get(req.raw);
-    if (!e) return null;
-    early.delete(req.raw);
-    reserved--;
-    req.raw.socket.off('close', e.onClose);
-    return e;
-  };
+  const authorizations = new ConsoleAuthorizations({
+    config,
+    tokens,
+    resolvers: deps.resolvers,
+    nova: deps.nova,
+    log,
+    lifecycle,
+    openSessions: () => registry.size,
+  });
 
   const onConsoleSocket = (socket: WebSocket, req: FastifyRequest): void => {
     // Upgraded: shutdown leaves this connection to its session (and its drain).
     if (req.raw.socket instanceof NetSocket) deps.connections.upgraded(req.raw.socket);
-    const adopted = adoptAuthorization(req);
-    const started = adopted?.started ?? null;
-    const query = adopted?.query ?? queryOf(req.url);
-    const token = query.get('token');
-    const node = query.get('node');
+    const grant = authorizations.forSession(req);
+    const token = grant.query.get('token');
+    const node = grant.query.get('node');
     let session: ConsoleSession;
     try {
       session = new ConsoleSession(
@@ -158,7 +84,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
         token,
         logSafeAddress(req.ip) ?? '',
         {
-          authorize: started ?? authorizationFor(req, query),
+          authorize: grant.authorization,
           limits,
           log,
           onClosed: (s) => registry.delete(s),
@@ -168,19 +94,11 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
         node !== null ? { node: logSafeNode(node) } : {},
       );
     } catch (err) {
-      // Nothing will adopt what was started for this request: give back what it won.
-      if (started) discardAuthorization(started, log);
+      authorizations.abandon(grant);
       throw err;
     }
-    // Without a started authorization the server was already draining or full at the upgrade (or
-    // the request came another way): refused with a reason noVNC shows, token unused, so the same
-    // link works on another replica or in a moment. One whose token is already being consumed
-    // (the drain began meanwhile) goes ahead: refusing it would burn the link.
-    let refuse: VncgateError | undefined;
-    if (started === null && !lifecycle.accepting) refuse = lifecycle.refusal('console session');
-    else if (started === null && atCapacity()) refuse = new VncgateError('SESSION_ERR_CAPACITY', `${raw.session.maxSessions} sessions already open`);
     registry.add(session);
-    session.start(refuse);
+    session.start(grant.refuse);
   };
 
   // Answered by the app's not-found handler: vncgate's shape, HTTP_ERR_NOT_FOUND.
@@ -193,7 +111,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
     preValidation: async (req, reply) => {
       if (!(req as FastifyRequest & { ws?: boolean }).ws) return;
       await origins.check(req, reply);
-      if (!reply.sent) authorizeEarly(req);
+      if (!reply.sent) authorizations.beginEarly(req);
     },
     handler: notFound,
     wsHandler: onConsoleSocket,

@@ -1,12 +1,14 @@
-import { performance } from 'node:perf_hooks';
-import type { Cluster, Redis } from 'ioredis';
 import { VncgateError } from '../errors.js';
-import { timed, type UpstreamObserver } from '../observe/upstream.js';
-import { decodeRecord, encodeRecord, newRecord, type TokenIssuer, type TokenRecord } from './record.js';
-import { RedisClock, scriptBudgetMs } from './redis-clock.js';
+import type { UpstreamObserver } from '../observe/upstream.js';
+import { decodeRecord, newRecord, type TokenIssuer, type TokenRecord } from './record.js';
+import { scriptBudgetMs } from './redis-clock.js';
+import { RedisCommands, type ScriptPipeline } from './redis-commands.js';
+import { storeNewTokens } from './redis-issue.js';
 import { createRedisClient, type RedisConnectionOptions, type RedisMode } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
-import { SCRIPT_REPLY, SCRIPTS, type ScriptName } from './redis-scripts.js';
+import { RedisLimits } from './redis-limits.js';
+import { RedisLink } from './redis-link.js';
+import { SCRIPT_REPLY, SCRIPTS } from './redis-scripts.js';
 import type { ConsoleTarget } from './target.js';
 import { generateToken, isWellFormedToken, tokenLogId } from './token.js';
 import {
@@ -15,7 +17,6 @@ import {
   checkPositiveIntOption,
   checkPresentedToken,
   checkSlotRequest,
-  INVALID_WINDOW_MS,
   invalidToken,
   rateLimited,
   silentLogger,
@@ -60,30 +61,10 @@ export interface RedisTokenStoreOptions extends RedisConnectionOptions {
   observe?: UpstreamObserver | undefined;
 }
 
-/**
- * Scripts that call TIME before writing need effects replication (default since Redis 5); 6.2 is
- * the oldest tested. `ready()` refuses older servers with a clear message.
- */
-const MIN_REDIS_VERSION = [6, 2, 0] as const;
 const KEY_PREFIX = /^[\x21-\x7e]{0,64}$/;
 /** How long a revocation mark outlives the revoke: far beyond any restore still in flight. */
 const REVOKED_MARK_MS = 60_000;
 const DEFAULT_WAIT_TIMEOUT_MS = 200;
-/** How often the offset to Redis' clock is measured again while connected. */
-const CLOCK_RESAMPLE_MS = 30_000;
-
-type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
-type Client = Redis | Cluster;
-type PipelineLike = ReturnType<Client['pipeline']>;
-
-interface ReadyWaiter {
-  /** The request that is waiting, for the error it gets. */
-  readonly operation: string;
-  readonly resolve: () => void;
-  readonly reject: (error: VncgateError) => void;
-  /** Start-up waits for requests give up at the first failed connection attempt. */
-  readonly failOnClose: boolean;
-}
 
 /**
  * Tokens in Redis, shared by any number of vncgate processes.
@@ -123,30 +104,18 @@ interface ReadyWaiter {
  */
 export class RedisTokenStore implements TokenStore {
   readonly kind = 'redis' as const;
-  readonly #client: Client;
   readonly #mode: RedisMode;
   readonly #keys: RedisKeys;
-  readonly #connectTimeoutMs: number;
-  readonly #commandTimeoutMs: number;
-  readonly #waitReplicas: number;
-  readonly #waitTimeoutMs: number;
   readonly #maxTtlSeconds: number;
   readonly #maxIssueCount: number;
   readonly #logger: TokenStoreLogger;
   readonly #now: () => number;
-  readonly #observe: UpstreamObserver | undefined;
-  readonly #waiters = new Set<ReadyWaiter>();
-  readonly #clock: RedisClock;
-  /** What a guarded script may still act in, of the command timeout (redis-clock.ts), less the WAIT. */
-  readonly #scriptBudgetMs: number;
-  readonly #clockTimer: NodeJS.Timeout;
-  #closed = false;
-  /** Set by the first `ready`; from then on a missing connection is an outage (fail fast). */
-  #wasReady = false;
-  /** Set by the first `close` before any `ready`: Redis was down at start-up. */
-  #failedBeforeReady = false;
-  #down = false;
-  #versionChecked = false;
+  /** The connection: readiness, clock, version, close (redis-link.ts). */
+  readonly #link: RedisLink;
+  /** How requests are sent: fail fast, timed, guarded scripts, WAIT (redis-commands.ts). */
+  readonly #cmd: RedisCommands;
+  /** Claims, leases, session slots, invalid-link counting (redis-limits.ts). */
+  readonly #limits: RedisLimits;
 
   constructor(options: RedisTokenStoreOptions) {
     const d = TOKEN_STORE_DEFAULTS;
@@ -156,23 +125,21 @@ export class RedisTokenStore implements TokenStore {
         details: { option: 'keyPrefix' },
       });
     }
-    this.#connectTimeoutMs = checkPositiveIntOption('connectTimeoutMs', options.connectTimeoutMs ?? d.connectTimeoutMs);
-    this.#commandTimeoutMs = checkPositiveIntOption('commandTimeoutMs', options.commandTimeoutMs ?? d.commandTimeoutMs);
+    const connectTimeoutMs = checkPositiveIntOption('connectTimeoutMs', options.connectTimeoutMs ?? d.connectTimeoutMs);
+    const commandTimeoutMs = checkPositiveIntOption('commandTimeoutMs', options.commandTimeoutMs ?? d.commandTimeoutMs);
     const maxReconnectDelayMs = checkPositiveIntOption('maxReconnectDelayMs', options.maxReconnectDelayMs ?? d.maxReconnectDelayMs);
     this.#maxTtlSeconds = checkPositiveIntOption('maxTtlSeconds', options.maxTtlSeconds ?? d.maxTtlSeconds);
     this.#maxIssueCount = checkPositiveIntOption('maxIssueCount', options.maxIssueCount ?? d.maxIssueCount);
-    this.#waitTimeoutMs = checkPositiveIntOption('waitTimeoutMs', options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS);
+    const waitTimeoutMs = checkPositiveIntOption('waitTimeoutMs', options.waitTimeoutMs ?? DEFAULT_WAIT_TIMEOUT_MS);
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
-    this.#observe = options.observe;
 
     const { client, mode } = createRedisClient(options, {
-      connectTimeoutMs: this.#connectTimeoutMs,
-      commandTimeoutMs: this.#commandTimeoutMs,
+      connectTimeoutMs,
+      commandTimeoutMs,
       maxReconnectDelayMs,
       connectionName: options.connectionName ?? 'vncgate',
     });
-    this.#client = client;
     this.#mode = mode;
     if (mode === 'cluster' && /[{}]/.test(keyPrefix)) {
       client.disconnect();
@@ -186,53 +153,18 @@ export class RedisTokenStore implements TokenStore {
       client.disconnect();
       throw new VncgateError('CONFIG_ERR_INVALID', 'token store option waitReplicas must be a whole number', { details: { option: 'waitReplicas' } });
     }
-    this.#waitReplicas = waitReplicas;
-    if (waitReplicas > 0 && 2 * this.#waitTimeoutMs >= this.#commandTimeoutMs) {
+    if (waitReplicas > 0 && 2 * waitTimeoutMs >= commandTimeoutMs) {
       client.disconnect();
       throw new VncgateError('CONFIG_ERR_INVALID', 'token store option waitTimeoutMs must be less than half of commandTimeoutMs', {
         details: { option: 'waitTimeoutMs' },
       });
     }
     for (const [name, script] of Object.entries(SCRIPTS)) client.defineCommand(name, script);
+    this.#link = new RedisLink(client, mode, { connectTimeoutMs, commandTimeoutMs, logger: this.#logger });
     // The script acts before its deadline; the WAIT after it needs its own time before the reply.
-    this.#scriptBudgetMs = scriptBudgetMs(this.#commandTimeoutMs - (waitReplicas > 0 ? this.#waitTimeoutMs : 0));
-    this.#clock = new RedisClock(() => this.#readTime());
-    this.#clockTimer = setInterval(() => {
-      if (this.#client.status === 'ready') this.#clock.sample().catch(() => undefined);
-    }, CLOCK_RESAMPLE_MS);
-    this.#clockTimer.unref();
-    client.on('ready', () => this.#onReady());
-    client.on('close', () => this.#onClose());
-    // A cluster shard changed primary: its clock has not been measured yet.
-    if (mode === 'cluster') client.on('+node', () => this.#clock.reset());
-    // Without a listener ioredis prints every connection error to stderr. Errors repeat on each
-    // reconnect attempt, so they go to debug; the outage itself is logged once in #onClose.
-    client.on('error', (error: Error) => {
-      this.#logger.debug({ store: this.kind, err: error.message }, 'Redis token store connection error');
-    });
-    if (mode === 'cluster') {
-      (client as Cluster).on('node error', (error: Error, node: string) => {
-        this.#logger.debug({ store: this.kind, node, err: error.message }, 'Redis Cluster node error');
-      });
-    }
-  }
-
-  /**
-   * Redis' time for the clock offset. On a cluster, the earliest of every primary's: a deadline
-   * built from it is early, never late, on every shard (redis-clock.ts; a refusal too many at
-   * worst). Primaries that do not answer are skipped; one answer is needed.
-   */
-  async #readTime(): Promise<[string, string]> {
-    if (this.#mode !== 'cluster') return this.#client.time().then(([s, us]) => [String(s), String(us)]);
-    const answers = await Promise.allSettled((this.#client as Cluster).nodes('master').map((node) => node.time()));
-    let best: [string, string] | null = null;
-    for (const a of answers) {
-      if (a.status !== 'fulfilled') continue;
-      const [s, us] = a.value;
-      if (best === null || Number(s) * 1e6 + Number(us) < Number(best[0]) * 1e6 + Number(best[1])) best = [String(s), String(us)];
-    }
-    if (best === null) throw new Error('no Redis Cluster primary answered TIME');
-    return best;
+    const budget = scriptBudgetMs(commandTimeoutMs - (waitReplicas > 0 ? waitTimeoutMs : 0));
+    this.#cmd = new RedisCommands(this.#link, { waitReplicas, waitTimeoutMs, scriptBudgetMs: budget, observe: options.observe });
+    this.#limits = new RedisLimits(this.#cmd, this.#keys);
   }
 
   async issue(target: ConsoleTarget, ttlSeconds: number, issuedBy?: TokenIssuer): Promise<IssuedToken> {
@@ -249,44 +181,8 @@ export class RedisTokenStore implements TokenStore {
       const token = generateToken();
       return { token, record: newRecord(clean, issuedAtMs, ttlMs, issuedBy) };
     });
-    // NX because overwriting a live token would silently retarget it; with 256 random bits a
-    // collision means a broken RNG, which deserves a loud failure.
-    const replies = this.#mode === 'cluster' ? await this.#issueOnCluster(batch, ttlMs) : await this.#issueInTransaction(batch, ttlMs);
-    for (const [error, reply] of replies) {
-      if (error !== null) throw storeUnavailable(this.kind, 'issue', error.message, error);
-      if (reply !== 'OK') throw new VncgateError('INTERNAL_ERR', 'a freshly generated token already existed in Redis');
-    }
+    await storeNewTokens(this.#cmd, this.#keys, this.#mode === 'cluster', batch, ttlMs);
     return batch.map(({ token, record }) => ({ token, expiresAt: record.expiresAt, record }));
-  }
-
-  /** MULTI/EXEC: one round trip, and either every SET runs or (connection lost before EXEC) none. */
-  async #issueInTransaction(batch: { token: string; record: TokenRecord }[], ttlMs: number): Promise<[Error | null, unknown][]> {
-    const replies = await this.#run('issue', async (client) => {
-      const tx = client.multi();
-      for (const { token, record } of batch) tx.set(this.#keys.token(token), encodeRecord(record), 'PX', ttlMs, 'NX');
-      const result = await tx.exec();
-      if (this.#waitReplicas > 0) this.#checkReplicated(await (client as Redis).wait(this.#waitReplicas, this.#waitTimeoutMs), 'issue');
-      return result;
-    });
-    if (replies === null || replies.length !== batch.length) throw storeUnavailable(this.kind, 'issue', 'transaction was not executed');
-    return replies;
-  }
-
-  /**
-   * One pipeline per token (tokens hash to different slots, so there is no transaction across
-   * them): some may be stored when the call fails; nobody knows them, and they expire.
-   */
-  async #issueOnCluster(batch: { token: string; record: TokenRecord }[], ttlMs: number): Promise<[Error | null, unknown][]> {
-    return this.#run('issue', (client) =>
-      Promise.all(
-        batch.map(async ({ token, record }) => {
-          const p = client.pipeline().set(this.#keys.token(token), encodeRecord(record), 'PX', ttlMs, 'NX');
-          const [set, acked] = await this.#execWithWait(p);
-          if (acked !== null) this.#checkReplicated(acked, 'issue');
-          return set;
-        }),
-      ),
-    );
   }
 
   /**
@@ -324,25 +220,26 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async #consumeToken(presented: string, keys: string[], args: (string | number)[], slots: ConsumeOptions['slots']): Promise<TokenRecord> {
-    const { reply, acked } = await this.#run('consume', () => this.#guardedWithWait('vncgateConsume', [keys.length, ...keys], args));
+    const { reply, acked } = await this.#cmd.run('consume', () => this.#cmd.guardedWithWait('vncgateConsume', [keys.length, ...keys], args));
     if (reply === SCRIPT_REPLY.COOLING_DOWN) throw rateLimited(this.kind);
     if (reply === SCRIPT_REPLY.BUSY && slots) throw targetBusy(slots.keys, slots.limit);
     if (reply === null) throw invalidToken(presented, 'unknown');
     if (!Array.isArray(reply) || typeof reply[0] !== 'string' || typeof reply[1] !== 'number') throw unexpectedReply(this.kind, 'consume', reply);
     const [value, ttlMs] = reply as [string, number];
-    if (acked !== null && acked < this.#waitReplicas) {
+    const { waitReplicas, waitTimeoutMs } = this.#cmd;
+    if (acked !== null && acked < waitReplicas) {
       await this.#restore(presented, value, ttlMs, acked);
       if (slots) this.releaseSlots(slots.keys, slots.owner).catch(() => undefined);
-      throw storeUnavailable(this.kind, 'consume', `the consume reached ${acked} of ${this.#waitReplicas} Redis replicas within ${this.#waitTimeoutMs} ms; not used`);
+      throw storeUnavailable(this.kind, 'consume', `the consume reached ${acked} of ${waitReplicas} Redis replicas within ${waitTimeoutMs} ms; not used`);
     }
     return this.#record(presented, value, 'consume');
   }
 
   /** Puts a consumed token back after its delete was not replicated (see the class comment). */
   async #restore(presented: string, value: string, ttlMs: number, acked: number): Promise<void> {
-    const log = { store: this.kind, tokenId: tokenLogId(presented), acked, waitReplicas: this.#waitReplicas };
+    const log = { store: this.kind, tokenId: tokenLogId(presented), acked, waitReplicas: this.#cmd.waitReplicas };
     try {
-      const restored = await this.#guarded('vncgateRestore', [this.#keys.token(presented), this.#keys.revoked(presented)], [value, ttlMs]);
+      const restored = await this.#cmd.guarded('vncgateRestore', [this.#keys.token(presented), this.#keys.revoked(presented)], [value, ttlMs]);
       this.#logger.warn({ ...log, restored: restored === 1 }, 'console token consume not replicated in time; refused and put back');
     } catch (error) {
       // The primary is likely going away: whichever copy survives, the caller was refused, so at
@@ -356,10 +253,10 @@ export class RedisTokenStore implements TokenStore {
     let reply: unknown;
     if (this.#mode === 'cluster') {
       if (options.client !== undefined && (await this.coolingDown(options.client))) throw rateLimited(this.kind);
-      reply = await this.#run('peek', (c) => c.get(this.#keys.token(presented)));
+      reply = await this.#cmd.run('peek', (c) => c.get(this.#keys.token(presented)));
     } else {
       const cool = options.client === undefined ? '' : this.#keys.cool(options.client);
-      reply = await this.#run('peek', () => this.#script('vncgatePeek', this.#keys.token(presented), cool));
+      reply = await this.#cmd.run('peek', () => this.#cmd.script('vncgatePeek', this.#keys.token(presented), cool));
     }
     if (reply === SCRIPT_REPLY.COOLING_DOWN) throw rateLimited(this.kind);
     if (reply === null) throw invalidToken(presented, 'unknown');
@@ -388,297 +285,63 @@ export class RedisTokenStore implements TokenStore {
    */
   async revoke(token: string): Promise<boolean> {
     if (!isWellFormedToken(token)) return false;
-    if (this.#waitReplicas === 0) return (await this.#run('revoke', (client) => client.del(this.#keys.token(token)))) === 1;
-    const { reply, acked } = await this.#run('revoke', async (client) => {
-      const p = client.pipeline() as PipelineLike & Record<ScriptName, (...args: (string | number)[]) => PipelineLike>;
+    if (this.#cmd.waitReplicas === 0) return (await this.#cmd.run('revoke', (client) => client.del(this.#keys.token(token)))) === 1;
+    const { reply, acked } = await this.#cmd.run('revoke', async (client) => {
+      const p = client.pipeline() as ScriptPipeline;
       p.vncgateRevoke(this.#keys.token(token), this.#keys.revoked(token), REVOKED_MARK_MS);
-      const [[error, deleted], waited] = await this.#execWithWait(p);
+      const [[error, deleted], waited] = await this.#cmd.execWithWait(p);
       if (error !== null) throw error;
       return { reply: deleted, acked: waited };
     });
-    if (acked !== null) this.#checkReplicated(acked, 'revoke');
+    if (acked !== null) this.#cmd.checkReplicated(acked, 'revoke');
     return reply === 1;
   }
 
-  async claimOnce(key: string, ttlMs: number): Promise<boolean> {
-    const claimKey = this.#keys.lease('used', key);
-    const { reply, acked } = await this.#run('claim', () => this.#guardedWithWait('vncgateClaim', [claimKey], [Math.max(1, Math.round(ttlMs))]));
-    if (reply === 1 && acked !== null && acked < this.#waitReplicas) {
-      // As a consume: the caller is refused, so the claim is taken back (nobody else can hold it).
-      await this.#run('claim', (c) => c.del(claimKey)).catch(() => undefined);
-      throw storeUnavailable(this.kind, 'claim', `the claim reached ${acked} of ${this.#waitReplicas} Redis replicas within ${this.#waitTimeoutMs} ms; not used`);
-    }
-    return reply === 1;
+  claimOnce(key: string, ttlMs: number): Promise<boolean> {
+    return this.#limits.claimOnce(key, ttlMs);
   }
 
-  async acquireLease(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    const reply = await this.#run('lease', () => this.#guarded('vncgateLease', [this.#keys.lease('lease', key)], [owner, Math.max(1, Math.round(ttlMs))]));
-    return reply === 1;
+  acquireLease(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    return this.#limits.acquireLease(key, owner, ttlMs);
   }
 
-  async renewLease(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    // Compare-and-extend in one step, so a lease that expired and went to someone else stays theirs.
-    const reply = await this.#run('lease', (client) =>
-      client.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end", 1, this.#keys.lease('lease', key), owner, String(Math.max(1, Math.round(ttlMs)))),
-    );
-    return reply === 1;
+  renewLease(key: string, owner: string, ttlMs: number): Promise<boolean> {
+    return this.#limits.renewLease(key, owner, ttlMs);
   }
 
-  async releaseLease(key: string, owner: string): Promise<void> {
-    await this.#run('lease', (client) =>
-      client.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end", 1, this.#keys.lease('lease', key), owner),
-    );
+  releaseLease(key: string, owner: string): Promise<void> {
+    return this.#limits.releaseLease(key, owner);
   }
 
-  async acquireSlots(request: SlotRequest): Promise<boolean> {
-    checkSlotRequest(request);
-    const keys = request.keys.map((k) => this.#keys.slot(k));
-    const reply = await this.#run('slots', () =>
-      this.#guarded('vncgateSlots', [keys.length, ...keys], [request.owner, request.limit, Math.max(1, Math.round(request.ttlMs))]),
-    );
-    return reply === 1;
+  acquireSlots(request: SlotRequest): Promise<boolean> {
+    return this.#limits.acquireSlots(request);
   }
 
-  async renewSlots(keys: readonly string[], owner: string, ttlMs: number): Promise<void> {
-    const slotKeys = keys.map((k) => this.#keys.slot(k));
-    await this.#run('slots', () => this.#guarded('vncgateRenewSlots', [slotKeys.length, ...slotKeys], [owner, Math.max(1, Math.round(ttlMs))]));
+  renewSlots(keys: readonly string[], owner: string, ttlMs: number): Promise<void> {
+    return this.#limits.renewSlots(keys, owner, ttlMs);
   }
 
-  async releaseSlots(keys: readonly string[], owner: string): Promise<void> {
-    const slotKeys = keys.map((k) => this.#keys.slot(k));
-    await this.#run('slots', () => this.#script('vncgateReleaseSlots', slotKeys.length, ...slotKeys, owner));
+  releaseSlots(keys: readonly string[], owner: string): Promise<void> {
+    return this.#limits.releaseSlots(keys, owner);
   }
 
-  async coolingDown(client: string): Promise<boolean> {
-    return (await this.#run('rate', (c) => c.exists(this.#keys.cool(client)))) === 1;
+  coolingDown(client: string): Promise<boolean> {
+    return this.#limits.coolingDown(client);
   }
 
-  async countInvalid(client: string, allowedPerMinute: number, cooldownMs: number): Promise<boolean> {
-    const reply = await this.#run('rate', () =>
-      this.#script('vncgateCountInvalid', this.#keys.bad(client), this.#keys.cool(client), INVALID_WINDOW_MS, allowedPerMinute, Math.max(1, Math.round(cooldownMs))),
-    );
-    return reply === 1;
+  countInvalid(client: string, allowedPerMinute: number, cooldownMs: number): Promise<boolean> {
+    return this.#limits.countInvalid(client, allowedPerMinute, cooldownMs);
   }
 
-  #script(name: ScriptName, ...args: (string | number)[]): Promise<unknown> {
-    return (this.#client as unknown as Record<ScriptName, ScriptCall>)[name](...args);
+  ready(): Promise<void> {
+    return this.#link.ready(() => this.#cmd.run('ready', (client) => client.ping()));
   }
 
-  /**
-   * Runs a deadline-guarded script: `keys` (with the key count first for variable-key scripts),
-   * then the Redis-clock deadline, then `args`. TOO_LATE becomes TOKEN_ERR_STORE_UNAVAILABLE:
-   * the script changed nothing.
-   */
-  async #guarded(name: ScriptName, keys: (string | number)[], args: (string | number)[]): Promise<unknown> {
-    const deadline = await this.#clock.deadline(this.#scriptBudgetMs);
-    return this.#notTooLate(name, await this.#script(name, ...keys, deadline, ...args));
-  }
-
-  #notTooLate(name: ScriptName, reply: unknown): unknown {
-    if (reply === SCRIPT_REPLY.TOO_LATE) {
-      throw new Error(`Redis ran the ${name} script after its ${this.#scriptBudgetMs} ms deadline; it changed nothing`);
-    }
-    return reply;
-  }
-
-  /**
-   * `#guarded`, followed in the same pipeline (same connection, same cluster node) by WAIT.
-   * `acked`: replicas that have the script's writes, or null when waiting is off.
-   */
-  async #guardedWithWait(name: ScriptName, keys: (string | number)[], args: (string | number)[]): Promise<{ reply: unknown; acked: number | null }> {
-    if (this.#waitReplicas === 0) return { reply: await this.#guarded(name, keys, args), acked: null };
-    const deadline = await this.#clock.deadline(this.#scriptBudgetMs);
-    const p = this.#client.pipeline() as PipelineLike & Record<ScriptName, (...args: (string | number)[]) => PipelineLike>;
-    p[name](...keys, deadline, ...args);
-    const [[error, reply], acked] = await this.#execWithWait(p);
-    if (error !== null) throw error;
-    return { reply: this.#notTooLate(name, reply), acked };
-  }
-
-  /**
-   * Appends WAIT (when waiting is on) and runs the pipeline: the first command's [error, reply]
-   * and the replicas that acknowledged (0 when WAIT failed), or null when waiting is off. WAIT
-   * answers for every write this connection made before it, so it covers the command before it.
-   */
-  async #execWithWait(p: PipelineLike): Promise<[[Error | null, unknown], number | null]> {
-    if (this.#waitReplicas > 0) p.wait(this.#waitReplicas, this.#waitTimeoutMs);
-    const results = await p.exec();
-    if (results === null || results.length === 0) throw new Error('pipeline was not executed');
-    const first = results[0]!;
-    if (this.#waitReplicas === 0) return [first, null];
-    const [waitError, acked] = results[results.length - 1]!;
-    return [first, waitError === null && typeof acked === 'number' ? acked : 0];
-  }
-
-  #checkReplicated(acked: number, operation: string): void {
-    if (acked < this.#waitReplicas) {
-      throw new Error(`the ${operation} reached ${acked} of ${this.#waitReplicas} Redis replicas within ${this.#waitTimeoutMs} ms`);
-    }
-  }
-
-  async ready(): Promise<void> {
-    this.#assertOpen('ready');
-    if (this.#client.status !== 'ready') await this.#waitForReady('ready', false);
-    if (!this.#versionChecked) await this.#checkVersionAtStart();
-    // A connection can look ready while the server hangs (nothing in flight, so no timeout has
-    // fired): one round trip, bounded by commandTimeoutMs, proves it answers.
-    else await this.#run('ready', (client) => client.ping());
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    clearInterval(this.#clockTimer);
-    for (const waiter of this.#waiters) waiter.reject(storeUnavailable(this.kind, waiter.operation, 'store is closed'));
-    this.#waiters.clear();
-    try {
-      if (this.#client.status === 'ready') await withDeadline(this.#client.quit(), this.#commandTimeoutMs);
-    } catch {
-      // QUIT is a courtesy; disconnect() below is what frees the socket and stops reconnecting.
-    } finally {
-      this.#client.disconnect();
-    }
-  }
-
-  async #run<T>(operation: string, command: (client: Client) => Promise<T>): Promise<T> {
-    await this.#available(operation);
-    try {
-      return await timed(this.#observe, 'redis', () => command(this.#client));
-    } catch (error) {
-      throw storeUnavailable(this.kind, operation, error instanceof Error ? error.message : String(error), error);
-    }
-  }
-
-  async #available(operation: string): Promise<void> {
-    this.#assertOpen(operation);
-    const status = this.#client.status;
-    if (status === 'ready') return;
-    if (this.#wasReady || this.#failedBeforeReady) {
-      throw storeUnavailable(this.kind, operation, `not connected to Redis (connection status "${status}")`);
-    }
-    await this.#waitForReady(operation, true);
-  }
-
-  #assertOpen(operation: string): void {
-    if (this.#closed) throw storeUnavailable(this.kind, operation, 'store is closed');
-  }
-
-  #waitForReady(operation: string, failOnClose: boolean): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiters.delete(waiter);
-        reject(storeUnavailable(this.kind, operation, `Redis not ready within ${this.#connectTimeoutMs} ms`));
-      }, this.#connectTimeoutMs);
-      const waiter: ReadyWaiter = {
-        operation,
-        failOnClose,
-        resolve: () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        reject: (error) => {
-          clearTimeout(timer);
-          reject(error);
-        },
-      };
-      this.#waiters.add(waiter);
-    });
-  }
-
-  #onReady(): void {
-    this.#wasReady = true;
-    // Measured up front so the first guarded request does not wait for it; failures are retried
-    // by the next request that needs the offset.
-    this.#clock.sample().catch(() => undefined);
-    if (this.#down) this.#logger.info({ store: this.kind }, 'Redis token store reconnected');
-    this.#down = false;
-    for (const waiter of this.#waiters) waiter.resolve();
-    this.#waiters.clear();
-  }
-
-  #onClose(): void {
-    this.#clock.reset();
-    if (this.#closed) return;
-    if (!this.#wasReady) this.#failedBeforeReady = true;
-    if (!this.#down) {
-      this.#down = true;
-      this.#logger.warn({ store: this.kind }, 'Redis token store connection lost; failing requests until it is back');
-    }
-    for (const waiter of this.#waiters) {
-      if (!waiter.failOnClose) continue;
-      this.#waiters.delete(waiter);
-      waiter.reject(storeUnavailable(this.kind, waiter.operation, 'connecting to Redis failed'));
-    }
-  }
-
-  /**
-   * On a cluster, "ready" means the slot map is known; the node a keyless command picks may still
-   * be connecting, and without an offline queue that fails at once. Retried within the connect
-   * timeout, so start-up does not depend on which node answers first.
-   */
-  async #checkVersionAtStart(): Promise<void> {
-    const deadline = performance.now() + this.#connectTimeoutMs;
-    for (;;) {
-      try {
-        return await this.#checkServerVersion();
-      } catch (error) {
-        if (this.#mode !== 'cluster' || (error as VncgateError).code !== 'TOKEN_ERR_STORE_UNAVAILABLE' || performance.now() >= deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
-  }
-
-  /**
-   * Refuses a too-old server once, up front, rather than failing every consume later. An
-   * ACL that forbids INFO only skips the check; a connection failure is an outage as usual.
-   */
-  async #checkServerVersion(): Promise<void> {
-    let info: string;
-    try {
-      info = await this.#client.info('server');
-    } catch (error) {
-      if (error instanceof Error && error.name === 'ReplyError') {
-        this.#versionChecked = true;
-        this.#logger.debug({ store: this.kind, err: error.message }, 'cannot read Redis version; skipping check');
-        return;
-      }
-      throw storeUnavailable(this.kind, 'ready', error instanceof Error ? error.message : String(error), error);
-    }
-    const match = /^redis_version:(\d+)\.(\d+)\.(\d+)/m.exec(info);
-    if (match !== null) {
-      const version = [Number(match[1]), Number(match[2]), Number(match[3])];
-      if (compareVersions(version, MIN_REDIS_VERSION) < 0) {
-        throw new VncgateError('CONFIG_ERR_INVALID', `Redis ${version.join('.')} is too old for the token store (needs ≥ ${MIN_REDIS_VERSION.join('.')})`, {
-          details: { redisVersion: version.join('.'), minimum: MIN_REDIS_VERSION.join('.') },
-        });
-      }
-    }
-    this.#versionChecked = true;
+  close(): Promise<void> {
+    return this.#link.close();
   }
 }
 
 function unexpectedReply(kind: 'redis', operation: string, reply: unknown): VncgateError {
   return storeUnavailable(kind, operation, `unexpected reply from Redis (${typeof reply})`);
-}
-
-function compareVersions(a: readonly number[], b: readonly number[]): number {
-  for (let i = 0; i < Math.max(a.length, b.length); i++) {
-    const d = (a[i] ?? 0) - (b[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
-}
-
-async function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no reply within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

@@ -4,7 +4,7 @@ import WebSocket from 'ws';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log.js';
 import { buildServer, type VncgateServer } from '../../src/proxy/server.js';
-import { discardAuthorization } from '../../src/proxy/session.js';
+import { discardAuthorization } from '../../src/proxy/authorization/index.js';
 import type { Authorized } from '../../src/target.js';
 import { MemoryTokenStore } from '../../src/tokens/index.js';
 import { startTinyVncServer } from '../support/tiny-vnc-server.js';

@@ -1,7 +1,7 @@
-import type { Config } from '../config/index.js';
-import { isVncgateError } from '../errors.js';
-import type { SlotRequest, TokenStore } from '../tokens/index.js';
-import type { ResolvedTarget } from '../target.js';
+import type { Config } from '../../config/index.js';
+import { isVncgateError } from '../../errors.js';
+import type { SlotRequest, TokenStore } from '../../tokens/index.js';
+import type { ResolvedTarget } from '../../target.js';
 
 /**
  * The limits of issue 15 shared across replicas through the token store: concurrent sessions per

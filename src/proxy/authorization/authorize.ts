@@ -1,11 +1,11 @@
-import type { Config } from '../config/index.js';
-import { VncgateError } from '../errors.js';
-import type { IronicNodeResolver } from '../ironic/index.js';
-import { isNovaToken, novaTokenHash, type NovaTokenLookup } from '../nova/index.js';
-import type { ConsoleTarget, TokenStore } from '../tokens/index.js';
-import { normalizeHost, type Authorize, type Authorized, type ResolvedTarget, type TargetResolver } from '../target.js';
+import type { Config } from '../../config/index.js';
+import { VncgateError } from '../../errors.js';
+import type { IronicNodeResolver } from '../../ironic/index.js';
+import { isNovaToken, novaTokenHash, type NovaTokenLookup } from '../../nova/index.js';
+import type { ConsoleTarget, TokenStore } from '../../tokens/index.js';
+import { normalizeHost, type Authorize, type Authorized, type ResolvedTarget, type TargetResolver } from '../../target.js';
 import { anySessionLimit, holdSlots, InvalidLinkLimiter, keepRenewed, leaseTtlMs, slotRequest, type LimitLog } from './target-limits.js';
-import { StaticTargetResolver } from './target-resolver.js';
+import { StaticTargetResolver } from '../target-resolver.js';
 
 /** Resolves any token target: static host:port from the profiles, Ironic nodes through the API. */
 export class TargetResolvers implements TargetResolver {
@@ -40,7 +40,7 @@ export function cookieToken(header: string | undefined): string | null {
   return found;
 }
 
-type AuthDeps = {
+export type AuthDeps = {
   config: Config;
   tokens: TokenStore;
   resolvers: TargetResolvers;

@@ -1,0 +1,136 @@
+import type { Socket } from 'node:net';
+import type { WebSocket, RawData } from 'ws';
+import { VncgateError } from '../errors.js';
+import type { ReadBuffer } from './read-buffer.js';
+import { rawSocketOf } from './ws-socket.js';
+
+export type RelayOptions = {
+  /** Bytes queued toward the browser above which the backend is paused. */
+  highWaterMarkBytes: number;
+  /** The browser's connection is TLS (wss): see #onBackendData for what that changes. */
+  browserTls: boolean;
+  /** The browser broke the protocol while piping (a text frame): the session ends. */
+  onBrowserFault: (error: VncgateError) => void;
+};
+
+/**
+ * The piping phase of a console session: raw bytes both ways between the browser's WebSocket and
+ * the console endpoint's socket, with backpressure each way. Built by the session once the
+ * handshakes on both sides and the initialisation (ServerInit, ClientInit) are done; from then on
+ * it owns both sockets' data paths. Counts bytes and activity in plain fields the session reads.
+ */
+export class Relay {
+  bytesToBrowser = 0;
+  bytesToBackend = 0;
+  lastActivity = Date.now();
+  readonly #ws: WebSocket;
+  readonly #backend: Socket;
+  /** The backend's reused receive buffer (plain TCP only). */
+  readonly #reads: ReadBuffer | null;
+  /** The browser's socket under `ws`, for frames built in place; null if an extension was negotiated. */
+  readonly #browserSocket: Socket | null;
+  readonly #highWaterMarkBytes: number;
+  readonly #browserTls: boolean;
+  readonly #onBrowserFault: (error: VncgateError) => void;
+  #backendPaused = false;
+  /** Cleared by stop(): a drain after that resumes nothing. */
+  #open = true;
+
+  constructor(ws: WebSocket, backend: Socket, reads: ReadBuffer | null, opts: RelayOptions) {
+    this.#ws = ws;
+    this.#backend = backend;
+    this.#reads = reads;
+    this.#browserSocket = ws.extensions === '' ? (rawSocketOf(ws) ?? null) : null;
+    this.#highWaterMarkBytes = opts.highWaterMarkBytes;
+    this.#browserTls = opts.browserTls;
+    this.#onBrowserFault = opts.onBrowserFault;
+  }
+
+  /**
+   * Starts piping: `serverInit` (and whatever the endpoint sent after it) goes to the browser,
+   * `browserTrailing` (what the browser pipelined after its ClientInit) to the endpoint. The
+   * backend stays paused until resume().
+   */
+  start(serverInit: Buffer, browserTrailing: Buffer | null): void {
+    this.#ws.on('message', this.#onBrowserMessage);
+    this.#backend.on('data', this.#onBackendData);
+    this.#onBackendData(serverInit);
+    if (browserTrailing !== null && browserTrailing.length > 0) this.#toBackend(browserTrailing);
+  }
+
+  resume(): void {
+    this.#backend.resume();
+  }
+
+  /** The session is closing: no more browser messages are relayed, and no drain resumes a side. */
+  stop(): void {
+    this.#open = false;
+    this.#ws.off('message', this.#onBrowserMessage);
+  }
+
+  /**
+   * Backend → browser, pausing the backend while too much is queued toward the browser.
+   *
+   * The hot path: one call per socket read (up to ReadBuffer.MAX). `ws.bufferedAmount` already counts what
+   * is queued in user space, so a chunk carries no callback of its own; only the send that crosses
+   * the high-water mark does, and since writes complete in order, its callback means everything
+   * before it has reached the kernel as well.
+   */
+  readonly #onBackendData = (chunk: Buffer): void => {
+    this.bytesToBrowser += chunk.length;
+    this.lastActivity = Date.now();
+    const ws = this.#ws;
+    if (ws.readyState !== ws.OPEN) return;
+    const queued = ws.bufferedAmount;
+    // A read from the reused buffer goes out as one frame built in place (header in the buffer's
+    // headroom) straight to the browser's socket, in order with anything `ws` itself writes: with no
+    // extension negotiated, `ws` writes every frame to that socket at once, never queueing it.
+    const raw = this.#browserSocket;
+    const frame = raw !== null ? (this.#reads?.framed(chunk) ?? null) : null;
+    if (this.#backendPaused || queued + chunk.length <= this.#highWaterMarkBytes) {
+      if (frame !== null) raw!.write(frame);
+      else ws.send(chunk);
+      // When nothing references the chunk any more, the backend's receive buffer serves the next
+      // read too: over plain TCP when the write went through to the kernel at once (nothing left
+      // queued); over TLS when nothing was queued before it, because then the frame went straight
+      // into Node's TLS layer, which encrypts the cleartext or copies what it cannot encrypt yet
+      // before returning (its write completes later, when the record reaches the socket).
+      if (ws.bufferedAmount === 0 || (this.#browserTls && queued === 0)) this.#reads?.reclaim();
+      return;
+    }
+    this.#backendPaused = true;
+    this.#backend.pause();
+    if (frame !== null) raw!.write(frame, this.#onBrowserDrained);
+    else ws.send(chunk, this.#onBrowserDrained);
+  };
+
+  readonly #onBrowserDrained = (): void => {
+    this.#backendPaused = false;
+    if (this.#open) this.#backend.resume();
+  };
+
+  /** Browser → backend. noVNC only sends binary frames; base64 text framing (websockify's legacy mode) is not offered. */
+  readonly #onBrowserMessage = (data: RawData, isBinary: boolean): void => {
+    if (!isBinary) {
+      this.#onBrowserFault(new VncgateError('SESSION_ERR_BROWSER_PROTOCOL', 'browser sent a text frame'));
+      return;
+    }
+    this.lastActivity = Date.now();
+    this.#toBackend(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
+  };
+
+  /** Browser → backend, pausing the WebSocket while the backend socket is full. */
+  #toBackend(chunk: Buffer): void {
+    const backend = this.#backend;
+    if (backend.destroyed) return;
+    this.bytesToBackend += chunk.length;
+    if (!backend.write(chunk)) {
+      this.#ws.pause();
+      backend.once('drain', this.#onBackendDrained);
+    }
+  }
+
+  readonly #onBackendDrained = (): void => {
+    if (this.#open) this.#ws.resume();
+  };
+}

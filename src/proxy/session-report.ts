@@ -1,0 +1,111 @@
+import type { Logger } from 'pino';
+import { toVncgateError, type ErrorCode, type VncgateError } from '../errors.js';
+import type { SetupPhase } from '../observe/index.js';
+import { tokenLogId } from '../tokens/index.js';
+import type { Authorized, ResolvedTarget, TokenIssuer } from '../target.js';
+import type { BackendConnection } from './backend-connector.js';
+import type { SessionEvents, SessionFacts } from './session-events.js';
+import { isOrdinaryEnd } from './session-faults.js';
+import type { Initialised } from './session-init.js';
+
+export type SessionEnd = {
+  error: VncgateError | null;
+  /** Who ended the session (the log line's `closedBy`). */
+  closedBy: 'browser' | 'backend' | 'vncgate';
+  /** The browser's close code, when it closed. */
+  browserCode: number | undefined;
+  bytesToBrowser: number;
+  bytesToBackend: number;
+  /** It reached piping. */
+  piped: boolean;
+};
+
+/**
+ * What one session tells the world: its child logger (bound to safe ids, never the token: a
+ * short hash correlates log lines with the issuing side), the one `info` line when it starts and
+ * the one when it ends, and its events (metrics, audit) with the facts they carry.
+ */
+export class SessionReport {
+  readonly log: Logger;
+  /** The authorized target, once known. */
+  target: ResolvedTarget | null = null;
+  readonly startedAt = Date.now();
+  readonly #sessionId: string;
+  readonly #events: SessionEvents | null;
+  readonly #remote: string;
+  readonly #tokenId: string | null;
+  readonly #node: string | null;
+  #issuedBy: TokenIssuer | null = null;
+  /** Set-up phases are timed from here (monotonic clock). */
+  readonly #t0 = performance.now();
+
+  constructor(sessionId: string, token: string | null, remote: string, log: Logger, events: SessionEvents | null, logFields: Record<string, string>) {
+    this.#sessionId = sessionId;
+    this.#events = events;
+    this.#remote = remote;
+    this.#tokenId = token ? tokenLogId(token) : null;
+    this.#node = logFields.node ?? null;
+    this.log = log.child({ sessionId, remote, ...(this.#tokenId !== null ? { tokenId: this.#tokenId } : {}), ...logFields });
+  }
+
+  /** Who and what this session is, for its events. */
+  #facts(): SessionFacts {
+    return { sessionId: this.#sessionId, remote: this.#remote, tokenId: this.#tokenId, node: this.#node, issuedBy: this.#issuedBy, target: this.target };
+  }
+
+  phase(phase: SetupPhase): void {
+    this.#events?.phase(phase, (performance.now() - this.#t0) / 1000);
+  }
+
+  /** The authorization's outcome, reported once (metrics, audit), then handed on as is. */
+  async authorized(p: Promise<Authorized>): Promise<Authorized> {
+    try {
+      const a = await p;
+      this.#issuedBy = a.issuedBy ?? null;
+      this.target = a.target;
+      this.phase('authorize');
+      this.#events?.authorized(this.#facts(), null);
+      return a;
+    } catch (err) {
+      this.#events?.authorized(this.#facts(), toVncgateError(err));
+      throw err;
+    }
+  }
+
+  /** Piping has begun (ServerInit is on its way, so the line's write is not in the time to a first frame). */
+  started(conn: BackendConnection, init: Initialised): void {
+    const started = {
+      target: this.target?.label,
+      profile: this.target?.profile,
+      backendVersion: conn.info.serverVersion,
+      security: conn.info.security,
+      tls: conn.tls ? { protocol: conn.tls.protocol, cipher: conn.tls.cipher } : null,
+      framebuffer: `${init.init.width}x${init.init.height}`,
+      shared: init.shared,
+      setupMs: Date.now() - this.startedAt,
+    };
+    this.log.info(started, 'session started');
+    this.phase('total');
+    this.#events?.started(this.#facts(), started);
+  }
+
+  /** The one line (and event) at the end of every session: peer faults warn, ordinary ends are info. */
+  ended(end: SessionEnd): void {
+    const e = end.error;
+    const code: ErrorCode | null = e?.code ?? null;
+    const line = {
+      durationMs: Date.now() - this.startedAt,
+      bytesToBrowser: end.bytesToBrowser,
+      bytesToBackend: end.bytesToBackend,
+      closedBy: end.closedBy,
+      code,
+      ...(end.browserCode !== undefined ? { browserCloseCode: end.browserCode } : {}),
+      ...(e && end.closedBy !== 'browser' ? { reason: e.message } : {}),
+      ...(this.target ? { target: this.target.label } : {}),
+    };
+    const ordinary = isOrdinaryEnd(code);
+    if (ordinary) this.log.info(line, 'session ended');
+    else this.log.warn(line, 'session ended');
+    this.#events?.ended(this.#facts(), { ...line, ordinary, piped: end.piped, wsCloseCode: end.browserCode ?? e?.wsClose ?? 1000 });
+  }
+}
