@@ -30,6 +30,8 @@ const FLOORS: Record<string, number> = {
   'target.ts': 1,
   'target-policy.ts': 1,
   'ws-frame.ts': 1,
+  'proxy-protocol.ts': 1,
+  'package-root.ts': 1,
 };
 
 /** The load tester, the synthetic VNC server: tools, in src/ or moved to tools/ (either is accepted). */
