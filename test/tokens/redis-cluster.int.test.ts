@@ -34,7 +34,19 @@ describe('issue 17: Redis Cluster', () => {
     const store = makeStore();
     const notWaiting = makeStore({ waitReplicas: 0 });
     await Promise.all([store.ready(), notWaiting.ready()]);
-    const issued = await store.issueMany(target, 600, 30);
+    // A freshly created cluster's replicas can be online before their first acknowledgement
+    // reaches the primary, and WAIT answers 0 until then: the first writes may be refused ("try
+    // again", as a user would be told). Retry, bounded, until replication acknowledges.
+    let issued: Awaited<ReturnType<RedisTokenStore['issueMany']>> | undefined;
+    const deadline = Date.now() + 30_000;
+    while (issued === undefined) {
+      try {
+        issued = await store.issueMany(target, 600, 30);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'TOKEN_ERR_STORE_UNAVAILABLE' || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
     const shards = new Set(await Promise.all(issued.map((i) => cluster.primaryPortFor(`x:{${hashToken(i.token)}}`))));
     expect(shards.size).toBe(3);
 
