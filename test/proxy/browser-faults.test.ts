@@ -1,11 +1,9 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { loadConfig } from '../../src/config/index.js';
-import { createLogger } from '../../src/log.js';
-import { buildServer, type VncgateServer } from '../../src/proxy/server.js';
+import type { VncgateServer } from '../../src/proxy/server.js';
 import { MemoryTokenStore } from '../../src/tokens/index.js';
+import { captureLog, startInProcess } from '../support/in-process.js';
 import { startTinyVncServer } from '../support/tiny-vnc-server.js';
 import { wsRfbConnect } from '../support/ws-rfb-client.js';
 
@@ -15,13 +13,7 @@ import { wsRfbConnect } from '../support/ws-rfb-client.js';
  */
 const HANDSHAKE_MS = 1_500;
 const MAX_MESSAGE = 64 * 1024;
-const logLines: string[] = [];
-const sink = new Writable({
-  write(chunk, _enc, cb) {
-    logLines.push(...String(chunk).split('\n').filter(Boolean));
-    cb();
-  },
-});
+const { lines: logLines, sink } = captureLog();
 
 let srv: VncgateServer;
 let tokens: MemoryTokenStore;
@@ -34,18 +26,14 @@ beforeAll(async () => {
   // An endpoint that accepts TCP and never says a word.
   silent = createServer((s) => silentSockets.push(s));
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      listen: ['127.0.0.1:0'],
-      tls: { plainHttp: true },
-      session: { handshakeTimeoutMs: HANDSHAKE_MS, maxMessageBytes: MAX_MESSAGE },
-      backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] },
-      log: { level: 'debug' },
-    },
-  });
   tokens = new MemoryTokenStore();
-  srv = await buildServer({ config, tokens, log: createLogger({ level: 'debug', destination: sink }) });
+  ({ srv } = await startInProcess({
+    tokenApi: false,
+    overrides: { session: { handshakeTimeoutMs: HANDSHAKE_MS, maxMessageBytes: MAX_MESSAGE } },
+    tokens,
+    logLevel: 'debug',
+    logSink: sink,
+  }));
 });
 
 afterAll(async () => {

@@ -1,24 +1,14 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
-import { loadConfig } from '../../src/config/index.js';
 import { ERROR_CODES } from '../../src/errors.js';
-import { createLogger } from '../../src/log.js';
 import { TokenStoreReadiness } from '../../src/proxy/health.js';
-import { buildServer, type VncgateServer } from '../../src/proxy/server.js';
+import type { VncgateServer } from '../../src/proxy/server.js';
 import { MemoryTokenStore, type TokenStore } from '../../src/tokens/index.js';
+import { signTestJwt, startInProcess } from '../support/in-process.js';
 import { startTinyVncServer } from '../support/tiny-vnc-server.js';
 import { wsRfbConnect, type WsRfbResult } from '../support/ws-rfb-client.js';
 
 /** Issue 15: graceful drain on SIGTERM, and /readyz answering within a deadline, in-process. */
-const SECRET = 'a-test-secret-that-is-long-enough-0123456789';
-const dir = mkdtempSync(join(tmpdir(), 'vncgate-drain-'));
-const secretFile = join(dir, 'jwt');
-writeFileSync(secretFile, `${SECRET}\n`);
-
 const SHUTDOWN = ERROR_CODES.SESSION_ERR_SHUTDOWN;
 let backend: Awaited<ReturnType<typeof startTinyVncServer>>;
 let tokens: MemoryTokenStore;
@@ -33,18 +23,8 @@ afterAll(async () => {
 });
 
 async function start(): Promise<void> {
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      listen: ['127.0.0.1:0'],
-      tls: { plainHttp: true },
-      api: { jwt: { hs256SecretFile: secretFile, issuer: 'https://keystone.test', audience: 'vncgate' } },
-      backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] },
-      log: { level: 'silent' },
-    },
-  });
   tokens = new MemoryTokenStore();
-  srv = await buildServer({ config, tokens, log: createLogger({ level: 'silent' }) });
+  ({ srv } = await startInProcess({ tokens }));
   base = `ws://${srv.addresses[0]}`;
 }
 afterEach(async () => {
@@ -91,7 +71,7 @@ describe('issue 15: drain', () => {
     expect(ready.headers.connection).toBe('close');
     expect((await srv.app.inject({ url: '/healthz' })).statusCode).toBe(200);
 
-    const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://keystone.test').setAudience('vncgate').setSubject('op').setExpirationTime('5m').sign(new TextEncoder().encode(SECRET));
+    const jwt = await signTestJwt({}, { sub: 'op', iat: null });
     const api = await srv.app.inject({ method: 'POST', url: '/v1/console-tokens', payload: { target: `127.0.0.1:${backend.port}` }, headers: { authorization: `Bearer ${jwt}` } });
     expect(api.statusCode).toBe(503);
     expect(api.json()).toMatchObject({ error: { code: 'SESSION_ERR_SHUTDOWN' } });

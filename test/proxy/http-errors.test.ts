@@ -1,36 +1,14 @@
-import { SignJWT } from 'jose';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.js';
 import { ERROR_CODES } from '../../src/errors.js';
-import { createLogger } from '../../src/log.js';
 import { checkLifetime } from '../../src/proxy/api-auth.js';
-import { buildServer, type VncgateServer } from '../../src/proxy/server.js';
-import { MemoryTokenStore } from '../../src/tokens/index.js';
+import type { VncgateServer } from '../../src/proxy/server.js';
+import { signTestJwt, startInProcess } from '../support/in-process.js';
 
 /** Issue 15: every HTTP error has vncgate's shape and a code; JWT lifetimes are bounded; publicUrl decides the own origin. */
-const SECRET = 'a-test-secret-that-is-long-enough-0123456789';
-const dir = mkdtempSync(join(tmpdir(), 'vncgate-http-errors-'));
-const secretFile = join(dir, 'jwt');
-writeFileSync(secretFile, `${SECRET}\n`);
-
 const servers: VncgateServer[] = [];
 async function serve(extra: Record<string, unknown> = {}): Promise<VncgateServer> {
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      listen: ['127.0.0.1:0'],
-      tls: { plainHttp: true },
-      api: { jwt: { hs256SecretFile: secretFile, issuer: 'https://keystone.test', audience: 'vncgate' } },
-      backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] },
-      log: { level: 'silent' },
-      ...extra,
-    },
-  });
-  const srv = await buildServer({ config, tokens: new MemoryTokenStore(), log: createLogger({ level: 'silent' }) });
+  const { srv } = await startInProcess({ overrides: extra });
   servers.push(srv);
   return srv;
 }
@@ -44,11 +22,8 @@ afterAll(async () => {
 });
 
 const nowS = (): number => Math.floor(Date.now() / 1000);
-async function jwt(opts: { iat?: number | null; exp?: number | null } = {}): Promise<string> {
-  const j = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://keystone.test').setAudience('vncgate').setSubject('operator');
-  if (opts.iat !== null) j.setIssuedAt(opts.iat ?? nowS());
-  if (opts.exp !== null) j.setExpirationTime(opts.exp ?? nowS() + 300);
-  return j.sign(new TextEncoder().encode(SECRET));
+function jwt(opts: { iat?: number | null; exp?: number | null } = {}): Promise<string> {
+  return signTestJwt({}, { iat: opts.iat, exp: opts.exp === undefined ? nowS() + 300 : opts.exp });
 }
 
 /** The body is exactly `{"error": {"code", "message"}}`, with the code's status. */

@@ -1,61 +1,29 @@
-import { SignJWT } from 'jose';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.js';
-import { createLogger } from '../../src/log.js';
 import { consoleUrl } from '../../src/proxy/console-url.js';
-import { buildServer, type VncgateServer } from '../../src/proxy/server.js';
+import type { VncgateServer } from '../../src/proxy/server.js';
 import { MemoryTokenStore } from '../../src/tokens/index.js';
+import { captureLog, signTestJwt, startInProcess, type TestJwtOptions } from '../support/in-process.js';
 import { startTinyVncServer } from '../support/tiny-vnc-server.js';
 import { wsRfbConnect } from '../support/ws-rfb-client.js';
 
-const SECRET = 'a-test-secret-that-is-long-enough-0123456789';
-const dir = mkdtempSync(join(tmpdir(), 'vncgate-server-'));
-const secretFile = join(dir, 'jwt');
-writeFileSync(secretFile, `${SECRET}\n`);
-
-const logLines: string[] = [];
-const sink = new Writable({
-  write(chunk, _enc, cb) {
-    logLines.push(...String(chunk).split('\n').filter(Boolean));
-    cb();
-  },
-});
+const { lines: logLines, sink } = captureLog();
 
 let srv: VncgateServer;
 let tokens: MemoryTokenStore;
 let backend: Awaited<ReturnType<typeof startTinyVncServer>>;
 let base: string;
 
-async function jwt(claims: Record<string, unknown> = {}, opts: { aud?: string; iss?: string; exp?: string | number; secret?: string } = {}): Promise<string> {
-  return new SignJWT(claims)
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuer(opts.iss ?? 'https://keystone.test')
-    .setAudience(opts.aud ?? 'vncgate')
-    .setSubject('operator')
-    .setIssuedAt()
-    .setExpirationTime(opts.exp ?? '5m')
-    .sign(new TextEncoder().encode(opts.secret ?? SECRET));
-}
+const jwt = (claims: Record<string, unknown> = {}, opts: TestJwtOptions = {}): Promise<string> => signTestJwt(claims, opts);
 
 beforeAll(async () => {
   backend = await startTinyVncServer({ name: 'tiny-desk' });
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      listen: ['127.0.0.1:0'],
-      tls: { plainHttp: true },
-      api: { jwt: { hs256SecretFile: secretFile, issuer: 'https://keystone.test', audience: 'vncgate' } },
-      origins: { allowed: ['https://horizon.test'] },
-      backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] },
-      log: { level: 'debug' },
-    },
-  });
   tokens = new MemoryTokenStore();
-  srv = await buildServer({ config, tokens, log: createLogger({ level: 'debug', destination: sink }) });
+  ({ srv } = await startInProcess({
+    overrides: { origins: { allowed: ['https://horizon.test'] } },
+    tokens,
+    logLevel: 'debug',
+    logSink: sink,
+  }));
   base = `http://${srv.addresses[0]}`;
 });
 

@@ -3,32 +3,15 @@
  * policy (backends.allowedTargets unset): loopback, link-local and the cloud metadata address are
  * refused when a token is issued, and again when a session connects, whatever the token says.
  */
-import { SignJWT } from 'jose';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.js';
 import { ERROR_CODES } from '../../src/errors.js';
-import { createLogger } from '../../src/log.js';
-import { buildServer, type VncgateServer } from '../../src/proxy/server.js';
+import type { VncgateServer } from '../../src/proxy/server.js';
 import { MemoryTokenStore } from '../../src/tokens/index.js';
+import { captureLog, signTestJwt, startInProcess } from '../support/in-process.js';
 import { startTinyVncServer } from '../support/tiny-vnc-server.js';
 import { wsRfbConnect } from '../support/ws-rfb-client.js';
 
-const SECRET = 'a-test-secret-that-is-long-enough-0123456789';
-const dir = mkdtempSync(join(tmpdir(), 'vncgate-policy-'));
-const secretFile = join(dir, 'jwt');
-writeFileSync(secretFile, `${SECRET}\n`);
-
-const logLines: string[] = [];
-const sink = new Writable({
-  write(chunk, _enc, cb) {
-    logLines.push(...String(chunk).split('\n').filter(Boolean));
-    cb();
-  },
-});
+const { lines: logLines, sink } = captureLog();
 
 let srv: VncgateServer;
 let tokens: MemoryTokenStore;
@@ -39,26 +22,11 @@ let bearer: string;
 beforeAll(async () => {
   backend = await startTinyVncServer({ name: 'loopback-desk' });
   backend.server.on('connection', () => (accepted += 1));
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      listen: ['127.0.0.1:0'],
-      tls: { plainHttp: true },
-      api: { jwt: { hs256SecretFile: secretFile, issuer: 'https://keystone.test', audience: 'vncgate' } },
-      log: { level: 'debug' },
-    },
-  });
-  expect(config.raw.backends.allowedTargets).toEqual(['0.0.0.0/0', '::/0']);
   tokens = new MemoryTokenStore();
-  srv = await buildServer({ config, tokens, log: createLogger({ level: 'debug', destination: sink }) });
-  bearer = await new SignJWT({})
-    .setProtectedHeader({ alg: 'HS256' })
-    .setIssuer('https://keystone.test')
-    .setAudience('vncgate')
-    .setSubject('issuer-under-test')
-    .setIssuedAt()
-    .setExpirationTime('5m')
-    .sign(new TextEncoder().encode(SECRET));
+  const started = await startInProcess({ allowLoopback: false, tokens, logLevel: 'debug', logSink: sink });
+  srv = started.srv;
+  expect(started.config.raw.backends.allowedTargets).toEqual(['0.0.0.0/0', '::/0']);
+  bearer = await signTestJwt({}, { sub: 'issuer-under-test' });
 });
 
 afterAll(async () => {

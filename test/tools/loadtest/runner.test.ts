@@ -1,11 +1,6 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadtestCommand } from '../../../tools/cli/loadtest.js';
 import { UsageError, type CliIo } from '../../../src/cli/io.js';
-import { loadConfig } from '../../../src/config/index.js';
-import { createLogger } from '../../../src/log.js';
 import { ApiTokenSource, type TokenSource } from '../../../tools/loadtest/token-source.js';
 import { readCpuIdle } from '../../../tools/loadtest/cpuidle.js';
 import { MemoryFloor } from '../../../tools/loadtest/meminfo.js';
@@ -13,15 +8,14 @@ import { formatReport } from '../../../tools/loadtest/report.js';
 import { ProcSampler } from '../../../tools/loadtest/proc-sampler.js';
 import { WARMUP_EXCHANGES, runLoadtest, type LoadtestOptions } from '../../../tools/loadtest/runner.js';
 import { wsConnector } from '../../../tools/loadtest/ws-client.js';
-import { buildServer, type VncgateServer } from '../../../src/proxy/server.js';
+import { createLogger } from '../../../src/log.js';
+import type { VncgateServer } from '../../../src/proxy/server.js';
 import { startSyntheticServer, type SyntheticServer } from '../../../tools/synthetic/index.js';
-import { MemoryTokenStore } from '../../../src/tokens/index.js';
+import { TEST_JWT_SECRET, startInProcess, testJwtSecretFile } from '../../support/in-process.js';
 
 /** The whole path, in one process: load tester → vncgate (real server, memory tokens) → synthetic RFB server. */
-const SECRET = 'a-loadtest-secret-that-is-long-enough-0123456789';
-const dir = mkdtempSync(join(tmpdir(), 'vncgate-loadtest-'));
-const secretFile = join(dir, 'jwt');
-writeFileSync(secretFile, `${SECRET}\n`);
+const SECRET = TEST_JWT_SECRET;
+const secretFile = testJwtSecretFile();
 
 let srv: VncgateServer;
 let pingpong: SyntheticServer;
@@ -31,17 +25,7 @@ let base: string;
 beforeAll(async () => {
   pingpong = await startSyntheticServer({ mode: 'pingpong' });
   stream = await startSyntheticServer({ mode: 'stream', streamUpdateBytes: 64 * 1024 });
-  const config = loadConfig({
-    env: {},
-    overrides: {
-      listen: ['127.0.0.1:0'],
-      tls: { plainHttp: true },
-      api: { jwt: { hs256SecretFile: secretFile, issuer: 'loadtest', audience: 'vncgate' } },
-      backends: { allowedTargets: ['127.0.0.0/8', '::1/128'] },
-      log: { level: 'silent' },
-    },
-  });
-  srv = await buildServer({ config, tokens: new MemoryTokenStore(), log: createLogger({ level: 'silent' }) });
+  ({ srv } = await startInProcess({ overrides: { api: { jwt: { issuer: 'loadtest' } } } }));
   base = `http://${srv.addresses[0]}`;
 });
 afterAll(async () => {
