@@ -13,7 +13,6 @@ import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type WebSocket from 'ws';
 import { startSyntheticServer, type SyntheticServer } from '../../tools/synthetic/index.js';
 import { RedisTokenStore } from '../../src/tokens/index.js';
 import { runVncgate } from '../support/cli.js';
@@ -21,6 +20,7 @@ import { getTestPki, type CertAndKey, type TestPki } from '../support/pki.js';
 import { sleep, stopAll } from '../support/proc.js';
 import { startRedisServer, type RedisServer } from '../support/redis.js';
 import { startVncgateServe, type VncgateServe } from '../support/vncgate-process.js';
+import { pumpUpdates, type PumpedConsole } from '../support/pumped-console.js';
 import { wsRfbConnect } from '../support/ws-rfb-client.js';
 
 let pki: TestPki;
@@ -99,45 +99,15 @@ async function msUntilServed(server: VncgateServe, expected: string, since: numb
   return performance.now() - since;
 }
 
-/** A console kept busy: FramebufferUpdateRequest (RFC 6143 §7.5.3), the whole update read back (§7.6.1), again. */
-type Pumped = { ws: WebSocket; updates: () => number };
+type Pumped = PumpedConsole;
 
 async function openPumped(server: VncgateServe, ca: string): Promise<Pumped> {
   const token = (await tokens.issue({ kind: 'static', host: '127.0.0.1', port: vnc.port }, 120)).token;
   const r = await wsRfbConnect(`${server.wsBase}/websockify?token=${token}`, { ca, timeoutMs: 10_000 });
   if (!r.ok) throw new Error(`session refused: ${r.code} ${r.serverReason ?? ''}`);
-  const { ws, init } = r;
-  const bpp = init.pixelFormat.bitsPerPixel / 8;
-  let updates = 0;
-  let buf = Buffer.alloc(0);
-  const request = (): void => {
-    const req = Buffer.alloc(10);
-    req.writeUInt8(3, 0);
-    req.writeUInt16BE(init.width, 6);
-    req.writeUInt16BE(init.height, 8);
-    if (ws.readyState === ws.OPEN) ws.send(req);
-  };
-  const complete = (): number => {
-    if (buf.length < 4) return 0;
-    if (buf[0] !== 0) throw new Error(`expected a FramebufferUpdate, got message type ${buf[0]}`);
-    let at = 4;
-    for (let i = 0; i < buf.readUInt16BE(2); i++) {
-      if (buf.length < at + 12) return 0;
-      at += 12 + buf.readUInt16BE(at + 4) * buf.readUInt16BE(at + 6) * bpp;
-    }
-    return buf.length >= at ? at : 0;
-  };
-  ws.on('message', (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    for (let n = complete(); n > 0; n = complete()) {
-      buf = buf.subarray(n);
-      updates++;
-      setTimeout(request, 20); // paced: a shared machine
-    }
-  });
-  request();
-  await expect.poll(() => updates, { timeout: 10_000 }).toBeGreaterThan(3);
-  return { ws, updates: () => updates };
+  const pumped = pumpUpdates(r.ws, r.init);
+  await expect.poll(() => pumped.updates(), { timeout: 10_000 }).toBeGreaterThan(3);
+  return pumped;
 }
 
 /** The session is open and still exchanging updates. */

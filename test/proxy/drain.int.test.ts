@@ -13,7 +13,6 @@ import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type WebSocket from 'ws';
 import { ERROR_CODES } from '../../src/errors.js';
 import { startSyntheticServer, type SyntheticServer } from '../../tools/synthetic/index.js';
 import { RedisTokenStore } from '../../src/tokens/index.js';
@@ -21,6 +20,7 @@ import { getTestPki, type TestPki } from '../support/pki.js';
 import { sleep, stopAll } from '../support/proc.js';
 import { startRedisServer, type RedisServer } from '../support/redis.js';
 import { startVncgateServe, type VncgateServe } from '../support/vncgate-process.js';
+import { pumpUpdates, type PumpedConsole } from '../support/pumped-console.js';
 import { wsRfbConnect } from '../support/ws-rfb-client.js';
 
 const SHUTDOWN = ERROR_CODES.SESSION_ERR_SHUTDOWN;
@@ -86,48 +86,12 @@ function get(server: VncgateServe, path: string, timeoutMs = 5_000, agent: Agent
   });
 }
 
-/** A console kept busy: a non-incremental FramebufferUpdateRequest (RFC 6143 §7.5.3), the update read back whole (§7.6.1), again. */
-type Pumped = { ws: WebSocket; updates: () => number; closed: Promise<{ code: number; reason: string; atMs: number }> };
+type Pumped = PumpedConsole;
 
 async function openPumped(server: VncgateServe): Promise<Pumped> {
   const r = await wsRfbConnect(`${server.wsBase}/websockify?token=${await mint()}`, { ca: pki.ca.cert.pem, timeoutMs: 10_000 });
   if (!r.ok) throw new Error(`session refused: ${r.code} ${r.serverReason ?? ''}`);
-  const { ws, init } = r;
-  const bpp = init.pixelFormat.bitsPerPixel / 8;
-  let updates = 0;
-  let buf = Buffer.alloc(0);
-  const request = (): void => {
-    const req = Buffer.alloc(10);
-    req.writeUInt8(3, 0);
-    req.writeUInt16BE(init.width, 6);
-    req.writeUInt16BE(init.height, 8);
-    if (ws.readyState === ws.OPEN) ws.send(req);
-  };
-  /** Length of the complete FramebufferUpdate at the head of `buf` (Raw rectangles only), or 0 for not yet. */
-  const complete = (): number => {
-    if (buf.length < 4) return 0;
-    if (buf[0] !== 0) throw new Error(`expected a FramebufferUpdate, got message type ${buf[0]}`);
-    let at = 4;
-    for (let i = 0; i < buf.readUInt16BE(2); i++) {
-      if (buf.length < at + 12) return 0;
-      at += 12 + buf.readUInt16BE(at + 4) * buf.readUInt16BE(at + 6) * bpp;
-    }
-    return buf.length >= at ? at : 0;
-  };
-  ws.on('message', (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    for (let n = complete(); n > 0; n = complete()) {
-      buf = buf.subarray(n);
-      updates++;
-      // Paced, so five sessions do not take a core of a shared machine.
-      setTimeout(request, 20);
-    }
-  });
-  const closed = new Promise<{ code: number; reason: string; atMs: number }>((resolve) =>
-    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString(), atMs: performance.now() })),
-  );
-  request();
-  return { ws, updates: () => updates, closed };
+  return pumpUpdates(r.ws, r.init);
 }
 
 async function openSessions(server: VncgateServe): Promise<Pumped[]> {

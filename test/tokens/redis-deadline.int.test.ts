@@ -1,34 +1,20 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { hashToken, RedisTokenStore, type ConsoleTarget, type RedisTokenStoreOptions } from '../../src/tokens/index.js';
-import { startRedisServer, type RedisServer } from '../support/redis.js';
+import { useSharedRedis } from '../support/redis-fixture.js';
 import { rejectionCode } from './expect-code.js';
 
 /** Requests the store gave up on while Redis was frozen must not act when it thaws (issue 15). */
 const target: ConsoleTarget = { kind: 'static', host: 'bmc-7.example', port: 5900 };
 
-let server: RedisServer;
-let admin: Redis;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  admin = new Redis(server.url, { maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: 2_000 });
-});
-afterEach(async () => {
-  await Promise.allSettled(cleanups.splice(0).map((fn) => fn()));
-});
-afterAll(async () => {
-  admin?.disconnect();
-  await server?.dispose();
-});
+const redis = useSharedRedis();
 
 function makeStore(options: Partial<RedisTokenStoreOptions> = {}): { store: RedisTokenStore; prefix: string } {
   const prefix = `d${randomBytes(4).toString('hex')}:`;
-  const store = new RedisTokenStore({ url: server.url, keyPrefix: prefix, commandTimeoutMs: 500, ...options });
-  cleanups.push(() => store.close());
+  const store = new RedisTokenStore({ url: redis.server.url, keyPrefix: prefix, commandTimeoutMs: 500, ...options });
+  redis.cleanups.push(() => store.close());
   return { store, prefix };
 }
 
@@ -46,7 +32,7 @@ async function eventually<T>(fn: () => Promise<T>, timeoutMs: number): Promise<T
 
 /** How many times Redis has run EVALSHA so far (INFO commandstats), to know a late script did run. */
 async function evalshaCalls(): Promise<number> {
-  const info = await admin.info('commandstats');
+  const info = await redis.admin.info('commandstats');
   return Number(/^cmdstat_evalsha:calls=(\d+)/m.exec(info)?.[1] ?? 0);
 }
 
@@ -57,11 +43,11 @@ async function evalshaCalls(): Promise<number> {
 async function whileFrozen(store: RedisTokenStore, attempts: (() => Promise<unknown>)[]): Promise<void> {
   await store.ready();
   const before = await evalshaCalls();
-  server.pause();
+  redis.server.pause();
   try {
     for (const attempt of attempts) expect(await rejectionCode(attempt())).toBe('TOKEN_ERR_STORE_UNAVAILABLE');
   } finally {
-    server.resume();
+    redis.server.resume();
   }
   await eventually(async () => expect(await evalshaCalls()).toBeGreaterThanOrEqual(before + attempts.length), 10_000);
   await eventually(() => store.ready(), 15_000);
@@ -77,7 +63,7 @@ describe('issue 15: deadlines in Redis scripts', () => {
     await whileFrozen(store, [() => store.consume(token)]);
 
     // The late script ran and refused: the token is still there, and the link still works.
-    expect(await admin.exists(`${prefix}tok:${hashToken(token)}`)).toBe(1);
+    expect(await redis.admin.exists(`${prefix}tok:${hashToken(token)}`)).toBe(1);
     await expect(store.consume(token)).resolves.toEqual(record);
     expect(await rejectionCode(store.consume(token))).toBe('TOKEN_ERR_INVALID');
   });

@@ -1,38 +1,24 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isVncgateError } from '../../src/errors.js';
 import { RedisTokenStore, type ConsoleTarget, type SlotRequest } from '../../src/tokens/index.js';
-import { startRedisServer, type RedisServer } from '../support/redis.js';
+import { useSharedRedis } from '../support/redis-fixture.js';
 import { rejectionCode } from './expect-code.js';
 
 /** Limits shared by replicas through a real redis-server (issue 15 item 7): two stores, one prefix. */
 const target: ConsoleTarget = { kind: 'static', host: '10.0.0.5', port: 5900 };
 const KEY = 'target:10.0.0.5:5900';
 
-let server: RedisServer;
-let admin: Redis;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  admin = new Redis(server.url, { maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: 2_000 });
-});
-afterEach(async () => {
-  await Promise.allSettled(cleanups.splice(0).map((fn) => fn()));
-});
-afterAll(async () => {
-  admin?.disconnect();
-  await server?.dispose();
-});
+const redis = useSharedRedis();
 
 /** Two "replicas": stores on their own connections sharing one key prefix. */
 async function replicas(): Promise<{ a: RedisTokenStore; b: RedisTokenStore; prefix: string }> {
   const prefix = `l${randomBytes(4).toString('hex')}:`;
   const make = (name: string) => {
-    const store = new RedisTokenStore({ url: server.url, keyPrefix: prefix, commandTimeoutMs: 500, connectionName: name });
-    cleanups.push(() => store.close());
+    const store = new RedisTokenStore({ url: redis.server.url, keyPrefix: prefix, commandTimeoutMs: 500, connectionName: name });
+    redis.cleanups.push(() => store.close());
     return store;
   };
   const a = make('vncgate-a');
@@ -84,7 +70,7 @@ describe('session slots across replicas', () => {
     expect(await a.acquireSlots(slots('new', 2, 1_000))).toBe(true);
     expect(await a.acquireSlots(slots('another', 2, 1_000))).toBe(false);
     // The set expires with its newest lease; nothing is left behind.
-    const ttl = await admin.pttl(`${prefix}lim:${KEY}`);
+    const ttl = await redis.admin.pttl(`${prefix}lim:${KEY}`);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(1_000);
   });
@@ -107,11 +93,11 @@ describe('session slots across replicas', () => {
 
   it('is refused while Redis is frozen, and works again by itself when it is back', async () => {
     const { a } = await replicas();
-    server.pause();
+    redis.server.pause();
     try {
       expect(await rejectionCode(a.acquireSlots(slots('s1')))).toBe('TOKEN_ERR_STORE_UNAVAILABLE');
     } finally {
-      server.resume();
+      redis.server.resume();
     }
     // The acquire given up on did not take a slot when Redis thawed (deadline), so both fit.
     await eventually(async () => expect(await a.acquireSlots(slots('s2'))).toBe(true), 15_000);
@@ -132,7 +118,7 @@ describe('invalid links per client address across replicas', () => {
     expect(await rejectionCode(b.consume(token, { client: '198.51.100.4' }))).toBe('TOKEN_ERR_RATE_LIMITED');
     expect(await rejectionCode(a.peek(token, { client: '198.51.100.4' }))).toBe('TOKEN_ERR_RATE_LIMITED');
     // No key names the address.
-    const keys = await admin.keys(`${prefix}*`);
+    const keys = await redis.admin.keys(`${prefix}*`);
     expect(keys.join(' ')).not.toContain('198.51.100.4');
     // The cool-down ends by itself, and the link still works.
     await eventually(async () => expect(await a.coolingDown('198.51.100.4')).toBe(false), 5_000);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { isVncgateError, type VncgateError } from '../../src/errors.js';
 import {
   createTokenStore,
@@ -14,34 +14,19 @@ import {
   type TokenStore,
   type TokenStoreLogger,
 } from '../../src/tokens/index.js';
-import { freeLoopbackPort, startRedisServer, type RedisServer } from '../support/redis.js';
+import { freeLoopbackPort } from '../support/redis.js';
+import { useSharedRedis } from '../support/redis-fixture.js';
 import { rejectionCode } from './expect-code.js';
 
 const target: ConsoleTarget = { kind: 'static', host: 'bmc-7.example', port: 5900, profile: 'supermicro' };
 
-let server: RedisServer;
-let admin: Redis;
-const cleanups: (() => Promise<unknown>)[] = [];
-
-beforeAll(async () => {
-  server = await startRedisServer();
-  admin = new Redis(server.url, { maxRetriesPerRequest: 1, connectTimeout: 2_000, commandTimeout: 2_000 });
-});
-
-afterEach(async () => {
-  await Promise.allSettled(cleanups.splice(0).map((fn) => fn()));
-});
-
-afterAll(async () => {
-  admin?.disconnect();
-  await server?.dispose();
-});
+const redis = useSharedRedis();
 
 /** A store on the shared server with its own key prefix, closed after the test. */
 function makeStore(options: Partial<RedisTokenStoreOptions> & { prefix?: string } = {}): RedisTokenStore {
   const { prefix, ...rest } = options;
-  const store = new RedisTokenStore({ url: server.url, keyPrefix: prefix ?? uniquePrefix(), ...rest });
-  cleanups.push(() => store.close());
+  const store = new RedisTokenStore({ url: redis.server.url, keyPrefix: prefix ?? uniquePrefix(), ...rest });
+  redis.cleanups.push(() => store.close());
   return store;
 }
 
@@ -55,7 +40,7 @@ async function scanKeys(pattern: string): Promise<string[]> {
   const deadline = Date.now() + 10_000;
   do {
     if (Date.now() > deadline) throw new Error('SCAN did not finish in time');
-    const [next, batch] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    const [next, batch] = await redis.admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
     keys.push(...batch);
     cursor = next;
   } while (cursor !== '0');
@@ -87,14 +72,14 @@ async function rejection(promise: Promise<unknown>): Promise<VncgateError> {
 
 describe('RedisTokenStore against a real redis-server', () => {
   it('runs on a Redis with GETDEL (≥ 6.2)', async () => {
-    const info = await admin.info('server');
+    const info = await redis.admin.info('server');
     const version = /redis_version:(\d+)\.(\d+)/.exec(info);
     expect(version).not.toBeNull();
     expect(Number(version![1]) * 100 + Number(version![2])).toBeGreaterThanOrEqual(602);
     // The helper's server: loopback only, nothing written to disk.
-    expect(await admin.config('GET', 'bind')).toEqual(['bind', '127.0.0.1']);
-    expect(await admin.config('GET', 'save')).toEqual(['save', '']);
-    expect(await admin.config('GET', 'appendonly')).toEqual(['appendonly', 'no']);
+    expect(await redis.admin.config('GET', 'bind')).toEqual(['bind', '127.0.0.1']);
+    expect(await redis.admin.config('GET', 'save')).toEqual(['save', '']);
+    expect(await redis.admin.config('GET', 'appendonly')).toEqual(['appendonly', 'no']);
     const store = makeStore();
     await expect(store.ready()).resolves.toBeUndefined();
     expect(store.kind).toBe('redis');
@@ -122,7 +107,7 @@ describe('RedisTokenStore against a real redis-server', () => {
     const a = makeStore({ prefix, connectionName: 'vncgate-test-a' });
     const b = makeStore({ prefix, connectionName: 'vncgate-test-b' });
     await Promise.all([a.ready(), b.ready()]);
-    const clients = await admin.client('LIST');
+    const clients = await redis.admin.client('LIST');
     expect(String(clients)).toContain('name=vncgate-test-a');
     expect(String(clients)).toContain('name=vncgate-test-b');
 
@@ -143,12 +128,12 @@ describe('RedisTokenStore against a real redis-server', () => {
     const store = makeStore({ prefix });
     const { token, record } = await store.issue(target, 0.4);
     const key = `${prefix}tok:${hashToken(token)}`;
-    const pttl = await admin.pttl(key);
+    const pttl = await redis.admin.pttl(key);
     expect(pttl).toBeGreaterThan(0);
     expect(pttl).toBeLessThanOrEqual(400);
-    expect(JSON.parse((await admin.get(key))!)).toEqual(record);
+    expect(JSON.parse((await redis.admin.get(key))!)).toEqual(record);
     await sleep(600);
-    expect(await admin.exists(key)).toBe(0);
+    expect(await redis.admin.exists(key)).toBe(0);
     expect(await rejectionCode(store.consume(token))).toBe('TOKEN_ERR_INVALID');
   });
 
@@ -168,8 +153,8 @@ describe('RedisTokenStore against a real redis-server', () => {
     const prefix = uniquePrefix();
     const store = makeStore({ prefix });
     await store.ready();
-    const monitor = await new Redis(server.url).monitor();
-    cleanups.push(async () => monitor.disconnect());
+    const monitor = await new Redis(redis.server.url).monitor();
+    redis.cleanups.push(async () => monitor.disconnect());
     const seen: string[][] = [];
     monitor.on('monitor', (_time: string, args: string[]) => seen.push(args));
 
@@ -183,7 +168,7 @@ describe('RedisTokenStore against a real redis-server', () => {
     expect(keys.sort()).toEqual(tokens.slice(2).map((t) => `${prefix}tok:${hashToken(t)}`).sort());
     for (const key of keys) {
       expect(key).toMatch(/^t[0-9a-f]{8}:tok:[0-9a-f]{64}$/);
-      const value = (await admin.get(key))!;
+      const value = (await redis.admin.get(key))!;
       expect(JSON.parse(value)).toEqual(issued[0]!.record);
       for (const t of tokens) expect(value).not.toContain(t);
     }
@@ -211,11 +196,11 @@ describe('RedisTokenStore against a real redis-server', () => {
     for (const value of corrupt) {
       const token = generateToken();
       const key = `${prefix}tok:${hashToken(token)}`;
-      await admin.set(key, value, 'PX', 60_000);
+      await redis.admin.set(key, value, 'PX', 60_000);
       const error = await rejection(store.consume(token));
       expect(error.code).toBe('TOKEN_ERR_INVALID');
       expect(error.details).toMatchObject({ reason: 'corrupt', tokenId: tokenLogId(token) });
-      expect(await admin.exists(key)).toBe(0);
+      expect(await redis.admin.exists(key)).toBe(0);
       expect(JSON.stringify(warn.mock.lastCall)).not.toContain(token);
       expect(warn.mock.lastCall?.[0]).toMatchObject({ tokenId: tokenLogId(token) });
     }
@@ -225,7 +210,7 @@ describe('RedisTokenStore against a real redis-server', () => {
   it('refuses bad input before touching Redis', async () => {
     // Nothing listens on this port: any Redis round trip would fail with TOKEN_ERR_STORE_UNAVAILABLE.
     const store = new RedisTokenStore({ url: `redis://127.0.0.1:${await freeLoopbackPort()}`, connectTimeoutMs: 500 });
-    cleanups.push(() => store.close());
+    redis.cleanups.push(() => store.close());
     expect(await rejectionCode(store.consume('not-a-token'))).toBe('TOKEN_ERR_INVALID');
     expect(await rejectionCode(store.consume(`${generateToken()}x`))).toBe('TOKEN_ERR_INVALID');
     expect(await rejectionCode(store.consume(''))).toBe('TOKEN_ERR_MISSING');
@@ -249,8 +234,8 @@ describe('RedisTokenStore against a real redis-server', () => {
   });
 
   it('createTokenStore gives a Redis store for a Redis URL', async () => {
-    const store: TokenStore = createTokenStore({ redisUrl: server.url, keyPrefix: uniquePrefix() });
-    cleanups.push(() => store.close());
+    const store: TokenStore = createTokenStore({ redisUrl: redis.server.url, keyPrefix: uniquePrefix() });
+    redis.cleanups.push(() => store.close());
     expect(store.kind).toBe('redis');
     const { token } = await store.issue(target, 60);
     await expect(store.consume(token)).resolves.toBeDefined();
@@ -268,7 +253,7 @@ describe('RedisTokenStore against a real redis-server', () => {
 
   it('fails fast when Redis is down at start-up', async () => {
     const store = new RedisTokenStore({ url: `redis://127.0.0.1:${await freeLoopbackPort()}`, connectTimeoutMs: 1_000 });
-    cleanups.push(() => store.close());
+    redis.cleanups.push(() => store.close());
     const started = Date.now();
     expect(await rejectionCode(store.issue(target, 60))).toBe('TOKEN_ERR_STORE_UNAVAILABLE');
     expect(await rejectionCode(store.consume(generateToken()))).toBe('TOKEN_ERR_STORE_UNAVAILABLE');
@@ -284,7 +269,7 @@ describe('RedisTokenStore against a real redis-server', () => {
       const store = makeStore({ commandTimeoutMs: 500, logger: { debug: () => {}, info, warn } });
       const before = await store.issue(target, 60);
 
-      await server.stop();
+      await redis.server.stop();
       try {
         for (const attempt of [() => store.consume(before.token), () => store.issue(target, 60), () => store.revoke(before.token)]) {
           const started = Date.now();
@@ -295,7 +280,7 @@ describe('RedisTokenStore against a real redis-server', () => {
         // the close; the one warning follows the close.
         await eventually(async () => expect(warn).toHaveBeenCalledTimes(1), 5_000);
       } finally {
-        await server.start();
+        await redis.server.start();
       }
       const after = await eventually(() => store.issue(target, 60), 15_000);
       await expect(store.consume(after.token)).resolves.toEqual(after.record);
@@ -307,13 +292,13 @@ describe('RedisTokenStore against a real redis-server', () => {
     it('rejects promptly while redis-server is frozen, and a token is never consumed twice', async () => {
       const store = makeStore({ commandTimeoutMs: 500 });
       const { token } = await store.issue(target, 60);
-      server.pause();
+      redis.server.pause();
       try {
         const started = Date.now();
         expect(await rejectionCode(store.consume(token))).toBe('TOKEN_ERR_STORE_UNAVAILABLE');
         expect(Date.now() - started).toBeLessThan(5_000);
       } finally {
-        server.resume();
+        redis.server.resume();
       }
       await eventually(() => store.ready(), 15_000);
       // The consume given up on refuses to act once Redis thaws (issue 15, redis-deadline.int.test.ts);
