@@ -1,15 +1,8 @@
 /** RFB wire constants used by the synthetic server. Sections refer to RFC 6143. */
+import { CLIENT_MESSAGE_LIMITS } from '../../src/rfb/index.js';
 
-/** Client-to-server message types. */
-export const CLIENT_MESSAGE = {
-  setPixelFormat: 0, // §7.5.1
-  setEncodings: 2, // §7.5.2
-  framebufferUpdateRequest: 3, // §7.5.3
-  keyEvent: 4, // §7.5.4
-  pointerEvent: 5, // §7.5.5
-  clientCutText: 6, // §7.5.6
-} as const;
-export type ClientMessageType = (typeof CLIENT_MESSAGE)[keyof typeof CLIENT_MESSAGE];
+/** Client-to-server message types: vncgate's own table (src/rfb); the synthetic server serves the six of §7.5. */
+export { CLIENT_MESSAGE } from '../../src/rfb/index.js';
 
 /** Fixed lengths of the client messages, type byte included. */
 export const CLIENT_MESSAGE_LENGTH = {
@@ -33,8 +26,8 @@ export const ENCODING = {
 
 /** Bounds on what a client may make us buffer or wait for. */
 export const MESSAGE_LIMITS = {
-  /** SetEncodings count; noVNC sends about 25, TigerVNC about 30. The U16 field allows 65 535. */
-  maxEncodings: 256,
+  /** SetEncodings count: the same bound as vncgate's own (src/rfb CLIENT_MESSAGE_LIMITS). */
+  maxEncodings: CLIENT_MESSAGE_LIMITS.maxEncodings,
   /** ClientCutText length; longer closes the client. The text itself is skipped, never buffered. */
   maxCutTextBytes: 1024 * 1024,
 } as const;
