@@ -50,113 +50,153 @@ function readTunnelResponse(buf: Buffer): { state: 'more' } | { state: 'open'; r
  * deadline. Resolves with the socket to go on with (the TLS one after an upgrade), paused.
  */
 export function runHandshake(raw: Socket, engine: RfbClientHandshake, host: string, opts: HandshakeOptions): Promise<HandshakeOutcome> {
-  return new Promise<HandshakeOutcome>((resolve, reject) => {
-    let current: Socket = raw;
-    let tlsSummary: TlsSummary | null = null;
-    let tlsMs: number | null = null;
-    let settled = false;
+  return new Promise<HandshakeOutcome>((resolve, reject) => new HandshakeRun(raw, engine, host, opts, resolve, reject).start());
+}
 
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      opts.signal?.removeEventListener('abort', onAbort);
-      detach(current);
-    };
-    const fail = (err: VncgateError): void => {
-      if (settled) return;
-      settled = true;
-      cleanup();
-      current.destroy();
-      if (current !== raw) raw.destroy();
-      reject(err);
-    };
-    let tunnel: Buffer | null = opts.tunnelPath ? Buffer.alloc(0) : null;
-    const onData = (chunk: Buffer): void => {
-      if (tunnel === null) {
-        apply(engine.receive(chunk));
-        return;
-      }
-      // Waiting for the tunnel's HTTP response; everything after its blank line is RFB.
-      tunnel = Buffer.concat([tunnel, chunk]);
-      const r = readTunnelResponse(tunnel);
-      if (r.state === 'more') return;
-      if (r.state === 'failed') {
-        fail(r.error);
-        return;
-      }
-      tunnel = null;
-      if (r.rest.length > 0) apply(engine.receive(r.rest));
-    };
-    const onError = (err: NodeJS.ErrnoException): void =>
-      fail(new VncgateError(socketErrorCode(err), `console endpoint connection error: ${err.code ?? err.message}`, { cause: err }));
-    const onClose = (): void =>
-      fail(new VncgateError('BACKEND_ERR_CLOSED', `console endpoint closed the connection during the handshake (state ${engine.state})`));
-    const onAbort = (): void => fail(new VncgateError('SESSION_ERR_SHUTDOWN', 'handshake aborted'));
-    const attach = (s: Socket): void => {
-      s.on('data', onData);
-      s.on('error', onError);
-      s.on('close', onClose);
-    };
-    function detach(s: Socket): void {
-      s.off('data', onData);
-      s.off('error', onError);
-      s.off('close', onClose);
-    }
+/** One handshake in progress: the socket it reads (the raw one, then the TLS one), its deadline, and how it ends (once). */
+class HandshakeRun {
+  readonly #raw: Socket;
+  readonly #engine: RfbClientHandshake;
+  readonly #host: string;
+  readonly #opts: HandshakeOptions;
+  readonly #resolve: (outcome: HandshakeOutcome) => void;
+  readonly #reject: (error: VncgateError) => void;
+  #current: Socket;
+  #tlsSummary: TlsSummary | null = null;
+  #tlsMs: number | null = null;
+  #settled = false;
+  /** The tunnel's HTTP response so far, while waiting for it; null once RFB flows (or without a tunnel). */
+  #tunnel: Buffer | null;
+  #timer: NodeJS.Timeout | undefined;
 
-    const apply = (actions: ClientAction[]): void => {
-      for (const a of actions) {
-        if (settled) return;
-        switch (a.type) {
-          case 'send':
-            current.write(a.bytes);
-            break;
-          case 'failed':
-            fail(a.error);
-            return;
-          case 'startTls':
-            upgrade(a.transport);
-            return;
-          case 'established':
-            settled = true;
-            cleanup();
-            current.pause();
-            resolve({ socket: current, info: a.info, tls: tlsSummary, trailing: a.trailing, tlsMs });
-            return;
-        }
-      }
-    };
+  constructor(
+    raw: Socket,
+    engine: RfbClientHandshake,
+    host: string,
+    opts: HandshakeOptions,
+    resolve: (outcome: HandshakeOutcome) => void,
+    reject: (error: VncgateError) => void,
+  ) {
+    this.#raw = raw;
+    this.#current = raw;
+    this.#engine = engine;
+    this.#host = host;
+    this.#opts = opts;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.#tunnel = opts.tunnelPath ? Buffer.alloc(0) : null;
+  }
 
-    const upgrade = (transport: 'tls-anon' | 'tls-x509'): void => {
-      detach(raw);
-      const tlsSocket = startBackendTls(raw, transport, host, opts.port, opts.security.tls ?? {}, opts.log, {
-        fail,
-        secure: (summary, ms) => {
-          tlsSummary = summary;
-          tlsMs = ms;
-          attach(current);
-          try {
-            apply(engine.tlsEstablished());
-          } catch (err) {
-            fail(toVncgateError(err));
-          }
-        },
-      });
-      if (tlsSocket !== null) current = tlsSocket;
-    };
-
-    const timer = setTimeout(
-      () => fail(new VncgateError('BACKEND_ERR_TIMEOUT', `RFB handshake not finished after ${opts.handshakeTimeoutMs} ms (state ${engine.state})`)),
+  start(): void {
+    const opts = this.#opts;
+    this.#timer = setTimeout(
+      () => this.#fail(new VncgateError('BACKEND_ERR_TIMEOUT', `RFB handshake not finished after ${opts.handshakeTimeoutMs} ms (state ${this.#engine.state})`)),
       opts.handshakeTimeoutMs,
     );
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    attach(raw);
+    opts.signal?.addEventListener('abort', this.#onAbort, { once: true });
+    this.#attach(this.#raw);
     if (opts.tunnelPath) {
       if (/[\r\n ]/.test(opts.tunnelPath)) {
-        fail(new VncgateError('BACKEND_ERR_TUNNEL', 'tunnel path contains whitespace or line breaks'));
+        this.#fail(new VncgateError('BACKEND_ERR_TUNNEL', 'tunnel path contains whitespace or line breaks'));
         return;
       }
-      raw.write(`CONNECT ${opts.tunnelPath} HTTP/1.1\r\n\r\n`);
+      this.#raw.write(`CONNECT ${opts.tunnelPath} HTTP/1.1\r\n\r\n`);
     }
-  });
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    if (this.#tunnel === null) {
+      this.#apply(this.#engine.receive(chunk));
+      return;
+    }
+    // Waiting for the tunnel's HTTP response; everything after its blank line is RFB.
+    this.#tunnel = Buffer.concat([this.#tunnel, chunk]);
+    const r = readTunnelResponse(this.#tunnel);
+    if (r.state === 'more') return;
+    if (r.state === 'failed') {
+      this.#fail(r.error);
+      return;
+    }
+    this.#tunnel = null;
+    if (r.rest.length > 0) this.#apply(this.#engine.receive(r.rest));
+  };
+
+  readonly #onError = (err: NodeJS.ErrnoException): void =>
+    this.#fail(new VncgateError(socketErrorCode(err), `console endpoint connection error: ${err.code ?? err.message}`, { cause: err }));
+
+  readonly #onClose = (): void =>
+    this.#fail(new VncgateError('BACKEND_ERR_CLOSED', `console endpoint closed the connection during the handshake (state ${this.#engine.state})`));
+
+  readonly #onAbort = (): void => this.#fail(new VncgateError('SESSION_ERR_SHUTDOWN', 'handshake aborted'));
+
+  #attach(s: Socket): void {
+    s.on('data', this.#onData);
+    s.on('error', this.#onError);
+    s.on('close', this.#onClose);
+  }
+
+  #detach(s: Socket): void {
+    s.off('data', this.#onData);
+    s.off('error', this.#onError);
+    s.off('close', this.#onClose);
+  }
+
+  #apply(actions: ClientAction[]): void {
+    for (const a of actions) {
+      if (this.#settled) return;
+      switch (a.type) {
+        case 'send':
+          this.#current.write(a.bytes);
+          break;
+        case 'failed':
+          this.#fail(a.error);
+          return;
+        case 'startTls':
+          this.#upgrade(a.transport);
+          return;
+        case 'established':
+          this.#settled = true;
+          this.#cleanup();
+          this.#current.pause();
+          this.#resolve({ socket: this.#current, info: a.info, tls: this.#tlsSummary, trailing: a.trailing, tlsMs: this.#tlsMs });
+          return;
+      }
+    }
+  }
+
+  #upgrade(transport: 'tls-anon' | 'tls-x509'): void {
+    const raw = this.#raw;
+    this.#detach(raw);
+    const tlsSocket = startBackendTls(raw, transport, this.#host, this.#opts.port, this.#opts.security.tls ?? {}, this.#opts.log, {
+      fail: (error) => this.#fail(error),
+      secure: (summary, ms) => {
+        this.#tlsSummary = summary;
+        this.#tlsMs = ms;
+        this.#attach(this.#current);
+        try {
+          this.#apply(this.#engine.tlsEstablished());
+        } catch (err) {
+          this.#fail(toVncgateError(err));
+        }
+      },
+    });
+    if (tlsSocket !== null) this.#current = tlsSocket;
+  }
+
+  #fail(err: VncgateError): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#cleanup();
+    this.#current.destroy();
+    if (this.#current !== this.#raw) this.#raw.destroy();
+    this.#reject(err);
+  }
+
+  #cleanup(): void {
+    clearTimeout(this.#timer);
+    this.#opts.signal?.removeEventListener('abort', this.#onAbort);
+    this.#detach(this.#current);
+  }
 }
 
 /**
