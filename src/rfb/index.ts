@@ -59,3 +59,13 @@ export {
 } from './server-init.js';
 export { parseVersion, negotiatedVersion, versionBytes } from './version.js';
 export { vncAuthResponse, verifyVncAuthResponse } from './vnc-auth.js';
+export { Framebuffer } from './framebuffer.js';
+export {
+  DEFAULT_FRAMEBUFFER_LIMITS,
+  FramebufferReader,
+  type FramebufferAction,
+  type FramebufferLimits,
+  type FramebufferReaderState,
+} from './framebuffer-reader.js';
+export { ENCODING, SCREENSHOT_PIXEL_FORMAT, SERVER_MESSAGE, framebufferUpdateRequest, setEncodings, setPixelFormat } from './framebuffer-messages.js';
+export { PNG_SIGNATURE, crc32, encodePng, pngFile } from './png.js';
