@@ -127,6 +127,21 @@ export const CONFIG_SCHEMA = {
             maxLifetimeSeconds: { type: 'integer', minimum: 60, maximum: 604_800, default: 3_600 },
           },
         },
+        /** GET /v1/screenshots and GET /v1/console-checks (same JWT as the token API). */
+        screenshots: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            /** Deadline for one screenshot or check: node lookup, connect, handshake, frame, PNG. */
+            timeoutMs: { type: 'integer', minimum: 1_000, maximum: 300_000, default: 20_000 },
+            /** Screenshots and checks under way in this process; more are refused (SESSION_ERR_CAPACITY). */
+            maxConcurrent: { type: 'integer', minimum: 1, maximum: 256, default: 4 },
+            /** Largest framebuffer decoded (each costs about 3 bytes a pixel, twice over while compressing). */
+            maxWidth: { type: 'integer', minimum: 16, maximum: 16_384, default: 8_192 },
+            maxHeight: { type: 'integer', minimum: 16, maximum: 16_384, default: 8_192 },
+          },
+        },
       },
     },
     origins: {

@@ -19,6 +19,7 @@ import { OriginPolicy } from './origin.js';
 import { proxyProtocolListen } from './proxy-listener.js';
 import { SessionRegistry } from './session-registry.js';
 import { TlsReloader, type ReloadResult, type ReloadTrigger } from './tls-reload.js';
+import { registerScreenshotApi } from './screenshot-api.js';
 import { registerTokenApi } from './token-api.js';
 import { registerConsoleUpgrades } from './upgrade.js';
 
@@ -86,6 +87,7 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   await registerConsoleUpgrades(app, { config, tokens, log, resolvers, nova, registry, origins, lifecycle, connections, events: observe.events });
   registerHealth(app, { tokens, registry, lifecycle, connections });
   registerTokenApi(app, { config, tokens, resolvers, origins, lifecycle, audit: observe.audit });
+  registerScreenshotApi(app, { config, resolvers, lifecycle });
   for (const plugin of deps.plugins ?? []) await plugin(app);
 
   let listeners: Awaited<ReturnType<typeof listen>>;
