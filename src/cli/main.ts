@@ -7,6 +7,7 @@ import { PACKAGE_ROOT } from '../package-root.js';
 import type { Command, CommandTable } from './command.js';
 import { CONFIG_USAGE, configCommand } from './config.js';
 import { PROBE_USAGE, probeCommand } from './probe.js';
+import { SCREENSHOT_USAGE, screenshotCommand } from './screenshot.js';
 import { SERVE_USAGE, serveCommand } from './serve.js';
 import { TOKEN_USAGE, tokenCommand } from './token.js';
 import { UsageError, type CliIo } from './io.js';
@@ -29,6 +30,7 @@ const COMMANDS: CommandTable = {
     run: tokenCommand,
   },
   probe: { summary: [['probe HOST:PORT', 'check a VNC console endpoint: handshake, security, TLS, ServerInit (JSON)']], usage: PROBE_USAGE, run: probeCommand },
+  screenshot: { summary: [['screenshot', "save one frame of a console (HOST:PORT or an Ironic node) as PNG"]], usage: SCREENSHOT_USAGE, run: screenshotCommand },
   config: {
     summary: [
       ['config import', 'turn a nova.conf or ironic.conf into a vncgate configuration (YAML)'],

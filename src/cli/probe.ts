@@ -2,15 +2,20 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { VncgateError, toVncgateError, type ErrorCode } from '../errors.js';
 import { connectBackend, exchangeInit} from '../proxy/backend-connector.js';
+import type { ResolvedNode } from '../ironic/index.js';
 import type { BackendSecurity } from '../target.js';
+import { loadConsoleConfig, resolveNode } from './console-target.js';
 import { SECURITY_CHOICES, SECURITY_TYPE_NAMES, VENCRYPT_SUBTYPE_NAMES, isSecurityChoice, type SecurityChoice } from '../rfb/index.js';
 import { UsageError, parseHostPort, readSecretFile, type CliIo } from './io.js';
 import { PROBE_DEFAULT_PREFERENCE, credentialsMissingHint, noCommonSecurityHint, type ProbeCredentials } from './probe-hint.js';
 
 export const PROBE_USAGE = `Usage: vncgate probe HOST:PORT [options]
+       vncgate probe --node UUID|NAME [--config FILE] [--timeout MS]
 
 Connects to a VNC console endpoint, performs the RFB handshake as vncgate would, sends ClientInit
 (shared) and reads ServerInit. Prints one JSON object on stdout; exits 0 on success, 1 on failure.
+With --node, the endpoint and its backend profile come from Ironic and the configuration (FILE,
+or $VNCGATE_CONFIG, and VNCGATE_* variables), exactly as \`serve\` resolves a node for a session.
 
 Options:
   --security LIST        security preference, most preferred first, comma-separated, from:
@@ -24,6 +29,8 @@ Options:
   --no-verify-hostname   verify the certificate chain but not its name (BMCs with IP-less certificates)
   --allow-anonymous-tls  permit the unauthenticated TLSNone/TLSVnc/TLSPlain subtypes
   --timeout MS           deadline for each of connect, handshake and ServerInit (default 10000)
+  --node UUID|NAME       the Ironic node whose console to probe (instead of HOST:PORT)
+  --config FILE          configuration for --node (Ironic, profiles)
 `;
 
 /** What a person should check, per failure code, for the probe's stderr line. */
@@ -51,7 +58,18 @@ type ProbeOptions = {
   given: ProbeCredentials;
 };
 
-function parseProbeArgs(argv: string[]): ProbeOptions {
+/** `--node`: where and how come from Ironic and the configuration. */
+type NodeProbe = { node: string; config: string | undefined; timeoutMs: number };
+
+const SECURITY_FLAGS = ['security', 'password-file', 'username', 'ca', 'cert', 'key', 'servername', 'no-verify-hostname', 'allow-anonymous-tls'] as const;
+
+function parseTimeout(value: string | undefined): number {
+  const timeoutMs = value === undefined ? 10_000 : Number(value);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > 600_000) throw new UsageError('--timeout must be 1..600000 ms');
+  return timeoutMs;
+}
+
+function parseProbeArgs(argv: string[]): ProbeOptions | NodeProbe {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -67,9 +85,18 @@ function parseProbeArgs(argv: string[]): ProbeOptions {
       'no-verify-hostname': { type: 'boolean' },
       'allow-anonymous-tls': { type: 'boolean' },
       timeout: { type: 'string' },
+      node: { type: 'string' },
+      config: { type: 'string' },
     },
   });
-  if (positionals.length !== 1) throw new UsageError('probe takes exactly one HOST:PORT');
+  if (values.node !== undefined) {
+    if (positionals.length > 0) throw new UsageError('give either HOST:PORT or --node, not both');
+    const given = SECURITY_FLAGS.filter((f) => values[f] !== undefined);
+    if (given.length > 0) throw new UsageError(`--node takes its security from the backend profile Ironic's rules choose; drop --${given.join(', --')}`);
+    return { node: values.node, config: values.config, timeoutMs: parseTimeout(values.timeout) };
+  }
+  if (values.config !== undefined) throw new UsageError('--config goes with --node');
+  if (positionals.length !== 1) throw new UsageError('probe takes exactly one HOST:PORT (or --node)');
   const { host, port } = parseHostPort(positionals[0]!);
   const password = values['password-file'] !== undefined ? readSecretFile(values['password-file']) : undefined;
   const username = values.username;
@@ -87,8 +114,7 @@ function parseProbeArgs(argv: string[]): ProbeOptions {
     });
   }
   if ((values.cert === undefined) !== (values.key === undefined)) throw new UsageError('--cert and --key go together');
-  const timeoutMs = values.timeout === undefined ? 10_000 : Number(values.timeout);
-  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > 600_000) throw new UsageError('--timeout must be 1..600000 ms');
+  const timeoutMs = parseTimeout(values.timeout);
   const readPem = (f: string | undefined): Buffer | undefined => {
     if (f === undefined) return undefined;
     try {
@@ -127,9 +153,37 @@ function parseProbeArgs(argv: string[]): ProbeOptions {
 }
 
 export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
-  const opts = parseProbeArgs(argv);
-  const target = `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
+  const parsed = parseProbeArgs(argv);
+  if ('node' in parsed) return probeNode(parsed, io);
+  return probe(parsed, io, {}, performance.now());
+}
+
+/** Resolves the node through Ironic (as a session would), then probes its endpoint with the profile chosen. */
+async function probeNode(opts: NodeProbe, io: CliIo): Promise<number> {
+  const config = loadConsoleConfig(opts.config);
   const started = performance.now();
+  let resolved: ResolvedNode;
+  try {
+    resolved = await resolveNode(config, opts.node, opts.timeoutMs);
+  } catch (err) {
+    const e = toVncgateError(err);
+    io.out({ ok: false, node: opts.node, error: { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) } });
+    io.err(`vncgate probe --node ${opts.node}: ${e.code}: ${e.message}`);
+    return 1;
+  }
+  const sec = resolved.security;
+  const given: ProbeCredentials = {
+    explicitSecurity: sec.security,
+    password: sec.password !== undefined,
+    username: sec.username !== undefined,
+    allowAnonymousTls: sec.tls?.allowAnonymous === true,
+  };
+  const probeOpts: ProbeOptions = { host: resolved.host, port: resolved.port, security: sec, timeoutMs: opts.timeoutMs, given };
+  return probe(probeOpts, io, { node: opts.node, uuid: resolved.uuid, profile: resolved.profile }, started);
+}
+
+async function probe(opts: ProbeOptions, io: CliIo, extra: Record<string, string>, started: number): Promise<number> {
+  const target = `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${opts.port}`;
   try {
     const conn = await connectBackend({
       host: opts.host,
@@ -144,6 +198,7 @@ export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
       const choice = SECURITY_CHOICES[conn.info.security];
       io.out({
         ok: true,
+        ...extra,
         target,
         remote: conn.remote,
         rfb: { serverVersion: conn.info.serverVersion, version: conn.info.version },
@@ -172,8 +227,9 @@ export async function probeCommand(argv: string[], io: CliIo): Promise<number> {
     }
   } catch (err) {
     const e = err instanceof VncgateError ? err : toVncgateError(err);
-    const hint = hintFor(e, opts.given);
-    io.out({ ok: false, target, error: { code: e.code, message: e.message, ...(hint ? { hint } : {}), ...(e.details ? { details: e.details } : {}) } });
+    // With --node the credentials come from a backend profile, not from probe's options.
+    const hint = extra['node'] === undefined ? hintFor(e, opts.given) : e.code.startsWith('RFB_ERR_') ? `check backend profile ${extra['profile']} (backends.profiles, ironic.profilesBy*)` : HINTS[e.code];
+    io.out({ ok: false, ...extra, target, error: { code: e.code, message: e.message, ...(hint ? { hint } : {}), ...(e.details ? { details: e.details } : {}) } });
     io.err(`vncgate probe ${target}: ${e.code}: ${e.message}${hint ? ` (${hint})` : ''}`);
     return 1;
   }
