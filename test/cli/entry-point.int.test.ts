@@ -13,7 +13,7 @@ import { VNCGATE_BIN } from '../support/cli.js';
  * the proxy only) still lists them, and running one says it is not in this build (exit 69).
  */
 const root = join(import.meta.dirname, '..', '..');
-const CORE = ['serve', 'token create', 'token revoke', 'probe', 'config import', 'config check'];
+const CORE = ['serve', 'token create', 'token revoke', 'probe', 'screenshot', 'config import', 'config check'];
 
 function run(bin: string, args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 30_000 });
