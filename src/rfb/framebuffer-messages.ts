@@ -6,6 +6,7 @@ import { encodePixelFormat, type PixelFormat } from './server-init.js';
 export const ENCODING = {
   raw: 0, // §7.7.1
   copyRect: 1, // §7.7.2
+  hextile: 5, // §7.7.4
   desktopSize: -223, // §7.8.2 pseudo-encoding: the framebuffer changed size
 } as const;
 

@@ -1,6 +1,7 @@
 import { VncgateError } from '../errors.js';
 import { ByteQueue } from './byte-queue.js';
 import { Framebuffer } from './framebuffer.js';
+import { hextileTileLength, paintHextileTile, type HextileColours } from './framebuffer-hextile.js';
 import {
   ENCODING,
   SCREENSHOT_PIXEL_FORMAT,
@@ -28,14 +29,14 @@ export type FramebufferAction =
   | { type: 'done'; framebuffer: Framebuffer }
   | { type: 'failed'; error: VncgateError };
 
-export type FramebufferReaderState = 'idle' | 'message' | 'update' | 'rect' | 'raw' | 'copyRect' | 'colourMap' | 'cutText' | 'skip' | 'done' | 'failed';
+export type FramebufferReaderState = 'idle' | 'message' | 'update' | 'rect' | 'raw' | 'hextile' | 'copyRect' | 'colourMap' | 'cutText' | 'skip' | 'done' | 'failed';
 
 /** Bytes that must be queued before each state can go on (after the message type byte). */
 const NEED: Partial<Record<FramebufferReaderState, number>> = { message: 1, update: 3, rect: 12, copyRect: 4, colourMap: 5, cutText: 7, raw: 4, skip: 1 };
 
 /**
  * Reads one complete frame from a console endpoint after ServerInit: asks for the pixel format
- * and encodings it decodes (Raw, CopyRect, DesktopSize), requests the whole framebuffer
+ * and encodings it decodes (CopyRect, Hextile, Raw, DesktopSize), requests the whole framebuffer
  * (non-incremental), and applies FramebufferUpdates until every pixel of the current size has been
  * painted in answer to the last request (a DesktopSize or a partial answer asks again, at most
  * `maxRequests` requests in all).
@@ -53,9 +54,10 @@ export class FramebufferReader {
   #state: FramebufferReaderState = 'idle';
   #rects = 0;
   #rect = { x: 0, y: 0, w: 0, h: 0 };
-  /** Raw: pixels of the current rectangle already written. */
+  /** Raw: pixels of the current rectangle already written; Hextile: tiles. */
   #done = 0;
   #skip = 0;
+  #colours: HextileColours = { background: null, foreground: null };
   /**
    * Pixels painted since the last request or resize. Overlapping rectangles count twice, so a
    * server can make a partial frame look whole; it could as well send a whole wrong one.
@@ -81,7 +83,7 @@ export class FramebufferReader {
     const error = this.#resize(this.#width, this.#height);
     if (error) return this.#fail(error);
     this.#state = 'message';
-    const hello = Buffer.concat([setPixelFormat(SCREENSHOT_PIXEL_FORMAT), setEncodings([ENCODING.copyRect, ENCODING.raw, ENCODING.desktopSize]), this.#request()]);
+    const hello = Buffer.concat([setPixelFormat(SCREENSHOT_PIXEL_FORMAT), setEncodings([ENCODING.copyRect, ENCODING.hextile, ENCODING.raw, ENCODING.desktopSize]), this.#request()]);
     return [{ type: 'send', bytes: hello }];
   }
 
@@ -91,11 +93,27 @@ export class FramebufferReader {
     this.#q.push(chunk);
     const out: FramebufferAction[] = [];
     // Each step consumes bytes or changes state; it stops when the next piece is not all here.
-    while (this.state !== 'done' && this.#q.has(NEED[this.state] ?? 1)) {
+    while (this.state !== 'done' && this.#q.has(this.#need())) {
       const error = this.#step(out);
       if (error) return [...out, ...this.#fail(error)];
     }
     return out;
+  }
+
+  /** Bytes that must be queued before the current state can make progress. */
+  #need(): number {
+    if (this.#state !== 'hextile') return NEED[this.#state] ?? 1;
+    const { tw, th } = this.#tile();
+    return hextileTileLength(this.#q, tw, th);
+  }
+
+  /** The current Hextile tile's size: 16×16, smaller at the rectangle's right and bottom edges. */
+  #tile(): { tx: number; ty: number; tw: number; th: number } {
+    const { x, y, w, h } = this.#rect;
+    const across = Math.ceil(w / 16);
+    const tx = x + 16 * (this.#done % across);
+    const ty = y + 16 * Math.floor(this.#done / across);
+    return { tx, ty, tw: Math.min(16, x + w - tx), th: Math.min(16, y + h - ty) };
   }
 
   #request(): Buffer {
@@ -142,6 +160,16 @@ export class FramebufferReader {
         return this.#rectHeader(q.u16(), q.u16(), q.u16(), q.u16(), q.u32() | 0, out);
       case 'raw':
         return this.#raw(out);
+      case 'hextile': {
+        const { tx, ty, tw, th } = this.#tile();
+        const error = paintHextileTile(q, this.#fb!, tx, ty, tw, th, this.#colours);
+        if (error) return error;
+        this.#done += 1;
+        const { w, h } = this.#rect;
+        if (this.#done < Math.ceil(w / 16) * Math.ceil(h / 16)) return null;
+        this.#covered += w * h;
+        return this.#nextRect(out);
+      }
       case 'copyRect': {
         if (!q.has(4)) return null;
         const sx = q.u16();
@@ -207,7 +235,7 @@ export class FramebufferReader {
       const error = this.#resize(w, h);
       return error ?? this.#nextRect(out);
     }
-    if (encoding !== ENCODING.raw && encoding !== ENCODING.copyRect) {
+    if (encoding !== ENCODING.raw && encoding !== ENCODING.copyRect && encoding !== ENCODING.hextile) {
       return new VncgateError('RFB_ERR_PROTOCOL', `console endpoint used encoding ${encoding}, which was not asked for`);
     }
     if (x + w > fb.width || y + h > fb.height) {
@@ -218,8 +246,10 @@ export class FramebufferReader {
       this.#state = 'copyRect';
       return null;
     }
+    // Raw counts pixels done, Hextile tiles done.
     this.#done = 0;
-    this.#state = 'raw';
+    this.#state = encoding === ENCODING.raw ? 'raw' : 'hextile';
+    this.#colours = { background: null, foreground: null };
     return w * h === 0 ? this.#nextRect(out) : null;
   }
 

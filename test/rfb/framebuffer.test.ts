@@ -65,7 +65,7 @@ function failure(a: FramebufferAction[]): string {
 }
 
 describe('FramebufferReader: what it asks for', () => {
-  it('sends SetPixelFormat (32 bpp BGRX), SetEncodings (CopyRect, Raw, DesktopSize) and a full-frame request', () => {
+  it('sends SetPixelFormat (32 bpp BGRX), SetEncodings (CopyRect, Hextile, Raw, DesktopSize) and a full-frame request', () => {
     const r = new FramebufferReader({ width: 640, height: 480 }, { ...LIMITS, maxWidth: 8192, maxHeight: 8192 });
     const [a] = r.start();
     expect(a).toEqual({
@@ -75,8 +75,8 @@ describe('FramebufferReader: what it asks for', () => {
         20 18 00 01                 # 32 bpp, depth 24, little-endian, true colour
         00ff 00ff 00ff 10 08 00     # max 255 each; shifts R16 G8 B0
         000000                      # padding
-        02 00 0003                  # SetEncodings, 3 of them
-        00000001 00000000 ffffff21  # CopyRect, Raw, DesktopSize (-223)
+        02 00 0004                  # SetEncodings, 4 of them
+        00000001 00000005 00000000 ffffff21  # CopyRect, Hextile, Raw, DesktopSize (-223)
         03 00 0000 0000 0280 01e0   # FramebufferUpdateRequest, non-incremental, 0,0 640x480
       `,
     });
@@ -130,6 +130,42 @@ describe('FramebufferReader: decoding', () => {
     image(feed(r, [Buffer.concat([frame, hex`ff ff ff`])]));
     expect(r.state).toBe('done');
     expect(r.receive(hex`00`)).toEqual([]);
+  });
+});
+
+describe('FramebufferReader: Hextile (§7.7.4)', () => {
+  const R: [number, number, number] = [255, 0, 0];
+  const G: [number, number, number] = [0, 255, 0];
+  const B: [number, number, number] = [0, 0, 255];
+  const px = (c: [number, number, number]): Buffer => Buffer.from([c[2], c[1], c[0], 0]);
+
+  it('decodes raw, background, foreground, plain and coloured subrectangle tiles, with edge tiles and colours carried over', () => {
+    // A 20x18 rectangle: tiles 16x16, 4x16 (right edge), 16x2, 4x2 (bottom edge), row by row.
+    const tiles = Buffer.concat([
+      // Tile 1 (0,0 16x16): background R, foreground G, 1 subrect at (2,3) 4x5 in the foreground.
+      Buffer.from([2 | 4 | 8]), px(R), px(G), Buffer.from([1, (2 << 4) | 3, (3 << 4) | 4]),
+      // Tile 2 (16,0 4x16): colours carried over; one coloured subrect B at (1,1) 2x2.
+      Buffer.from([8 | 16, 1]), px(B), Buffer.from([(1 << 4) | 1, (1 << 4) | 1]),
+      // Tile 3 (0,16 16x2): new background G only.
+      Buffer.from([2]), px(G),
+      // Tile 4 (16,16 4x2): raw, gradient.
+      Buffer.from([1]), Buffer.concat(Array.from({ length: 8 }, (_, i) => px(gradient(16 + (i % 4), 16 + Math.floor(i / 4))))),
+    ]);
+    const msg = update(rect(0, 0, 20, 18, 5, tiles));
+    const want = new Framebuffer(20, 18);
+    want.fill(0, 0, 16, 16, R);
+    want.fill(2, 3, 4, 5, G);
+    want.fill(16, 0, 4, 16, R);
+    want.fill(17, 1, 2, 2, B);
+    want.fill(0, 16, 16, 2, G);
+    for (let i = 0; i < 8; i++) want.fill(16 + (i % 4), 16 + Math.floor(i / 4), 1, 1, gradient(16 + (i % 4), 16 + Math.floor(i / 4)));
+    for (const { name, chunks } of chunkings(msg)) expect(image(feed(started(20, 18), chunks)).scanlines, name).toEqual(want.scanlines);
+  });
+
+  it('refuses a tile with no background, a subrectangle with no foreground, and one outside its tile', () => {
+    expect(failure(feed(started(4, 3), [update(rect(0, 0, 4, 3, 5, hex`00`))]))).toBe('RFB_ERR_PROTOCOL');
+    expect(failure(feed(started(4, 3), [update(rect(0, 0, 4, 3, 5, Buffer.concat([hex`0a`, px(R), hex`01 00 00`])))]))).toBe('RFB_ERR_PROTOCOL');
+    expect(failure(feed(started(4, 3), [update(rect(0, 0, 4, 3, 5, Buffer.concat([hex`0e`, px(R), px(G), hex`01 40 00`])))]))).toBe('RFB_ERR_PROTOCOL');
   });
 });
 
