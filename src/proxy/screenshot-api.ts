@@ -118,7 +118,7 @@ export function registerScreenshotApi(app: FastifyInstance, deps: ScreenshotApiD
   app.get('/v1/screenshots', async (req, reply) => {
     try {
       const { claims, target, result } = await handle(req, 'screenshot', (t, opts) => takeScreenshot(t, { ...opts, limits }));
-      req.log.info({ sub: claims.sub, target: describe(target), width: result.frame.width, height: result.frame.height, bytes: result.png.length, frameMs: result.frameMs, pngMs: result.pngMs }, 'console screenshot taken');
+      req.log.info({ sub: claims.sub, target: describe(target), width: result.frame.width, height: result.frame.height, bytes: result.png.length, rectangles: result.rectangles, frameMs: result.frameMs, pngMs: result.pngMs }, 'console screenshot taken');
       reply.header('Cache-Control', 'no-store');
       reply.header('X-Vncgate-Desktop-Name', encodeURIComponent(result.desktopName));
       return reply.code(200).type('image/png').send(result.png);

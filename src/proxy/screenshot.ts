@@ -29,7 +29,14 @@ export type ConsoleFacts = {
   timings: { connectMs: number; tlsMs: number | null; handshakeMs: number; serverInitMs: number };
 };
 
-export type Screenshot = ConsoleFacts & { png: Buffer; frame: { width: number; height: number }; frameMs: number; pngMs: number };
+export type Screenshot = ConsoleFacts & {
+  png: Buffer;
+  frame: { width: number; height: number };
+  /** Rectangles received, by encoding. */
+  rectangles: Readonly<Record<string, number>>;
+  frameMs: number;
+  pngMs: number;
+};
 
 /**
  * Runs `work` with a signal aborted after `timeoutMs` (or when `outer` aborts); rejects with
@@ -98,22 +105,23 @@ export async function checkConsole(target: ResolvedTarget, opts: ConsoleProbeOpt
 export async function takeScreenshot(target: ResolvedTarget, opts: ConsoleProbeOptions & { limits: FramebufferLimits; pngLevel?: number }): Promise<Screenshot> {
   const { conn, facts, trailing } = await open(target, opts);
   const t0 = performance.now();
-  let fb: Framebuffer;
+  let frame: { fb: Framebuffer; rectangles: Readonly<Record<string, number>> };
   try {
-    fb = await readFrame(conn, trailing, { width: facts.width, height: facts.height }, opts.limits, opts.signal);
+    frame = await readFrame(conn, trailing, { width: facts.width, height: facts.height }, opts.limits, opts.signal);
   } finally {
     conn.socket.destroy();
   }
+  const { fb, rectangles } = frame;
   const frameMs = performance.now() - t0;
   const t1 = performance.now();
   const idat = await deflateAsync(fb.scanlines, { level: opts.pngLevel ?? 6 });
   if (opts.signal.aborted) throw new VncgateError('BACKEND_ERR_TIMEOUT', 'deadline passed while compressing the screenshot');
   const png = pngFile(fb.width, fb.height, idat);
-  return { ...facts, png, frame: { width: fb.width, height: fb.height }, frameMs: round(frameMs), pngMs: round(performance.now() - t1) };
+  return { ...facts, png, frame: { width: fb.width, height: fb.height }, rectangles, frameMs: round(frameMs), pngMs: round(performance.now() - t1) };
 }
 
 /** Drives a FramebufferReader over the connection until it has a frame; the caller closes the socket. */
-function readFrame(conn: BackendConnection, trailing: Buffer, size: { width: number; height: number }, limits: FramebufferLimits, signal: AbortSignal): Promise<Framebuffer> {
+function readFrame(conn: BackendConnection, trailing: Buffer, size: { width: number; height: number }, limits: FramebufferLimits, signal: AbortSignal): Promise<{ fb: Framebuffer; rectangles: Readonly<Record<string, number>> }> {
   const { socket } = conn;
   const reader = new FramebufferReader(size, limits);
   return new Promise((resolve, reject) => {
@@ -126,7 +134,7 @@ function readFrame(conn: BackendConnection, trailing: Buffer, size: { width: num
       socket.off('error', onError);
       signal.removeEventListener('abort', onAbort);
       if (err) reject(err);
-      else resolve(fb!);
+      else resolve({ fb: fb!, rectangles: reader.rectangles });
     };
     const apply = (actions: ReturnType<FramebufferReader['receive']>): void => {
       for (const a of actions) {

@@ -58,6 +58,7 @@ export class FramebufferReader {
   #done = 0;
   #skip = 0;
   #colours: HextileColours = { background: null, foreground: null };
+  readonly #rectsBy = { raw: 0, copyRect: 0, hextile: 0, desktopSize: 0 };
   /**
    * Pixels painted since the last request or resize. Overlapping rectangles count twice, so a
    * server can make a partial frame look whole; it could as well send a whole wrong one.
@@ -75,6 +76,11 @@ export class FramebufferReader {
 
   get state(): FramebufferReaderState {
     return this.#state;
+  }
+
+  /** Rectangles received so far, by encoding (for logs, and tests that check what a server chose). */
+  get rectangles(): Readonly<Record<'raw' | 'copyRect' | 'hextile' | 'desktopSize', number>> {
+    return { ...this.#rectsBy };
   }
 
   /** Pixel format, encodings and the first full-frame request; or the refusal of ServerInit's size. */
@@ -232,6 +238,7 @@ export class FramebufferReader {
   #rectHeader(x: number, y: number, w: number, h: number, encoding: number, out: FramebufferAction[]): VncgateError | null {
     const fb = this.#fb!;
     if (encoding === ENCODING.desktopSize) {
+      this.#rectsBy.desktopSize += 1;
       const error = this.#resize(w, h);
       return error ?? this.#nextRect(out);
     }
@@ -242,6 +249,7 @@ export class FramebufferReader {
       return new VncgateError('RFB_ERR_PROTOCOL', `rectangle ${w}x${h}+${x}+${y} lies outside the ${fb.width}x${fb.height} framebuffer`);
     }
     this.#rect = { x, y, w, h };
+    this.#rectsBy[encoding === ENCODING.raw ? 'raw' : encoding === ENCODING.hextile ? 'hextile' : 'copyRect'] += 1;
     if (encoding === ENCODING.copyRect) {
       this.#state = 'copyRect';
       return null;

@@ -64,6 +64,26 @@ async function screenshot(query: string): Promise<DecodedPng> {
   return png;
 }
 
+/** The `console screenshot taken` log lines vncgate wrote for `target` (what the server chose to send). */
+type ShotLog = { rectangles: Record<string, number>; frameMs: number; pngMs: number; bytes: number };
+function shotLogs(target: string): ShotLog[] {
+  return vncgate
+    .logLines()
+    .filter((l) => l.includes('"console screenshot taken"'))
+    .map((l) => JSON.parse(l) as { target: string; rectangles: Record<string, number>; frameMs: number; pngMs: number; bytes: number })
+    .filter((l) => l.target.startsWith(target));
+}
+
+/** The last such line, waiting (at most 5 s) for the child's log to reach us. */
+async function lastShotLog(target: string): Promise<ShotLog> {
+  for (let i = 0; i < 100; i++) {
+    const found = shotLogs(target).at(-1);
+    if (found) return found;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no "console screenshot taken" log line for ${target}`);
+}
+
 function expectEvery(png: DecodedPng, colour: (x: number, y: number) => [number, number, number]): void {
   let wrong = 0;
   let first = '';
@@ -120,6 +140,11 @@ describe('screenshots of a real Xvnc', () => {
     const png = await screenshot(`target=127.0.0.1:${xvnc.port}&profile=vnc`);
     expect([png.width, png.height]).toEqual([WIDTH, HEIGHT]);
     expectEvery(png, checkerAt);
+    // Xvnc answers in Hextile, the encoding vncgate prefers after CopyRect: decoded pixel-exact above.
+    const log = await lastShotLog(`127.0.0.1:${xvnc.port}`);
+    expect(log.rectangles.hextile).toBeGreaterThan(0);
+    figures['xvnc 640x480 frameMs'] = log.frameMs;
+    figures['xvnc 640x480 pngMs'] = log.pngMs;
   });
 
   it('the same over VeNCrypt X509Vnc, as the x509 profile says', async () => {
@@ -189,6 +214,10 @@ describe('screenshots of a real QEMU', () => {
     expect(png).not.toBeNull();
     expect([png!.width, png!.height]).toEqual([720, 400]);
     expect(distinctColours(png!)).toBeGreaterThan(1);
+    const log = await lastShotLog(`127.0.0.1:${qemu.port}`);
+    figures['qemu 720x400 frameMs'] = log.frameMs;
+    figures['qemu 720x400 pngMs'] = log.pngMs;
+    expect(log.rectangles.hextile).toBeGreaterThan(0);
   });
 
   it('console check reports None security, the desktop name and the size', async () => {
