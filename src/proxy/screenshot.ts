@@ -47,7 +47,8 @@ export async function withDeadline<T>(timeoutMs: number, outer: AbortSignal | un
   const until = performance.now() + timeoutMs;
   let timer: NodeJS.Timeout | undefined;
   const onOuter = (): void => ac.abort();
-  outer?.addEventListener('abort', onOuter, { once: true });
+  if (outer?.aborted) ac.abort();
+  else outer?.addEventListener('abort', onOuter, { once: true });
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       reject(new VncgateError('BACKEND_ERR_TIMEOUT', `not finished within ${timeoutMs} ms`));

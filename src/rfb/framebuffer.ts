@@ -38,17 +38,18 @@ export class Framebuffer {
     const n = src.length >>> 2;
     let row = y + Math.floor(index / w);
     let col = index % w;
-    let o = row * this.stride + 1 + 3 * (x + col);
-    for (let i = 0, s = 0; i < n; i++, s += 4) {
-      fb[o] = src[s + 2]!;
-      fb[o + 1] = src[s + 1]!;
-      fb[o + 2] = src[s]!;
-      o += 3;
-      if (++col === w) {
-        col = 0;
-        row++;
-        o = row * this.stride + 1 + 3 * x;
+    // Row by row: each run is the rest of a rectangle row, or what is left of the input.
+    for (let s = 0, left = n; left > 0; ) {
+      const run = Math.min(w - col, left);
+      let o = row * this.stride + 1 + 3 * (x + col);
+      for (const end = s + 4 * run; s < end; s += 4, o += 3) {
+        fb[o] = src[s + 2]!;
+        fb[o + 1] = src[s + 1]!;
+        fb[o + 2] = src[s]!;
       }
+      left -= run;
+      col = 0;
+      row++;
     }
   }
 
