@@ -260,4 +260,20 @@ describe('Ironic nodes (fake Ironic)', () => {
     expect(r2.code, r2.stderr).toBe(0);
     expectEvery(decodePng(readFileSync(out2)), checkerAt);
   });
+
+  it('the CLI refuses mixed or missing targets (exit 2), and a target the policy forbids (exit 1, TARGET_ERR_FORBIDDEN)', async () => {
+    for (const args of [
+      ['probe', '--node', 'rack1-node7', `127.0.0.1:${xvnc.port}`],
+      ['probe', '--node', 'rack1-node7', '--security', 'none'],
+      ['probe', `127.0.0.1:${xvnc.port}`, '--config', configFile],
+      ['screenshot', '--node', 'rack1-node7'],
+      ['screenshot', '--node', 'rack1-node7', `127.0.0.1:${xvnc.port}`, '-o', join(dir, 'x.png')],
+    ]) {
+      const r = await runVncgate(args, { env: cliEnv, timeoutMs: 30_000 });
+      expect([args.join(' '), r.code]).toEqual([args.join(' '), 2]);
+    }
+    const r = await runVncgate(['screenshot', '127.0.0.2:5900', '-o', join(dir, 'forbidden.png')], { env: cliEnv, timeoutMs: 30_000 });
+    expect(r.code).toBe(1);
+    expect(r.json[0]).toMatchObject({ ok: false, error: { code: 'TARGET_ERR_FORBIDDEN' } });
+  });
 });
