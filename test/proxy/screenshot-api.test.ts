@@ -3,22 +3,11 @@
  * servers that misbehave on purpose (a 65535x65535 framebuffer, a server that never sends a frame,
  * one that is not allowed by the target policy). Real Xvnc and QEMU are in screenshot.int.test.ts.
  */
-import { SignJWT } from 'jose';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/index.js';
-import { createLogger } from '../../src/log.js';
-import { buildServer, type VncgateServer } from '../../src/proxy/server.js';
-import { MemoryTokenStore } from '../../src/tokens/index.js';
+import type { VncgateServer } from '../../src/proxy/server.js';
+import { signTestJwt, startInProcess } from '../support/in-process.js';
 import { decodePng, pngPixel } from '../support/png-decode.js';
-
-const SECRET = 'a-test-secret-that-is-long-enough-0123456789';
-const dir = mkdtempSync(join(tmpdir(), 'vncgate-shots-'));
-const secretFile = join(dir, 'jwt');
-writeFileSync(secretFile, `${SECRET}\n`);
 
 type Behaviour = 'frame' | 'stall';
 
@@ -109,19 +98,15 @@ beforeAll(async () => {
   huge = await scriptedServer(65_535, 65_535, 'frame');
   stall = await scriptedServer(8, 8, 'stall');
   outside = await scriptedServer(8, 8, 'frame');
-  const config = loadConfig({
-    env: {},
+  ({ srv } = await startInProcess({
     overrides: {
-      listen: ['127.0.0.1:0'],
-      tls: { plainHttp: true },
-      api: { jwt: { hs256SecretFile: secretFile, issuer: 'https://keystone.test', audience: 'vncgate' }, screenshots: { timeoutMs: 1_000, maxConcurrent: 1 } },
+      api: { screenshots: { timeoutMs: 1_000, maxConcurrent: 1 } },
+      // Only these ports: `outside` is on loopback too, and must be refused.
       backends: { allowedTargets: [`127.0.0.1/32:${good.port}`, `127.0.0.1/32:${huge.port}`, `127.0.0.1/32:${stall.port}`] },
-      log: { level: 'silent' },
     },
-  });
-  srv = await buildServer({ config, tokens: new MemoryTokenStore(), log: createLogger({ level: 'silent' }) });
+  }));
   base = srv.baseUrl.replace(/\/$/, '');
-  bearer = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://keystone.test').setAudience('vncgate').setSubject('screenshot-test').setIssuedAt().setExpirationTime('5m').sign(Buffer.from(SECRET));
+  bearer = await signTestJwt({}, { sub: 'screenshot-test' });
 });
 
 afterAll(async () => {
