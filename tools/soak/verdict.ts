@@ -1,0 +1,13 @@
+import type { FleetSoakReport } from './fleet.js';
+
+/** The soak's goals, checked against its report: each failed one named. */
+export function verdict(r: FleetSoakReport): { ok: boolean; failed: string[] } {
+  const failed: string[] = [];
+  if (r.tokens.acceptedTwice > 0 || r.tokens.replays.accepted > 0) failed.push(`tokens accepted twice: ${r.tokens.acceptedTwice} (replays accepted ${r.tokens.replays.accepted})`);
+  if (r.lost.other > 0) failed.push(`${r.lost.other} sessions lost other than on the drained replica past its window`);
+  for (const e of r.events) if (e.wholeAgainAfterMs === null) failed.push(`${e.event}: new sessions did not succeed on both replicas within ${r.options.eventTimeoutMs} ms`);
+  if (r.events.length !== 3) failed.push(`${r.events.length} of 3 events happened`);
+  if (r.certificate.sessionsAfterRotationWhole === 0) failed.push('no session opened after the rotation to show the new certificate');
+  if (r.certificate.oldCertificateAfterRotationWhole > 0) failed.push(`${r.certificate.oldCertificateAfterRotationWhole} sessions were shown the old certificate after the rotation`);
+  return { ok: failed.length === 0, failed };
+}
