@@ -49,7 +49,9 @@ export class Churn {
   readonly records: SessionRecord[] = [];
   /** Token → times a console session was opened with it. */
   readonly accepted = new Map<string, number>();
+  /** Replays during the churn (events included), and after it, once the fleet has settled. */
   readonly replays = { tried: 0, refused: {} as Record<string, number>, accepted: 0 };
+  readonly finalReplays = { tried: 0, refused: {} as Record<string, number>, accepted: 0 };
   readonly #opts: ChurnOptions;
   readonly #addresses = new AddressPool(100);
   readonly #replayAddresses = new AddressPool(150);
@@ -83,8 +85,8 @@ export class Churn {
   }
 
   /** Presents an accepted token again; resolves with the failure key (an acceptance is counted). */
-  async replay(token: string): Promise<string> {
-    this.replays.tried++;
+  async replay(token: string, tally = this.replays): Promise<string> {
+    tally.tried++;
     const info: ConnInfo = { cert: null, closeCode: null };
     const s = new LoadSession({
       connect: soakConnector({ url: `${this.#opts.wsUrl}?token=${encodeURIComponent(token)}`, ca: this.#opts.ca, localAddress: this.#replayAddresses.take(), timeoutMs: this.#opts.openTimeoutMs, info }),
@@ -95,13 +97,13 @@ export class Churn {
     });
     try {
       await s.open();
-      this.replays.accepted++;
+      tally.accepted++;
       this.accepted.set(token, (this.accepted.get(token) ?? 0) + 1);
       await s.close();
       return 'accepted';
     } catch (err) {
       const key = failureKey(err, info);
-      this.replays.refused[key] = (this.replays.refused[key] ?? 0) + 1;
+      tally.refused[key] = (tally.refused[key] ?? 0) + 1;
       return key;
     }
   }

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readMemAvailable, startBackendThread, type BackendHandle } from '../loadtest/index.js';
+import { readMemAvailable } from '../loadtest/index.js';
+import { startSoakBackend, type SoakBackend } from './backend.js';
 import { Churn } from './churn.js';
 import { TokenMinter } from './client.js';
 import { startHaproxy, type HaproxyHandle } from './haproxy.js';
@@ -58,7 +59,7 @@ export const FLEET_DEFAULTS: Omit<FleetSoakOptions, 'log'> = {
 export type FleetSoakReport = ReturnType<typeof summarize> & {
   options: Omit<FleetSoakOptions, 'log'>;
   durationMs: number;
-  tokens: ReturnType<typeof summarize>['tokens'] & { replays: Churn['replays'] };
+  tokens: ReturnType<typeof summarize>['tokens'] & { replaysDuringChurn: Churn['replays']; replaysAfterwards: Churn['finalReplays'] };
   redis: { primaryBefore: number; primaryAfter: number | null };
   drains: Record<string, unknown>[];
   replicaErrorLines: string[];
@@ -74,7 +75,7 @@ export async function runFleetSoak(opts: FleetSoakOptions): Promise<FleetSoakRep
   memCheck();
   const dir = await mkdtemp(join(tmpdir(), 'vncgate-fleet-soak-'));
   let redis: SentinelSet | null = null;
-  let backend: BackendHandle | null = null;
+  let backend: SoakBackend | null = null;
   let haproxy: HaproxyHandle | null = null;
   const replicas: Replica[] = [];
   let churn: Churn | null = null;
@@ -91,7 +92,7 @@ export async function runFleetSoak(opts: FleetSoakOptions): Promise<FleetSoakRep
     await writeFile(jwtSecretFile, `${secret.toString('base64url')}\n`, { mode: 0o600 });
     log('starting Redis: a primary, 2 replicas, 3 Sentinels');
     redis = await startSentinelSet(dir, { replicas: 2, downAfterMs: opts.sentinelDownAfterMs, failoverTimeoutMs: 3_000 });
-    backend = await startBackendThread({ mode: 'stream', width: 128, height: 64, streamUpdateBytes: 8_192, maxClients: 4_096 });
+    backend = await startSoakBackend({ updateBytes: 8_192, maxClients: 4_096 });
     const settings = { dir, certFile, keyFile, sentinels: redis.sentinelAddresses, sentinelName: SENTINEL_NAME, jwtSecretFile, drainTimeoutMs: opts.drainTimeoutMs, waitReplicas: 1 };
     replicas.push(await Replica.create('replica-a', settings), await Replica.create('replica-b', settings));
     await Promise.all(replicas.map((r) => r.start()));
@@ -179,7 +180,7 @@ export async function runFleetSoak(opts: FleetSoakOptions): Promise<FleetSoakRep
     progress = null;
     const used = [...c.accepted.keys()].slice(0, opts.finalReplays);
     log(`presenting ${used.length} accepted tokens again`);
-    for (let i = 0; i < used.length; i += 8) await Promise.all(used.slice(i, i + 8).map((t) => c.replay(t)));
+    for (let i = 0; i < used.length; i += 8) await Promise.all(used.slice(i, i + 8).map((t) => c.replay(t, c.finalReplays)));
 
     const figures = summarize({ t0, records: c.records, served, events, accepted: c.accepted, certs: { before: pki.before.fingerprint256, after: pki.after.fingerprint256 } });
     const { log: _log, ...options } = opts;
@@ -187,7 +188,7 @@ export async function runFleetSoak(opts: FleetSoakOptions): Promise<FleetSoakRep
       options,
       durationMs: Math.round(performance.now() - t0),
       ...figures,
-      tokens: { ...figures.tokens, replays: c.replays },
+      tokens: { ...figures.tokens, replaysDuringChurn: c.replays, replaysAfterwards: c.finalReplays },
       redis: { primaryBefore, primaryAfter },
       drains: drained.drains.map((d) => ({ replica: drained.name, ...d })),
       replicaErrorLines: replicas.flatMap((r) => r.problems.map((p) => `${r.name}: ${p}`)),
@@ -198,7 +199,7 @@ export async function runFleetSoak(opts: FleetSoakOptions): Promise<FleetSoakRep
     await haproxy?.stop();
     await Promise.allSettled(replicas.map((r) => r.stop()));
     await redis?.stop();
-    await backend?.close();
+    await backend?.stop();
     await rm(dir, { recursive: true, force: true });
   }
 }
