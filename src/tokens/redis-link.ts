@@ -56,6 +56,9 @@ export class RedisLink {
   #failedBeforeReady = false;
   #down = false;
   #versionChecked = false;
+  /** Pending restart of a client that ended by itself (see #onEnd), and how many in a row. */
+  #restartTimer: NodeJS.Timeout | undefined;
+  #restarts = 0;
 
   constructor(client: Client, mode: RedisMode, options: RedisLinkOptions) {
     this.client = client;
@@ -70,6 +73,7 @@ export class RedisLink {
     this.#clockTimer.unref();
     client.on('ready', () => this.#onReady());
     client.on('close', () => this.#onClose());
+    if (mode !== 'cluster') client.on('end', () => this.#onEnd());
     // A cluster shard changed primary: its clock has not been measured yet.
     if (mode === 'cluster') client.on('+node', () => this.clock.reset());
     // Without a listener ioredis prints every connection error to stderr. Errors repeat on each
@@ -127,6 +131,7 @@ export class RedisLink {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#clockTimer);
+    clearTimeout(this.#restartTimer);
     for (const waiter of this.#waiters) waiter.reject(storeUnavailable(KIND, waiter.operation, 'store is closed'));
     this.#waiters.clear();
     try {
@@ -166,6 +171,7 @@ export class RedisLink {
 
   #onReady(): void {
     this.#wasReady = true;
+    this.#restarts = 0;
     // Measured up front so the first guarded request does not wait for it; failures are retried
     // by the next request that needs the offset.
     this.clock.sample().catch(() => undefined);
@@ -188,6 +194,30 @@ export class RedisLink {
       this.#waiters.delete(waiter);
       waiter.reject(storeUnavailable(KIND, waiter.operation, 'connecting to Redis failed'));
     }
+  }
+
+  /**
+   * ioredis ends a client for good (status "end", no more reconnecting) when its connector is told
+   * to disconnect while a connection attempt is still asking a Sentinel for the primary: the
+   * attempt then fails with "Connection is closed." and `connect()` gives up instead of handing
+   * over to `retryStrategy`. Its own failover detector does exactly that when `+switch-master`
+   * arrives during a reconnect after the primary died — the moment a failover happens — so without
+   * this the store refused every request until restarted (issue 17). Only `close()` may end the
+   * link: any other end starts the client again, paced like its reconnects.
+   */
+  #onEnd(): void {
+    if (this.#closed || this.#restartTimer !== undefined) return;
+    this.#restarts++;
+    const retry = (this.client as Redis).options.retryStrategy;
+    const delay = Math.max(0, Number(retry?.(this.#restarts) ?? this.#connectTimeoutMs) || 0);
+    this.#logger.warn({ store: KIND, restart: this.#restarts, delayMs: delay }, 'Redis client stopped reconnecting; starting it again');
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      if (this.#closed || this.client.status !== 'end') return;
+      // A failed attempt either reconnects by itself (a closed socket) or ends again (#onEnd).
+      (this.client as Redis).connect().catch(() => undefined);
+    }, delay);
+    this.#restartTimer.unref();
   }
 
   /**
