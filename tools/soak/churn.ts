@@ -1,6 +1,6 @@
 import { LoadSession } from '../loadtest/index.js';
 import { toLoadError } from '../loadtest/load-error.js';
-import { AddressPool, failureKey, soakConnector, type ConnInfo, type TokenMinter } from './client.js';
+import { AddressPool, closedOrAfter, failureKey, newConnInfo, soakConnector, type TokenMinter } from './client.js';
 import { sleep } from './procs.js';
 
 /**
@@ -17,6 +17,8 @@ export type SessionRecord = {
   readonly addr: string;
   /** performance.now() times, ms. */
   readonly startedAt: number;
+  /** The token in hand, the connection begun. */
+  connectAt: number | null;
   openedAt: number | null;
   endedAt: number | null;
   /** failed: never opened (error says why); lost: ended by the other side (lostError says how). */
@@ -87,7 +89,7 @@ export class Churn {
   /** Presents an accepted token again; resolves with the failure key (an acceptance is counted). */
   async replay(token: string, tally = this.replays): Promise<string> {
     tally.tried++;
-    const info: ConnInfo = { cert: null, closeCode: null };
+    const info = newConnInfo();
     const s = new LoadSession({
       connect: soakConnector({ url: `${this.#opts.wsUrl}?token=${encodeURIComponent(token)}`, ca: this.#opts.ca, localAddress: this.#replayAddresses.take(), timeoutMs: this.#opts.openTimeoutMs, info }),
       security: ['none'],
@@ -102,6 +104,7 @@ export class Churn {
       await s.close();
       return 'accepted';
     } catch (err) {
+      await closedOrAfter(info, 1_500);
       const key = failureKey(err, info);
       tally.refused[key] = (tally.refused[key] ?? 0) + 1;
       return key;
@@ -134,6 +137,7 @@ export class Churn {
       kind,
       addr: this.#addresses.take(),
       startedAt: performance.now(),
+      connectAt: null,
       openedAt: null,
       endedAt: null,
       state: 'minting',
@@ -163,7 +167,8 @@ export class Churn {
       return;
     }
     rec.state = 'opening';
-    const info: ConnInfo = { cert: null, closeCode: null };
+    rec.connectAt = performance.now();
+    const info = newConnInfo();
     const s = new LoadSession({
       connect: soakConnector({ url: `${o.wsUrl}?token=${encodeURIComponent(rec.token)}`, ca: o.ca, localAddress: rec.addr, timeoutMs: o.openTimeoutMs, info }),
       security: ['none'],
@@ -174,10 +179,11 @@ export class Churn {
     try {
       await s.open();
     } catch (err) {
+      rec.endedAt = performance.now();
+      await closedOrAfter(info, 1_500);
       rec.state = 'failed';
       rec.error = failureKey(err, info);
       rec.cert = info.cert;
-      rec.endedAt = performance.now();
       return;
     }
     rec.state = 'open';

@@ -22,8 +22,24 @@ export class AddressPool {
   }
 }
 
-/** What one connection saw: the certificate it was shown, how it was closed. */
-export type ConnInfo = { cert: string | null; closeCode: number | null };
+/** What one connection saw: the certificate it was shown, the close code it got (1006: none). */
+export type ConnInfo = { cert: string | null; closeCode: number | null; onClose?: () => void };
+
+export function newConnInfo(): ConnInfo {
+  return { cert: null, closeCode: null };
+}
+
+/** Once the connection has closed (vncgate's close frame follows its refusal), or after `ms`. */
+export function closedOrAfter(info: ConnInfo, ms: number): Promise<void> {
+  if (info.closeCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    info.onClose = () => {
+      clearTimeout(t);
+      resolve();
+    };
+  });
+}
 
 /** "TOKEN_ERR_INVALID" from the reason vncgate sent, when it is one of the table's. */
 const CODE_BY_REASON = new Map<string, string>();
@@ -72,7 +88,13 @@ export function soakConnector(opts: { url: string; ca: string; localAddress: str
       });
       ws.on('open', () => {
         open = true;
-        resolve({ write: (b) => ws.send(b), close: () => ws.close(1000), destroy: () => ws.terminate() });
+        // destroy() closes with a grace second: after a refusal, the close frame vncgate sends
+        // with it (its close code) is still read; then the socket is cut.
+        const destroy = (): void => {
+          ws.close(1000);
+          setTimeout(() => ws.terminate(), 1_000).unref();
+        };
+        resolve({ write: (b) => ws.send(b), close: () => ws.close(1000), destroy });
       });
       ws.on('message', (data: Buffer) => handlers.data(data));
       ws.on('error', (err) => {
@@ -85,6 +107,7 @@ export function soakConnector(opts: { url: string; ca: string; localAddress: str
       });
       ws.on('close', (code, reason) => {
         opts.info.closeCode = code;
+        opts.info.onClose?.();
         if (!open) return reject(new LoadError(`closed-before-open-${code}`, reason.toString()));
         if (ended) return;
         ended = true;
@@ -132,7 +155,7 @@ export class TokenMinter {
       } catch {
         // the status alone
       }
-      throw new LoadError(`mint-${code}`, `token API answered ${status}`);
+      throw new LoadError(`mint-${code} (http ${status})`, `token API answered ${status}`);
     }
     const [first] = JSON.parse(text) as { token: string }[];
     if (first === undefined) throw new LoadError('mint-empty', 'token API answered no token');

@@ -24,7 +24,7 @@ export async function startHaproxy(dir: string, servers: readonly { name: string
       '  timeout connect 2s',
       '  timeout client 120s',
       '  timeout server 120s',
-      '  timeout check 1s',
+      '  timeout check 2s',
       '  retries 3',
       '  option redispatch',
       'frontend fleet',

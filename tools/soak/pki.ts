@@ -1,5 +1,6 @@
 import { X509Certificate, randomBytes } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { renameSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from './procs.js';
 
@@ -41,10 +42,14 @@ export async function makeSoakPki(dir: string): Promise<SoakPki> {
   return { caPem: await readFile(join(dir, 'ca-cert.pem'), 'utf8'), before, after };
 }
 
-/** Writes the pair beside its final names and renames each over, as renewal tools do (key first). */
+/**
+ * Writes the pair beside its final names and renames each over, as renewal tools do: the two
+ * renames back to back (synchronous, so a busy event loop here cannot hold the directory in a
+ * mixed state for longer than vncgate's 500 ms quiet time; that would be the soak's fault).
+ */
 export async function installPair(certFile: string, keyFile: string, pair: ServerPair): Promise<void> {
   await writeFile(`${keyFile}.new`, pair.keyPem, { mode: 0o600 });
   await writeFile(`${certFile}.new`, pair.certPem);
-  await rename(`${keyFile}.new`, keyFile);
-  await rename(`${certFile}.new`, certFile);
+  renameSync(`${keyFile}.new`, keyFile);
+  renameSync(`${certFile}.new`, certFile);
 }

@@ -45,14 +45,18 @@ export function wholeAt(ev: SoakEvent, records: readonly SessionRecord[], served
   return latest;
 }
 
-/** A lost session the drain explains: on the drained replica, open when the drain began, ended at or after its deadline. */
+/**
+ * A lost session the drain explains: on the drained replica, its connection begun before the drain
+ * (a session still in its handshake then is one the drain lets finish and then holds), ended at
+ * or after the drain's deadline.
+ */
 function lostToDrain(rec: SessionRecord, replica: string | null, events: readonly SoakEvent[]): boolean {
   return events.some(
     (e) =>
       e.drained !== undefined &&
       e.drained.replica === replica &&
-      rec.openedAt !== null &&
-      rec.openedAt < e.at &&
+      rec.connectAt !== null &&
+      rec.connectAt < e.at &&
       rec.endedAt !== null &&
       rec.endedAt >= e.at + e.drained.drainTimeoutMs - 250,
   );
