@@ -61,6 +61,7 @@ export type FleetSoakReport = ReturnType<typeof summarize> & {
   durationMs: number;
   tokens: ReturnType<typeof summarize>['tokens'] & { replaysDuringChurn: Churn['replays']; replaysAfterwards: Churn['finalReplays'] };
   redis: { primaryBefore: number; primaryAfter: number | null };
+  haproxy: ReturnType<HaproxyHandle['stats']>;
   drains: Record<string, unknown>[];
   replicaErrorLines: string[];
 };
@@ -190,6 +191,7 @@ export async function runFleetSoak(opts: FleetSoakOptions): Promise<FleetSoakRep
       ...figures,
       tokens: { ...figures.tokens, replaysDuringChurn: c.replays, replaysAfterwards: c.finalReplays },
       redis: { primaryBefore, primaryAfter },
+      haproxy: haproxy.stats(),
       drains: drained.drains.map((d) => ({ replica: drained.name, ...d })),
       replicaErrorLines: replicas.flatMap((r) => r.problems.map((p) => `${r.name}: ${p}`)),
     };

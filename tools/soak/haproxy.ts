@@ -9,7 +9,14 @@ import { Child, freePort, waitUntil } from './procs.js';
  * 503 and leaves the rotation; so does one whose token store is away), and a connection refused
  * by a replica that is down is dispatched to the other (`option redispatch`, `retries`).
  */
-export type HaproxyHandle = { readonly port: number; readonly child: Child; stop(): Promise<void> };
+export type HaproxyStats = {
+  /** Connections HAProxy could give to no server (all out of rotation): the client sees a reset. */
+  noServer: number;
+  /** Times each server was taken out of rotation (its check failed `fall` times). */
+  markedDown: Record<string, number>;
+};
+
+export type HaproxyHandle = { readonly port: number; readonly child: Child; stats(): HaproxyStats; stop(): Promise<void> };
 
 export async function startHaproxy(dir: string, servers: readonly { name: string; port: number }[]): Promise<HaproxyHandle> {
   const port = await freePort();
@@ -19,7 +26,10 @@ export async function startHaproxy(dir: string, servers: readonly { name: string
     [
       'global',
       '  maxconn 4096',
+      '  log stderr format raw local0 info',
       'defaults',
+      '  log global',
+      '  option tcplog',
       '  mode tcp',
       '  timeout connect 2s',
       '  timeout client 120s',
@@ -40,7 +50,13 @@ export async function startHaproxy(dir: string, servers: readonly { name: string
       '',
     ].join('\n'),
   );
-  const child = Child.start({ name: 'haproxy', command: 'haproxy', args: ['-db', '-f', cfg] });
+  const stats: HaproxyStats = { noServer: 0, markedDown: {} };
+  const onLine = (line: string): void => {
+    if (line.includes('/<NOSRV> ')) stats.noServer++;
+    const down = /Server replicas\/(\S+) is DOWN/.exec(line);
+    if (down) stats.markedDown[down[1]!] = (stats.markedDown[down[1]!] ?? 0) + 1;
+  };
+  const child = Child.start({ name: 'haproxy', command: 'haproxy', args: ['-db', '-f', cfg], onLine });
   await waitUntil('haproxy listening', 10_000, () => {
     if (!child.running) throw new Error(child.describe());
     return new Promise<boolean>((resolve) => {
@@ -54,5 +70,5 @@ export async function startHaproxy(dir: string, servers: readonly { name: string
   }).catch((err: unknown) => {
     throw new Error(`${String(err)}\n${child.describe()}`);
   });
-  return { port, child, stop: () => child.stop() };
+  return { port, child, stats: () => ({ noServer: stats.noServer, markedDown: { ...stats.markedDown } }), stop: () => child.stop() };
 }
