@@ -58,9 +58,18 @@ export class Child {
     live.add(c);
     if (!exitHook) {
       exitHook = true;
-      process.once('exit', () => {
+      const killLive = (): void => {
         for (const p of live) p.signal('SIGKILL');
-      });
+      };
+      process.once('exit', killLive);
+      // A process ended by a signal runs no 'exit' handlers: kill ours, then let the signal do
+      // what it would have done (unless someone else handles it).
+      for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+        process.once(sig, () => {
+          killLive();
+          if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+        });
+      }
     }
     return c;
   }
