@@ -71,7 +71,9 @@ export function redisMode(options: RedisConnectionOptions): RedisMode {
  * Sentinel: on a lost connection ioredis asks the Sentinels again for the primary's address and
  * reconnects there (`retryStrategy` paces it); `failoverDetector` also listens for
  * `+switch-master` so a connection to a demoted primary is dropped at once; `role: 'master'`
- * refuses to settle on a replica.
+ * refuses to settle on a replica. When that message lands while a reconnect is still asking a
+ * Sentinel for the primary, ioredis ends the client instead of retrying; RedisLink starts it
+ * again (redis-link.ts, issue 17).
  *
  * Cluster: `scaleReads: 'master'` (reads of a token must see its consume), no resending after a
  * closed connection (`retryDelayOnFailover: 0`; the command may have run) and none after
