@@ -229,7 +229,7 @@ describe('issue 17: a console session through Redis Sentinel trouble (real vncga
       s.ws.close(1000);
     }
     console.log(
-      `issue 17 figure: vncgate log during the failover: ${linesWith(r.server, 'session lease renewal failed')} lease renewal warnings, ${linesWith(r.server, 'session lease renewed again')} renewed-again, ${linesWith(r.server, 'starting it again')} client restarts, established sessions' updates ${sessions.map((s) => s.updates()).join('/')}`,
+      `issue 17 figure: vncgate log during the failover: ${linesWith(r.server, 'session lease renewal failed')} lease renewal warnings, ${linesWith(r.server, 'session lease renewed again')} renewed-again, ${linesWith(r.server, 'starting it again')} client restarts, ${linesWith(r.server, 'switched the primary; reconnecting')} switch-driven reconnects, established sessions' updates ${sessions.map((s) => s.updates()).join('/')}`,
     );
     for (const s of sessions) s.ws.close(1000);
   });
