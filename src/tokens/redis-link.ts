@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { VncgateError } from '../errors.js';
 import { RedisClock } from './redis-clock.js';
 import type { RedisMode } from './redis-connection.js';
+import { SwitchWatch, type SwitchWatchOptions } from './redis-switch-watch.js';
 import { storeUnavailable, type TokenStoreLogger } from './token-store.js';
 
 /**
@@ -29,6 +30,8 @@ export type RedisLinkOptions = {
   connectTimeoutMs: number;
   commandTimeoutMs: number;
   logger: TokenStoreLogger;
+  /** Sentinel: watch `+switch-master` (redis-switch-watch.ts). */
+  switchWatch?: SwitchWatchOptions | undefined;
 };
 
 /**
@@ -49,6 +52,7 @@ export class RedisLink {
   readonly #logger: TokenStoreLogger;
   readonly #waiters = new Set<ReadyWaiter>();
   readonly #clockTimer: NodeJS.Timeout;
+  readonly #switchWatch: SwitchWatch | null;
   #closed = false;
   /** Set by the first `ready`; from then on a missing connection is an outage (fail fast). */
   #wasReady = false;
@@ -71,6 +75,7 @@ export class RedisLink {
       if (this.client.status === 'ready') this.clock.sample().catch(() => undefined);
     }, CLOCK_RESAMPLE_MS);
     this.#clockTimer.unref();
+    this.#switchWatch = options.switchWatch && mode === 'sentinel' ? new SwitchWatch(client as Redis, options.switchWatch, options.logger) : null;
     client.on('ready', () => this.#onReady());
     client.on('close', () => this.#onClose());
     if (mode !== 'cluster') client.on('end', () => this.#onEnd());
@@ -132,6 +137,7 @@ export class RedisLink {
     this.#closed = true;
     clearInterval(this.#clockTimer);
     clearTimeout(this.#restartTimer);
+    this.#switchWatch?.close();
     for (const waiter of this.#waiters) waiter.reject(storeUnavailable(KIND, waiter.operation, 'store is closed'));
     this.#waiters.clear();
     try {
@@ -200,10 +206,11 @@ export class RedisLink {
    * ioredis ends a client for good (status "end", no more reconnecting) when its connector is told
    * to disconnect while a connection attempt is still asking a Sentinel for the primary: the
    * attempt then fails with "Connection is closed." and `connect()` gives up instead of handing
-   * over to `retryStrategy`. Its own failover detector does exactly that when `+switch-master`
-   * arrives during a reconnect after the primary died — the moment a failover happens — so without
-   * this the store refused every request until restarted (issue 17). Only `close()` may end the
-   * link: any other end starts the client again, paced like its reconnects.
+   * over to `retryStrategy`. Its own failover detector did exactly that when `+switch-master`
+   * arrived during a reconnect after the primary died — the moment a failover happens — and the
+   * store then refused every request until restarted (issue 17). That detector is no longer used
+   * (redis-switch-watch.ts), but any such end is still caught here: only `close()` may end the
+   * link; any other end starts the client again, paced like its reconnects.
    */
   #onEnd(): void {
     if (this.#closed || this.#restartTimer !== undefined) return;
