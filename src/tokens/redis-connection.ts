@@ -1,5 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
 import { VncgateError } from '../errors.js';
+import type { SwitchWatchOptions } from './redis-switch-watch.js';
 
 /** `host:port` of a Sentinel or a cluster seed node. */
 export interface RedisEndpoint {
@@ -69,9 +70,9 @@ export function redisMode(options: RedisConnectionOptions): RedisMode {
  * no retries or replays of commands in flight, a timeout on every reply, reconnection for ever.
  *
  * Sentinel: on a lost connection ioredis asks the Sentinels again for the primary's address and
- * reconnects there (`retryStrategy` paces it); `failoverDetector` also listens for
- * `+switch-master` so a connection to a demoted primary is dropped at once; `role: 'master'`
- * refuses to settle on a replica.
+ * reconnects there (`retryStrategy` paces it); `role: 'master'` refuses to settle on a replica.
+ * `+switch-master` is watched by redis-switch-watch.ts (`switchWatch`, for RedisLink), not by
+ * ioredis' `failoverDetector` (why: that file; issue 17).
  *
  * Cluster: `scaleReads: 'master'` (reads of a token must see its consume), no resending after a
  * closed connection (`retryDelayOnFailover: 0`; the command may have run) and none after
@@ -79,7 +80,10 @@ export function redisMode(options: RedisConnectionOptions): RedisMode {
  * command did not run, are followed up to `maxRedirections` within the command timeout. Slots are
  * re-read every second so a promoted replica is found without waiting for a redirection.
  */
-export function createRedisClient(options: RedisConnectionOptions, t: RedisClientTimings): { client: Redis | Cluster; mode: RedisMode } {
+export function createRedisClient(
+  options: RedisConnectionOptions,
+  t: RedisClientTimings,
+): { client: Redis | Cluster; mode: RedisMode; switchWatch?: SwitchWatchOptions } {
   const mode = redisMode(options);
   const common = {
     connectionName: t.connectionName,
@@ -96,20 +100,23 @@ export function createRedisClient(options: RedisConnectionOptions, t: RedisClien
     return { mode, client: new Redis(options.url!, { ...common, enableOfflineQueue: false, retryStrategy }) };
   }
   if (mode === 'sentinel') {
+    const sentinels = options.sentinels!.map(({ host, port }) => ({ host, port }));
+    const name = options.sentinelName ?? 'mymaster';
     return {
       mode,
+      switchWatch: { sentinels, name, sentinelPassword: options.sentinelPassword, connectTimeoutMs: t.connectTimeoutMs, retryStrategy },
       client: new Redis({
         ...common,
         enableOfflineQueue: false,
         retryStrategy,
         reconnectOnError: reconnectOnReadonly,
-        sentinels: options.sentinels!.map(({ host, port }) => ({ host, port })),
-        name: options.sentinelName ?? 'mymaster',
+        sentinels,
+        name,
         role: 'master',
         ...(options.sentinelPassword !== undefined ? { sentinelPassword: options.sentinelPassword } : {}),
         sentinelCommandTimeout: t.commandTimeoutMs,
         sentinelRetryStrategy: retryStrategy,
-        failoverDetector: true,
+        failoverDetector: false,
       }),
     };
   }

@@ -3,6 +3,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { VncgateError } from '../errors.js';
 import { RedisClock } from './redis-clock.js';
 import type { RedisMode } from './redis-connection.js';
+import { SwitchWatch, type SwitchWatchOptions } from './redis-switch-watch.js';
 import { storeUnavailable, type TokenStoreLogger } from './token-store.js';
 
 /**
@@ -29,6 +30,8 @@ export type RedisLinkOptions = {
   connectTimeoutMs: number;
   commandTimeoutMs: number;
   logger: TokenStoreLogger;
+  /** Sentinel: watch `+switch-master` (redis-switch-watch.ts). */
+  switchWatch?: SwitchWatchOptions | undefined;
 };
 
 /**
@@ -49,6 +52,7 @@ export class RedisLink {
   readonly #logger: TokenStoreLogger;
   readonly #waiters = new Set<ReadyWaiter>();
   readonly #clockTimer: NodeJS.Timeout;
+  readonly #switchWatch: SwitchWatch | null;
   #closed = false;
   /** Set by the first `ready`; from then on a missing connection is an outage (fail fast). */
   #wasReady = false;
@@ -56,6 +60,9 @@ export class RedisLink {
   #failedBeforeReady = false;
   #down = false;
   #versionChecked = false;
+  /** Pending restart of a client that ended by itself (see #onEnd), and how many in a row. */
+  #restartTimer: NodeJS.Timeout | undefined;
+  #restarts = 0;
 
   constructor(client: Client, mode: RedisMode, options: RedisLinkOptions) {
     this.client = client;
@@ -68,8 +75,10 @@ export class RedisLink {
       if (this.client.status === 'ready') this.clock.sample().catch(() => undefined);
     }, CLOCK_RESAMPLE_MS);
     this.#clockTimer.unref();
+    this.#switchWatch = options.switchWatch && mode === 'sentinel' ? new SwitchWatch(client as Redis, options.switchWatch, options.logger) : null;
     client.on('ready', () => this.#onReady());
     client.on('close', () => this.#onClose());
+    if (mode !== 'cluster') client.on('end', () => this.#onEnd());
     // A cluster shard changed primary: its clock has not been measured yet.
     if (mode === 'cluster') client.on('+node', () => this.clock.reset());
     // Without a listener ioredis prints every connection error to stderr. Errors repeat on each
@@ -127,6 +136,8 @@ export class RedisLink {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#clockTimer);
+    clearTimeout(this.#restartTimer);
+    this.#switchWatch?.close();
     for (const waiter of this.#waiters) waiter.reject(storeUnavailable(KIND, waiter.operation, 'store is closed'));
     this.#waiters.clear();
     try {
@@ -166,6 +177,7 @@ export class RedisLink {
 
   #onReady(): void {
     this.#wasReady = true;
+    this.#restarts = 0;
     // Measured up front so the first guarded request does not wait for it; failures are retried
     // by the next request that needs the offset.
     this.clock.sample().catch(() => undefined);
@@ -188,6 +200,31 @@ export class RedisLink {
       this.#waiters.delete(waiter);
       waiter.reject(storeUnavailable(KIND, waiter.operation, 'connecting to Redis failed'));
     }
+  }
+
+  /**
+   * ioredis ends a client for good (status "end", no more reconnecting) when its connector is told
+   * to disconnect while a connection attempt is still asking a Sentinel for the primary: the
+   * attempt then fails with "Connection is closed." and `connect()` gives up instead of handing
+   * over to `retryStrategy`. Its own failover detector did exactly that when `+switch-master`
+   * arrived during a reconnect after the primary died — the moment a failover happens — and the
+   * store then refused every request until restarted (issue 17). That detector is no longer used
+   * (redis-switch-watch.ts), but any such end is still caught here: only `close()` may end the
+   * link; any other end starts the client again, paced like its reconnects.
+   */
+  #onEnd(): void {
+    if (this.#closed || this.#restartTimer !== undefined) return;
+    this.#restarts++;
+    const retry = (this.client as Redis).options.retryStrategy;
+    const delay = Math.max(0, Number(retry?.(this.#restarts) ?? this.#connectTimeoutMs) || 0);
+    this.#logger.warn({ store: KIND, restart: this.#restarts, delayMs: delay }, 'Redis client stopped reconnecting; starting it again');
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      if (this.#closed || this.client.status !== 'end') return;
+      // A failed attempt either reconnects by itself (a closed socket) or ends again (#onEnd).
+      (this.client as Redis).connect().catch(() => undefined);
+    }, delay);
+    this.#restartTimer.unref();
   }
 
   /**

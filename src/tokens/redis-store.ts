@@ -134,7 +134,7 @@ export class RedisTokenStore implements TokenStore {
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
 
-    const { client, mode } = createRedisClient(options, {
+    const { client, mode, switchWatch } = createRedisClient(options, {
       connectTimeoutMs,
       commandTimeoutMs,
       maxReconnectDelayMs,
@@ -160,7 +160,7 @@ export class RedisTokenStore implements TokenStore {
       });
     }
     for (const [name, script] of Object.entries(SCRIPTS)) client.defineCommand(name, script);
-    this.#link = new RedisLink(client, mode, { connectTimeoutMs, commandTimeoutMs, logger: this.#logger });
+    this.#link = new RedisLink(client, mode, { connectTimeoutMs, commandTimeoutMs, logger: this.#logger, switchWatch });
     // The script acts before its deadline; the WAIT after it needs its own time before the reply.
     const budget = scriptBudgetMs(commandTimeoutMs - (waitReplicas > 0 ? waitTimeoutMs : 0));
     this.#cmd = new RedisCommands(this.#link, { waitReplicas, waitTimeoutMs, scriptBudgetMs: budget, observe: options.observe });

@@ -92,6 +92,8 @@ export async function failoverUnderTraffic(
   const refused: string[] = [];
   const otherErrors: Record<string, number> = {};
   let killedAt: number | null = null;
+  /** When `kill` returned: only consumes started after it count as resumed (not one in flight). */
+  let killDoneAt: number | null = null;
   let resumedAt: number | null = null;
   let okAfterResume = 0;
   let next = 0;
@@ -103,10 +105,11 @@ export async function failoverUnderTraffic(
       if (resumedAt !== null && okAfterResume >= opts.afterResume) return;
       if (killedAt !== null && performance.now() - killedAt > opts.resumeTimeoutMs) return;
       const t = streamPool[next++]!;
+      const startedAt = performance.now();
       const r = await attempt(store, t);
       if (r === 'ok') {
         accept(t);
-        if (killedAt !== null) {
+        if (killDoneAt !== null && startedAt >= killDoneAt) {
           resumedAt ??= performance.now();
           okAfterResume++;
         }
@@ -119,6 +122,7 @@ export async function failoverUnderTraffic(
   await sleep(500);
   killedAt = performance.now();
   await kill();
+  killDoneAt = performance.now();
   await lanes;
   if (resumedAt === null) throw new Error(`consumes did not resume within ${opts.resumeTimeoutMs} ms (refused ${refused.length}, other ${JSON.stringify(otherErrors)})`);
 
