@@ -67,6 +67,38 @@ describe('issue 17: Redis Sentinel failover', () => {
     expect(await rejectionCode(store.consume(issued!.token))).toBe('TOKEN_ERR_INVALID');
   });
 
+  // A primary that is frozen (SIGSTOP), not dead: its connection never breaks, and with no traffic
+  // nothing times out. Only the Sentinels' +switch-master can move an idle store off it
+  // (redis-switch-watch.ts); the first consume after that must work at once.
+  it('moves an idle store off a frozen primary when the Sentinels announce the switch', { timeout: 120_000 }, async () => {
+    const own = await startSentinelSet({ replicas: 2, downAfterMs: 1_000, failoverTimeoutMs: 3_000 });
+    const oldPort = await own.primaryPort();
+    const oldPrimary = own.nodes.find((n) => n.port === oldPort)!;
+    try {
+      const infos: string[] = [];
+      const logger = { debug: () => undefined, warn: () => undefined, info: (_: unknown, msg: string) => void infos.push(msg) };
+      const store = makeStore({ sentinels: own.sentinelEndpoints, sentinelName: own.name, logger });
+      const tokens = (await store.issueMany(target, 600, 2)).map((i) => i.token);
+      await expect(store.consume(tokens[0]!)).resolves.toMatchObject({ target });
+      const t0 = performance.now();
+      oldPrimary.signal('SIGSTOP');
+      await eventually('the Sentinels name a new primary', 60_000, async () => (await own.primaryPort()) !== oldPort);
+      await eventually('the store reconnects on +switch-master', 30_000, async () => infos.includes('Redis Sentinel switched the primary; reconnecting'));
+      await eventually('the store is connected again', 30_000, async () => {
+        await store.ready();
+        return true;
+      });
+      const moved = performance.now() - t0;
+      await eventually('the new primary has a replica for WAIT', 30_000, async () => (await onlineReplicas(await own.primaryPort())) >= 1);
+      // One attempt: a store still on the frozen primary would time out here.
+      await expect(store.consume(tokens[1]!)).resolves.toMatchObject({ target });
+      console.log(`issue 17 figure: idle store moved off a frozen primary ${Math.round(moved)} ms after SIGSTOP (down-after 1000 ms)`);
+    } finally {
+      oldPrimary.signal('SIGCONT');
+      await own.dispose();
+    }
+  });
+
   // The store once never resumed in about one run in three: ioredis' failover detector dropped
   // the connection while a reconnect was asking a Sentinel for the primary, and ioredis then ended
   // the client for good. vncgate now watches +switch-master itself (redis-switch-watch.ts) and
