@@ -78,8 +78,20 @@ export interface TokenIssuer {
   readonly iss?: string;
 }
 
+/**
+ * What a reconnect grant minted for a session carries over (proxy/reconnect.ts): the link's
+ * target, to be resolved again; reconnects so far; the end of the console's allowed lifetime;
+ * the session this one reconnects (audit). Absent: the session gets no grant (Nova links).
+ */
+export type Reconnectable = {
+  readonly target: ConsoleTarget;
+  readonly reconnects: number;
+  readonly notAfterMs: number | null;
+  readonly reconnectOf?: string;
+};
+
 /** What authorizing a session yields: where to connect, what to undo when it ends, and who issued its token (audit). */
-export type Authorized = { target: ResolvedTarget; release?: () => void; issuedBy?: TokenIssuer | undefined };
+export type Authorized = { target: ResolvedTarget; release?: () => void; issuedBy?: TokenIssuer | undefined; reconnectable?: Reconnectable };
 
 /**
  * Decides whether a session may proceed and where it goes (consume a vncgate token and resolve

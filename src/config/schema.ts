@@ -215,6 +215,21 @@ export const CONFIG_SCHEMA = {
         leaseTtlSeconds: { type: 'integer', minimum: 2, maximum: 300, default: 15 },
       },
     },
+    /** Reconnect grants (issue 18): vncgate's console page reopens a dropped console without a new link. */
+    reconnect: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        /** How long after a non-policy drop the grant can be used. */
+        graceSeconds: { type: 'integer', minimum: 5, maximum: 600, default: 60 },
+        /** Reconnects one console link may have; the session past them gets no grant. */
+        maxReconnects: { type: 'integer', minimum: 1, maximum: 1_000, default: 10 },
+        /** What a grant is bound to besides the page's key: the client address too, or the key only (clients whose address changes). */
+        bindTo: { type: 'string', enum: ['address', 'key'], default: 'address' },
+      },
+    },
     shutdown: {
       type: 'object',
       additionalProperties: false,

@@ -23,6 +23,8 @@ export type SessionStartedInfo = {
   framebuffer: string;
   shared: boolean;
   setupMs: number;
+  /** The session this one reconnects (a reconnect grant), if it is a reconnect. */
+  reconnectOf?: string;
 };
 
 /** What the session's "session ended" log line says, and a little more. */
@@ -107,6 +109,7 @@ export function createSessionEvents(metrics: Metrics, audit: AuditLog, opts: { i
         backendVersion: info.backendVersion,
         tls: info.tls ? { ...info.tls } : null,
         setupMs: info.setupMs,
+        ...(info.reconnectOf !== undefined ? { reconnect: true, reconnectOf: info.reconnectOf } : {}),
       });
     },
     ended(f, info) {

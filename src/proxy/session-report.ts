@@ -6,6 +6,7 @@ import type { Authorized, ResolvedTarget, TokenIssuer } from '../target.js';
 import type { BackendConnection } from './backend-connector.js';
 import type { SessionEvents, SessionFacts } from './session-events.js';
 import { isOrdinaryEnd } from './session-faults.js';
+import type { SessionGrant } from './reconnect.js';
 import type { Initialised } from './session-init.js';
 
 export type SessionEnd = {
@@ -29,6 +30,8 @@ export class SessionReport {
   readonly log: Logger;
   /** The authorized target, once known. */
   target: ResolvedTarget | null = null;
+  /** The session's reconnect grant (reconnect.ts), told of authorization, start and end; null when off. */
+  grant: SessionGrant | null = null;
   readonly startedAt = Date.now();
   readonly #sessionId: string;
   readonly #events: SessionEvents | null;
@@ -63,6 +66,7 @@ export class SessionReport {
       const a = await p;
       this.#issuedBy = a.issuedBy ?? null;
       this.target = a.target;
+      this.grant?.authorized(a);
       this.phase('authorize');
       this.#events?.authorized(this.#facts(), null);
       return a;
@@ -83,8 +87,10 @@ export class SessionReport {
       framebuffer: `${init.init.width}x${init.init.height}`,
       shared: init.shared,
       setupMs: Date.now() - this.startedAt,
+      ...(this.grant?.reconnectOf !== undefined ? { reconnectOf: this.grant.reconnectOf } : {}),
     };
     this.log.info(started, 'session started');
+    this.grant?.started(this.log);
     this.phase('total');
     this.#events?.started(this.#facts(), started);
   }
@@ -92,6 +98,7 @@ export class SessionReport {
   /** The one line (and event) at the end of every session: peer faults warn, ordinary ends are info. */
   ended(end: SessionEnd): void {
     const e = end.error;
+    this.grant?.ended(e, end.closedBy, end.browserCode);
     const code: ErrorCode | null = e?.code ?? null;
     const line = {
       durationMs: Date.now() - this.startedAt,

@@ -8,6 +8,7 @@ import { connectBackend, exchangeInit, targetConnectOptions, type BackendConnect
 import type { ReadBuffer } from './read-buffer.js';
 import { Relay } from './relay.js';
 import type { SessionEvents } from './session-events.js';
+import type { SessionGrant } from './reconnect.js';
 import { BrowserHandshake } from './browser-handshake.js';
 import { backendClosed, backendSocketError, browserPingFlood, browserWebSocketError, isDeadline } from './session-faults.js';
 import { SessionReport } from './session-report.js';
@@ -25,6 +26,8 @@ export type SessionDeps = {
   browserTls?: boolean;
   /** Metrics and audit events: told at authorization, each set-up phase, start and end. */
   events?: SessionEvents;
+  /** Its reconnect grant (reconnect.ts), told by its report; absent when off. */
+  grant?: SessionGrant | null;
 };
 
 /**
@@ -78,13 +81,13 @@ export class ConsoleSession {
       },
     });
     this.#report = new SessionReport(this.id, token, remote, deps.log, deps.events ?? null, logFields);
+    this.#report.grant = deps.grant ?? null;
   }
 
   /** Counters and clocks read by the registry's sweep and the metrics. */
   get bytesToBrowser(): number {
     return this.#relay?.bytesToBrowser ?? 0;
   }
-
   get bytesToBackend(): number {
     return this.#relay?.bytesToBackend ?? 0;
   }
@@ -105,7 +108,6 @@ export class ConsoleSession {
   get log(): Logger {
     return this.#report.log;
   }
-
   get startedAt(): number {
     return this.#report.startedAt;
   }
@@ -233,7 +235,6 @@ export class ConsoleSession {
   get queuedToBrowserBytes(): number {
     return this.#ws.bufferedAmount;
   }
-
   /** Bytes accepted from the browser but not yet written to the backend's socket. */
   get queuedToBackendBytes(): number {
     return this.#backend?.writableLength ?? 0;

@@ -6,12 +6,14 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Config } from '../config/index.js';
 import { logSafeAddress, logSafeNode } from '../log.js';
+import { firstHeader } from './http-app.js';
 import type { NovaTokenLookup } from '../nova/index.js';
 import type { TokenStore } from '../tokens/index.js';
 import { ConsoleAuthorizations, type TargetResolvers } from './authorization/index.js';
 import type { Lifecycle } from './drain.js';
 import type { ConnectionGuard } from './connection-guard.js';
 import type { OriginPolicy } from './origin.js';
+import { ReconnectGrants, SessionGrant, pageKeyFrom } from './reconnect.js';
 import { ConsoleSession } from './session.js';
 import type { SessionEvents } from './session-events.js';
 import type { SessionRegistry } from './session-registry.js';
@@ -61,6 +63,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
     process.nextTick(() => socket.uncork());
   });
 
+  const reconnect = ReconnectGrants.for(config, tokens.grants);
   const authorizations = new ConsoleAuthorizations({
     config,
     tokens,
@@ -69,6 +72,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
     log,
     lifecycle,
     openSessions: () => registry.size,
+    reconnect,
   });
 
   const onConsoleSocket = (socket: WebSocket, req: FastifyRequest): void => {
@@ -77,6 +81,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
     const grant = authorizations.forSession(req);
     const token = grant.query.get('token');
     const node = grant.query.get('node');
+    const sessionGrant = reconnect ? pageGrant(reconnect, socket, req) : null;
     let session: ConsoleSession;
     try {
       session = new ConsoleSession(
@@ -90,6 +95,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
           onClosed: (s) => registry.delete(s),
           browserTls: Boolean(config.tls),
           ...(deps.events ? { events: deps.events } : {}),
+          grant: sessionGrant,
         },
         node !== null ? { node: logSafeNode(node) } : {},
       );
@@ -97,6 +103,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
       authorizations.abandon(grant);
       throw err;
     }
+    sessionGrant?.attach(session.id, (e) => session.terminate(e));
     registry.add(session);
     session.start(grant.refuse);
   };
@@ -115,5 +122,23 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
     },
     handler: notFound,
     wsHandler: onConsoleSocket,
+  });
+}
+
+/**
+ * A session's grant side: the page's key from its subprotocol offer, its address, and its control
+ * channel (`vncgate.v1`, control-channel.ts) to send the grant on.
+ */
+function pageGrant(reconnect: ReconnectGrants, socket: WebSocket, req: FastifyRequest): SessionGrant {
+  const negotiated = (): boolean => socket.protocol === 'vncgate.v1';
+  return new SessionGrant(reconnect, {
+    key: pageKeyFrom(firstHeader(req.headers['sec-websocket-protocol'])),
+    remote: req.ip,
+    negotiated,
+    send: (m) => {
+      if (!negotiated() || socket.readyState !== socket.OPEN) return false;
+      socket.send(JSON.stringify(m));
+      return true;
+    },
   });
 }

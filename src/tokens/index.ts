@@ -14,3 +14,5 @@ export {
   type TokenStoreKind,
   type TokenStoreLogger,
 } from './token-store.js';
+export { MemoryGrantStore } from './memory-grants.js';
+export { bindingHash, decodeGrant, encodeGrant, generateGrant, GRANT_RECORD_VERSION, isWellFormedGrant, type GrantBinding, type GrantRecord, type GrantStore } from './grant.js';

@@ -1,3 +1,4 @@
+import { MemoryGrantStore } from './memory-grants.js';
 import { MemoryLimits } from './memory-limits.js';
 import { newRecord, type TokenIssuer, type TokenRecord } from './record.js';
 import type { ConsoleTarget } from './target.js';
@@ -54,6 +55,8 @@ export class MemoryTokenStore implements TokenStore {
   readonly #leases = new Map<string, { owner: string; expiresAtMs: number }>();
   /** Session slots and the invalid-link counter. */
   readonly #limits: MemoryLimits;
+  /** Reconnect grants (memory-grants.ts). */
+  readonly grants: MemoryGrantStore;
   readonly #maxTokens: number;
   readonly #maxTtlSeconds: number;
   readonly #maxIssueCount: number;
@@ -70,6 +73,7 @@ export class MemoryTokenStore implements TokenStore {
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
     this.#limits = new MemoryLimits(() => this.#now());
+    this.grants = new MemoryGrantStore(() => this.#now());
     this.#timer = setInterval(() => this.sweep(), sweepIntervalMs);
     // The sweep only frees memory; it must never keep the process alive on its own.
     this.#timer.unref();

@@ -46,6 +46,11 @@ export class RedisKeys {
     return this.#tagged('rev', hashToken(token));
   }
 
+  /** A reconnect grant (a hash: record and bindings), by the grant's hash. */
+  grant(secret: string): string {
+    return this.#tagged('grant', hashToken(secret));
+  }
+
   /** A session-slot set (keys name endpoints, nodes, instances; never a token). */
   slot(key: string): string {
     return this.#cluster ? `${this.#prefix}{lim}:${key}` : `${this.#prefix}lim:${key}`;

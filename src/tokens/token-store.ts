@@ -1,4 +1,5 @@
 import { VncgateError } from '../errors.js';
+import type { GrantStore } from './grant.js';
 import type { TokenIssuer, TokenRecord } from './record.js';
 import { parseTarget, type ConsoleTarget } from './target.js';
 import { isWellFormedToken, tokenLogId } from './token.js';
@@ -91,6 +92,8 @@ export interface TokenStore {
    * starts a cool-down of `cooldownMs` (and resets the count). `true` when this call started it.
    */
   countInvalid(client: string, allowedPerMinute: number, cooldownMs: number): Promise<boolean>;
+  /** Reconnect grants kept alongside the tokens (grant.ts); absent in stand-ins, which then mint none. */
+  readonly grants?: GrantStore;
   /** Resolves once the store can serve requests (bounded wait); for start-up and readiness checks. */
   ready(): Promise<void>;
   /** Releases connections and timers; later calls fail with `TOKEN_ERR_STORE_UNAVAILABLE`. */

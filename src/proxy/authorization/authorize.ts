@@ -3,9 +3,10 @@ import { VncgateError } from '../../errors.js';
 import type { IronicNodeResolver } from '../../ironic/index.js';
 import { isNovaToken, novaTokenHash, type NovaTokenLookup } from '../../nova/index.js';
 import type { ConsoleTarget, TokenStore } from '../../tokens/index.js';
-import { normalizeHost, type Authorize, type Authorized, type ResolvedTarget, type TargetResolver } from '../../target.js';
+import { normalizeHost, type Authorize, type Authorized, type Reconnectable, type ResolvedTarget, type TargetResolver } from '../../target.js';
 import { anySessionLimit, holdSlots, InvalidLinkLimiter, keepRenewed, leaseTtlMs, slotRequest, type LimitLog } from './target-limits.js';
 import { StaticTargetResolver } from '../target-resolver.js';
+import type { ReconnectGrants } from '../reconnect.js';
 
 /** Resolves any token target: static host:port from the profiles, Ironic nodes through the API. */
 export class TargetResolvers implements TargetResolver {
@@ -47,6 +48,8 @@ export type AuthDeps = {
   nova: NovaTokenLookup | null;
   /** For lease renewal trouble and cool-downs; the session logs everything else. */
   log?: LimitLog | undefined;
+  /** Reconnect grants (reconnect.ts), or null/absent when off. */
+  reconnect?: ReconnectGrants | null | undefined;
 };
 
 function authorizeNova(token: string, nova: NovaTokenLookup, deps: AuthDeps, limiter: InvalidLinkLimiter | null): Authorize {
@@ -117,7 +120,7 @@ async function withSlots(deps: AuthDeps, target: ResolvedTarget, machine: string
   try {
     const a = await then();
     return {
-      target: a.target,
+      ...a,
       release: () => {
         a.release?.();
         releaseSlots();
@@ -165,15 +168,21 @@ function authorizeVncgate(token: string | null, deps: AuthDeps, limiter: Invalid
   return async (signal, sessionId) => {
     if (!anySessionLimit(config)) {
       const record = await tokens.consume(token, { client });
-      return { target: await resolvers.resolve(record.target, signal), issuedBy: record.issuedBy };
+      return { target: await resolvers.resolve(record.target, signal), issuedBy: record.issuedBy, reconnectable: firstSession(record.target) };
     }
     const record = await tokens.peek(token, { client });
     const target = await resolvers.resolve(record.target, signal);
     const uuid = (target as { uuid?: unknown }).uuid;
     const slots = slotRequest(config, target, record.target.kind === 'node' && typeof uuid === 'string' ? `node:${uuid}` : null, sessionId);
     await tokens.consume(token, { client, slots: slots ?? undefined });
-    return slots ? { target, release: holdSlots(tokens, slots, deps.log), issuedBy: record.issuedBy } : { target, issuedBy: record.issuedBy };
+    const reconnectable = firstSession(record.target);
+    return slots ? { target, release: holdSlots(tokens, slots, deps.log), issuedBy: record.issuedBy, reconnectable } : { target, issuedBy: record.issuedBy, reconnectable };
   };
+}
+
+/** A first session's grant source: the link's target, no reconnect yet (its lifetime is set when it starts). */
+function firstSession(target: ConsoleTarget): Reconnectable {
+  return { target, reconnects: 0, notAfterMs: null };
 }
 
 /** Counts the links `authorize` finds invalid against the client address. */
@@ -213,13 +222,14 @@ export function authorizeRequest(query: URLSearchParams, cookieHeader: string | 
       if (!token) throw new VncgateError('TOKEN_ERR_MISSING', 'Ironic console URL without token');
       const target = await resolver.resolveWithIronicToken(node, token, signal);
       return withSlots(deps, target, `node:${target.uuid}`, sessionId, async () => {
+        const reconnectable = firstSession({ kind: 'node', node: target.uuid });
         if (ironic.ironicTokenReuse === 'single-use') {
           const first = await tokens.claimOnce(`ironic:${target.uuid}:${token}`, ironic.ironicTokenTtlSeconds * 1000);
           if (!first) throw new VncgateError('TOKEN_ERR_INVALID', `Ironic console token for node ${target.uuid} was already used (single-use mode)`);
-          return { target };
+          return { target, reconnectable };
         }
-        if (ironic.ironicTokenReuse === 'one-session') return leased(deps, `ironic-node:${target.uuid}`, sessionId, target, `node ${target.uuid}`);
-        return { target };
+        if (ironic.ironicTokenReuse === 'one-session') return { ...(await leased(deps, `ironic-node:${target.uuid}`, sessionId, target, `node ${target.uuid}`)), reconnectable };
+        return { target, reconnectable };
       });
     }, limiter);
   }

@@ -1,0 +1,68 @@
+import { VncgateError } from '../errors.js';
+import { isWellFormedGrant } from '../tokens/index.js';
+import type { Authorize, Authorized } from '../target.js';
+import type { AuthDeps } from './authorization/authorize.js';
+import { holdSlots, InvalidLinkLimiter, slotRequest } from './authorization/target-limits.js';
+import type { ReconnectGrants } from './reconnect.js';
+
+/**
+ * The way in with a reconnect grant (`?grant=`, the page's key in the `vncgate.key.*`
+ * subprotocol): the invalid-link cool-down first (a bad grant counts like a bad token), then one
+ * atomic consume that checks the page's key and, unless grants are key-only, the client address;
+ * the link's target is resolved again (credentials from the configuration or Ironic, never from
+ * the grant) and the new session may not outlive the original one (`notAfterMs`). The session it
+ * replaces, if it still runs here, ends at once (SESSION_ERR_RECONNECTED). A grant refused after
+ * it was consumed (the target no longer resolves, its slots are full) is put back for the rest
+ * of its grace window, so the page's next try can still use it.
+ */
+export function authorizeGrant(grant: string, key: string | null, remote: string | undefined, deps: AuthDeps, grants: ReconnectGrants): Authorize {
+  const { config, tokens, resolvers } = deps;
+  const limiter = InvalidLinkLimiter.for(config, tokens, remote, deps.log);
+  const authorize = async (signal: AbortSignal, sessionId: string): Promise<Authorized> => {
+    if (limiter && (await tokens.coolingDown(limiter.client).catch(() => false))) {
+      throw new VncgateError('TOKEN_ERR_RATE_LIMITED', 'client address is cooling down after too many invalid console links');
+    }
+    if (!isWellFormedGrant(grant) || key === null) {
+      throw new VncgateError('RECONNECT_ERR_INVALID', `reconnect grant refused (${key === null ? 'no page key' : 'malformed'})`, { details: { reason: key === null ? 'no-key' : 'malformed' } });
+    }
+    const binding = grants.binding(remote ?? '', key);
+    const record = await grants.store.consume(grant, binding);
+    const now = Date.now();
+    if (record.notAfterMs !== null && now >= record.notAfterMs) {
+      throw new VncgateError('RECONNECT_ERR_INVALID', 'reconnect grant refused (the console reached its lifetime)', { details: { reason: 'expired' } });
+    }
+    grants.replaced(record.sessionId);
+    try {
+      const resolved = await resolvers.resolve(record.target, signal);
+      const ends = [resolved.expiresAtMs, record.notAfterMs ?? undefined].filter((x): x is number => x !== undefined);
+      const target = ends.length > 0 ? { ...resolved, expiresAtMs: Math.min(...ends) } : resolved;
+      const uuid = (target as { uuid?: unknown }).uuid;
+      const slots = slotRequest(config, target, record.target.kind === 'node' && typeof uuid === 'string' ? `node:${uuid}` : null, sessionId);
+      if (slots && !(await tokens.acquireSlots(slots))) {
+        throw new VncgateError('SESSION_ERR_TARGET_BUSY', `session limit ${slots.limit} reached on ${slots.keys.join(' or ')}`, { details: { keys: slots.keys, limit: slots.limit } });
+      }
+      return {
+        target,
+        ...(slots ? { release: holdSlots(tokens, slots, deps.log) } : {}),
+        issuedBy: record.issuedBy,
+        reconnectable: { target: record.target, reconnects: record.reconnects + 1, notAfterMs: record.notAfterMs, reconnectOf: record.sessionId },
+      };
+    } catch (err) {
+      // Consumed but not used: back for the grace window (same secret, same bindings as stored).
+      const bound = config.raw.reconnect.bindTo === 'address' ? binding : { client: '', key: binding.key };
+      await grants.store.mint(grant, record, bound, grants.graceMs).catch(() => undefined);
+      throw err;
+    }
+  };
+  if (!limiter) return authorize;
+  return async (signal, sessionId) => {
+    try {
+      return await authorize(signal, sessionId);
+    } catch (err) {
+      if (err instanceof VncgateError && err.code === 'RECONNECT_ERR_INVALID') {
+        await limiter.count(new VncgateError('TOKEN_ERR_INVALID', err.message));
+      }
+      throw err;
+    }
+  };
+}

@@ -1,0 +1,250 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+import { isVncgateError, VncgateError, type ErrorCode } from '../errors.js';
+import { bindingHash, generateGrant, isWellFormedGrant, type GrantBinding, type GrantStore } from '../tokens/index.js';
+import type { Authorized, Reconnectable, TokenIssuer } from '../target.js';
+import { leaseTtlMs } from './authorization/target-limits.js';
+
+/**
+ * Reconnect grants, the proxy's side (the stored part: tokens/grant.ts). A session that starts
+ * piping, on a page that negotiated the control channel and offered a key, is given a grant on
+ * that channel (`{"type":"reconnect","grant":…,"ttlSeconds":…}`); the page presents it as
+ * `?grant=` with the same key when its socket drops, and the new session replaces the old one.
+ * See authorization/grant-authorize.ts for the way in.
+ */
+
+/** The subprotocol that carries the page's key: `vncgate.key.<43 base64url>` (never in the URL, so not in access logs). */
+export const KEY_PROTOCOL_PREFIX = 'vncgate.key.';
+
+/** The page's key among the offered subprotocols, if one is well formed. */
+export function pageKeyFrom(protocolHeader: string | undefined): string | null {
+  if (!protocolHeader) return null;
+  for (const p of protocolHeader.split(',')) {
+    const t = p.trim();
+    if (t.startsWith(KEY_PROTOCOL_PREFIX) && isWellFormedGrant(t.slice(KEY_PROTOCOL_PREFIX.length))) return t.slice(KEY_PROTOCOL_PREFIX.length);
+  }
+  return null;
+}
+
+/** Ends that are not a policy decision: the browser's socket died, the endpoint or this replica went away. */
+const DROPS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['SESSION_ERR_HEARTBEAT', 'SESSION_ERR_SHUTDOWN', 'SESSION_ERR_BACKEND_CLOSED', 'BACKEND_ERR_CLOSED']);
+
+/**
+ * Whether a session's end leaves its grant usable. Everything else (lifetime, idle time, the
+ * browser breaking the protocol or the view-only policy, a deliberate close, 1000 or 1001 from
+ * the browser) deletes it: only drops leave one.
+ */
+export function leavesGrant(error: VncgateError | null, closedBy: 'browser' | 'backend' | 'vncgate', browserCode: number | undefined): boolean {
+  if (error !== null) return DROPS.has(error.code);
+  if (closedBy === 'browser') return browserCode !== 1000 && browserCode !== 1001;
+  return closedBy === 'backend';
+}
+
+/** What a session hands over when it starts piping, for its grant. */
+export type GrantRequest = {
+  sessionId: string;
+  reconnectable: Reconnectable | undefined;
+  /** The resolved target's own end (Nova's session timeout), if any. */
+  expiresAtMs: number | undefined;
+  /** The client address as seen (hashed before storing). */
+  remote: string;
+  /** The page's key, from the subprotocol offer; null: no grant (stock noVNC). */
+  key: string | null;
+  /** Whether the page negotiated the control channel (it can receive a grant). */
+  negotiated: boolean;
+  issuedBy: TokenIssuer | undefined;
+  /** Per-token policy to carry over (view-only, clipboard), if any. */
+  policy?: Readonly<Record<string, unknown>>;
+  send(message: { type: 'reconnect'; grant: string; ttlSeconds: number }): boolean;
+  log: Logger;
+};
+
+/** The grant a live session holds: told how the session ended. */
+export interface HeldGrant {
+  end(error: VncgateError | null, closedBy: 'browser' | 'backend' | 'vncgate', browserCode: number | undefined): void;
+}
+
+/**
+ * Mints, renews and ends the grants of this process' sessions. Store failures never touch a
+ * session: without a grant the page simply cannot reconnect by itself.
+ */
+export class ReconnectGrants {
+  readonly #store: GrantStore;
+  readonly #graceMs: number;
+  readonly #leaseMs: number;
+  readonly #maxReconnects: number;
+  readonly #bindAddress: boolean;
+  readonly #maxLifetimeMs: number;
+  /** Live sessions holding a grant here, by session id: a reconnect ends the one it replaces at once. */
+  readonly #live = new Map<string, (error: VncgateError) => void>();
+
+  static for(config: Config, store: GrantStore | undefined): ReconnectGrants | null {
+    const r = config.raw.reconnect;
+    return r.enabled && store ? new ReconnectGrants(config, store) : null;
+  }
+
+  private constructor(config: Config, store: GrantStore) {
+    const r = config.raw.reconnect;
+    this.#store = store;
+    this.#graceMs = r.graceSeconds * 1000;
+    this.#leaseMs = leaseTtlMs(config);
+    this.#maxReconnects = r.maxReconnects;
+    this.#bindAddress = r.bindTo === 'address';
+    this.#maxLifetimeMs = config.raw.session.maxLifetimeMs;
+  }
+
+  get store(): GrantStore {
+    return this.#store;
+  }
+
+  get graceMs(): number {
+    return this.#graceMs;
+  }
+
+  /** The binding a presented grant is checked against (the client address always given; unbound grants ignore it). */
+  binding(remote: string, key: string): GrantBinding {
+    return { client: bindingHash(remote), key: bindingHash(key) };
+  }
+
+  /** The console's end of life for a first session: the target's own, or now + session.maxLifetimeMs. */
+  notAfter(r: GrantRequest, now: number): number | null {
+    if (r.reconnectable?.reconnectOf !== undefined) return r.reconnectable.notAfterMs;
+    const ends = [r.expiresAtMs, this.#maxLifetimeMs > 0 ? now + this.#maxLifetimeMs : undefined].filter((x): x is number => x !== undefined);
+    return ends.length === 0 ? null : Math.min(...ends);
+  }
+
+  /** A reconnect consumed the grant of session `id`: if it still runs here, it ends now. */
+  replaced(id: string): void {
+    this.#live.get(id)?.(new VncgateError('SESSION_ERR_RECONNECTED', 'the page reconnected with this session\'s grant'));
+  }
+
+  /** Starts a session's grant, or null when it gets none. `terminate` ends the session (replaced by a reconnect). */
+  begin(r: GrantRequest, terminate: (error: VncgateError) => void): HeldGrant | null {
+    const src = r.reconnectable;
+    if (!src || !r.negotiated || r.key === null) return null;
+    if (src.reconnects >= this.#maxReconnects) {
+      r.log.info({ reconnects: src.reconnects }, 'no reconnect grant: the link has had its reconnects');
+      return null;
+    }
+    const now = Date.now();
+    const notAfterMs = this.notAfter(r, now);
+    if (notAfterMs !== null && notAfterMs <= now) return null;
+    const secret = generateGrant();
+    const record = {
+      version: 1 as const,
+      sessionId: r.sessionId,
+      target: src.target,
+      notAfterMs,
+      reconnects: src.reconnects,
+      ...(r.issuedBy ? { issuedBy: r.issuedBy } : {}),
+      ...(r.policy ? { policy: r.policy } : {}),
+    };
+    const binding = this.binding(r.remote, r.key);
+    const bound = this.#bindAddress ? binding : { client: '', key: binding.key };
+    const store = this.#store;
+    const activeMs = this.#leaseMs + this.#graceMs;
+    let state: 'minting' | 'live' | 'gone' = 'minting';
+    let ended: (() => void) | null = null;
+    this.#live.set(r.sessionId, terminate);
+    const timer = setInterval(() => {
+      if (state !== 'live') return;
+      store.renew(secret, activeMs).then(
+        (held) => {
+          if (held || state !== 'live') return;
+          // Used by a reconnect elsewhere (or lost with Redis): never minted again, one use only.
+          state = 'gone';
+          r.log.info({}, 'reconnect grant no longer held');
+        },
+        () => undefined,
+      );
+    }, Math.max(1, Math.floor(this.#leaseMs / 3)));
+    timer.unref();
+    store.mint(secret, record, bound, activeMs).then(
+      () => {
+        if (state !== 'minting') return;
+        state = 'live';
+        if (ended) return ended();
+        r.send({ type: 'reconnect', grant: secret, ttlSeconds: this.#graceMs / 1000 });
+        r.log.debug({ reconnects: src.reconnects }, 'reconnect grant sent');
+      },
+      (err: unknown) => {
+        state = 'gone';
+        r.log.warn({ err: isVncgateError(err) ? err.code : String(err) }, 'reconnect grant not stored; this console cannot reconnect by itself');
+      },
+    );
+    return {
+      end: (error, closedBy, browserCode) => {
+        clearInterval(timer);
+        if (this.#live.get(r.sessionId) === terminate) this.#live.delete(r.sessionId);
+        const usable = leavesGrant(error, closedBy, browserCode);
+        const finish = (): void => {
+          if (state !== 'live') return;
+          state = 'gone';
+          // A failed write leaves the grant to its TTL (lease + grace): usable a little longer, never twice.
+          store.end(secret, usable ? this.#graceMs : null).catch(() => undefined);
+        };
+        if (state === 'minting') ended = finish;
+        else finish();
+        r.log.debug({ usable }, 'reconnect grant ended with its session');
+      },
+    };
+  }
+}
+
+/**
+ * One session's side of its grant, told by the session's report (session-report.ts) what it
+ * needs: the authorization (what a grant may carry over), the start of piping (mint), the end
+ * (usable or deleted). Built at the upgrade, where the page's key and the channel are known.
+ */
+export class SessionGrant {
+  readonly #grants: ReconnectGrants;
+  readonly #page: { key: string | null; remote: string; negotiated: () => boolean; send: GrantRequest['send'] };
+  #authorized: Authorized | null = null;
+  #held: HeldGrant | null = null;
+  #session: { id: string; terminate: (error: VncgateError) => void } | null = null;
+
+  constructor(grants: ReconnectGrants, page: { key: string | null; remote: string; negotiated: () => boolean; send: GrantRequest['send'] }) {
+    this.#grants = grants;
+    this.#page = page;
+  }
+
+  /** The session this grant belongs to (its id, and how a reconnect that replaces it ends it). */
+  attach(id: string, terminate: (error: VncgateError) => void): void {
+    this.#session = { id, terminate };
+  }
+
+  authorized(a: Authorized): void {
+    this.#authorized = a;
+  }
+
+  /** The reconnect this session is, if it is one (audit). */
+  get reconnectOf(): string | undefined {
+    return this.#authorized?.reconnectable?.reconnectOf;
+  }
+
+  started(log: Logger): void {
+    const a = this.#authorized;
+    const s = this.#session;
+    if (!a || !s) return;
+    this.#held = this.#grants.begin(
+      {
+        sessionId: s.id,
+        reconnectable: a.reconnectable,
+        expiresAtMs: a.target.expiresAtMs,
+        remote: this.#page.remote,
+        key: this.#page.key,
+        negotiated: this.#page.negotiated(),
+        issuedBy: a.issuedBy,
+        send: this.#page.send,
+        log,
+      },
+      s.terminate,
+    );
+  }
+
+  ended(error: VncgateError | null, closedBy: 'browser' | 'backend' | 'vncgate', browserCode: number | undefined): void {
+    this.#held?.end(error, closedBy, browserCode);
+    this.#held = null;
+    this.#authorized = null;
+  }
+}
