@@ -6,8 +6,8 @@ import type { Authorized, Reconnectable, TokenIssuer } from '../target.js';
 import { leaseTtlMs } from './authorization/target-limits.js';
 
 /**
- * Reconnect grants, the proxy's side (the stored part: tokens/grant.ts). A session that starts
- * piping, on a page that negotiated the control channel and offered a key, is given a grant on
+ * Reconnect grants, the proxy's side (the stored part: tokens/grant.ts). A session whose link is
+ * accepted, on a page that negotiated the control channel and offered a key, is given a grant on
  * that channel (`{"type":"reconnect","grant":…,"ttlSeconds":…}`); the page presents it as
  * `?grant=` with the same key when its socket drops, and the new session replaces the old one.
  * See authorization/grant-authorize.ts for the way in.
@@ -26,8 +26,20 @@ export function pageKeyFrom(protocolHeader: string | undefined): string | null {
   return null;
 }
 
-/** Ends that are not a policy decision: the browser's socket died, the endpoint or this replica went away. */
-const DROPS: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['SESSION_ERR_HEARTBEAT', 'SESSION_ERR_SHUTDOWN', 'SESSION_ERR_BACKEND_CLOSED', 'BACKEND_ERR_CLOSED']);
+/**
+ * Ends that are not a policy decision: the browser's socket died, this replica went away, the
+ * endpoint closed or could not be reached (restarting: a grant lets the page try again).
+ */
+const DROPS: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'SESSION_ERR_HEARTBEAT',
+  'SESSION_ERR_SHUTDOWN',
+  'SESSION_ERR_BACKEND_CLOSED',
+  'SESSION_ERR_HANDSHAKE_TIMEOUT',
+  'BACKEND_ERR_CLOSED',
+  'BACKEND_ERR_REFUSED',
+  'BACKEND_ERR_UNREACHABLE',
+  'BACKEND_ERR_TIMEOUT',
+]);
 
 /**
  * Whether a session's end leaves its grant usable. Everything else (lifetime, idle time, the
@@ -40,7 +52,7 @@ export function leavesGrant(error: VncgateError | null, closedBy: 'browser' | 'b
   return closedBy === 'backend';
 }
 
-/** What a session hands over when it starts piping, for its grant. */
+/** What a session hands over once its link is accepted, for its grant. */
 export type GrantRequest = {
   sessionId: string;
   reconnectable: Reconnectable | undefined;
@@ -159,13 +171,16 @@ export class ReconnectGrants {
       );
     }, Math.max(1, Math.floor(this.#leaseMs / 3)));
     timer.unref();
+    // Sent at once, stored meanwhile: a session that fails right after (the endpoint refuses) has
+    // told its page already. A page cannot come back before the store has answered: it waits
+    // reconnect_delay first, and a grant it presents too early is refused like an unknown one.
+    r.send({ type: 'reconnect', grant: secret, ttlSeconds: this.#graceMs / 1000 });
     store.mint(secret, record, bound, activeMs).then(
       () => {
         if (state !== 'minting') return;
         state = 'live';
         if (ended) return ended();
-        r.send({ type: 'reconnect', grant: secret, ttlSeconds: this.#graceMs / 1000 });
-        r.log.debug({ reconnects: src.reconnects }, 'reconnect grant sent');
+        r.log.debug({ reconnects: src.reconnects }, 'reconnect grant stored');
       },
       (err: unknown) => {
         state = 'gone';
@@ -193,8 +208,7 @@ export class ReconnectGrants {
 
 /**
  * One session's side of its grant, told by the session's report (session-report.ts) what it
- * needs: the authorization (what a grant may carry over), the start of piping (mint), the end
- * (usable or deleted). Built at the upgrade, where the page's key and the channel are known.
+ * needs: the authorization (what a grant may carry over; mint), the end (usable or deleted). Built at the upgrade, where the page's key and the channel are known.
  */
 export class SessionGrant {
   readonly #grants: ReconnectGrants;
@@ -213,19 +227,19 @@ export class SessionGrant {
     this.#session = { id, terminate };
   }
 
-  authorized(a: Authorized): void {
-    this.#authorized = a;
-  }
-
   /** The reconnect this session is, if it is one (audit). */
   get reconnectOf(): string | undefined {
     return this.#authorized?.reconnectable?.reconnectOf;
   }
 
-  started(log: Logger): void {
-    const a = this.#authorized;
+  /**
+   * The link is accepted: the grant is minted and sent now, before the endpoint is dialled, so a
+   * session whose endpoint is restarting leaves its page a grant to try again with.
+   */
+  authorized(a: Authorized, log: Logger): void {
+    this.#authorized = a;
     const s = this.#session;
-    if (!a || !s) return;
+    if (!s) return;
     this.#held = this.#grants.begin(
       {
         sessionId: s.id,

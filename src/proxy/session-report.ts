@@ -30,7 +30,7 @@ export class SessionReport {
   readonly log: Logger;
   /** The authorized target, once known. */
   target: ResolvedTarget | null = null;
-  /** The session's reconnect grant (reconnect.ts), told of authorization, start and end; null when off. */
+  /** The session's reconnect grant (reconnect.ts), told of authorization and end; null when off. */
   grant: SessionGrant | null = null;
   readonly startedAt = Date.now();
   readonly #sessionId: string;
@@ -66,7 +66,7 @@ export class SessionReport {
       const a = await p;
       this.#issuedBy = a.issuedBy ?? null;
       this.target = a.target;
-      this.grant?.authorized(a);
+      this.grant?.authorized(a, this.log);
       this.phase('authorize');
       this.#events?.authorized(this.#facts(), null);
       return a;
@@ -90,7 +90,6 @@ export class SessionReport {
       ...(this.grant?.reconnectOf !== undefined ? { reconnectOf: this.grant.reconnectOf } : {}),
     };
     this.log.info(started, 'session started');
-    this.grant?.started(this.log);
     this.phase('total');
     this.#events?.started(this.#facts(), started);
   }

@@ -12,7 +12,7 @@ import { generateToken, hashToken, isWellFormedToken } from './token.js';
  * the bindings (hashes of the client address and of the page's key), how long the console may
  * still run and how many reconnects the original link has had.
  *
- * Life of a grant: minted when a session starts piping (active: its TTL is the lease TTL plus the
+ * Life of a grant: minted when a session's link is accepted (active: its TTL is the lease TTL plus the
  * grace window, renewed while the session lives, so a replica that dies leaves a grant that stays
  * usable for the grace window after its last renewal); on a non-policy end its TTL becomes the
  * grace window; on a policy end it is deleted. Consuming it is one atomic step that checks both

@@ -41,8 +41,7 @@ function setup(overrides: Record<string, unknown> = {}) {
       },
     });
     sg.attach(id, (e) => ends.push(e));
-    sg.authorized(authorized);
-    sg.started(log);
+    sg.authorized(authorized, log);
     return { id, grant, ends, end: (error: VncgateError | null, by: 'browser' | 'backend' | 'vncgate', code?: number) => sg.ended(error, by, code), reconnectOf: sg.reconnectOf };
   }
 
@@ -64,6 +63,10 @@ describe('which ends leave a grant', () => {
     expect(leavesGrant(new VncgateError('SESSION_ERR_HEARTBEAT', 'x'), 'vncgate', undefined)).toBe(true);
     expect(leavesGrant(new VncgateError('SESSION_ERR_SHUTDOWN', 'x'), 'vncgate', undefined)).toBe(true);
     expect(leavesGrant(new VncgateError('SESSION_ERR_BACKEND_CLOSED', 'x'), 'backend', undefined)).toBe(true);
+    // The endpoint restarting: refused or silent before piping.
+    expect(leavesGrant(new VncgateError('BACKEND_ERR_REFUSED', 'x'), 'vncgate', undefined)).toBe(true);
+    expect(leavesGrant(new VncgateError('SESSION_ERR_HANDSHAKE_TIMEOUT', 'x'), 'vncgate', undefined)).toBe(true);
+    expect(leavesGrant(new VncgateError('RFB_ERR_AUTH_FAILED', 'x'), 'vncgate', undefined)).toBe(false);
     for (const code of ['SESSION_ERR_IDLE_TIMEOUT', 'SESSION_ERR_MAX_LIFETIME', 'SESSION_ERR_BROWSER_PROTOCOL', 'SESSION_ERR_BROWSER_FLOOD', 'RFB_ERR_CLIENT_PROTOCOL', 'HTTP_ERR_ORIGIN', 'SESSION_ERR_RECONNECTED'] as const) {
       expect(leavesGrant(new VncgateError(code, 'x'), 'vncgate', undefined)).toBe(false);
     }
