@@ -71,6 +71,9 @@ export type GrantRequest = {
   log: Logger;
 };
 
+/** The part of the session's control channel (control-channel.ts) a grant uses. */
+export type GrantChannel = { readonly negotiated: boolean; send(message: { type: string } & Record<string, unknown>): boolean };
+
 /** The grant a live session holds: told how the session ended. */
 export interface HeldGrant {
   end(error: VncgateError | null, closedBy: 'browser' | 'backend' | 'vncgate', browserCode: number | undefined): void;
@@ -212,19 +215,19 @@ export class ReconnectGrants {
  */
 export class SessionGrant {
   readonly #grants: ReconnectGrants;
-  readonly #page: { key: string | null; remote: string; negotiated: () => boolean; send: GrantRequest['send'] };
+  readonly #page: { key: string | null; remote: string };
   #authorized: Authorized | null = null;
   #held: HeldGrant | null = null;
-  #session: { id: string; terminate: (error: VncgateError) => void } | null = null;
+  #session: { id: string; terminate: (error: VncgateError) => void; control: GrantChannel } | null = null;
 
-  constructor(grants: ReconnectGrants, page: { key: string | null; remote: string; negotiated: () => boolean; send: GrantRequest['send'] }) {
+  constructor(grants: ReconnectGrants, page: { key: string | null; remote: string }) {
     this.#grants = grants;
     this.#page = page;
   }
 
-  /** The session this grant belongs to (its id, and how a reconnect that replaces it ends it). */
-  attach(id: string, terminate: (error: VncgateError) => void): void {
-    this.#session = { id, terminate };
+  /** The session this grant belongs to: its id, how a reconnect that replaces it ends it, its control channel. */
+  attach(id: string, terminate: (error: VncgateError) => void, control: GrantChannel): void {
+    this.#session = { id, terminate, control };
   }
 
   /** The reconnect this session is, if it is one (audit). */
@@ -247,9 +250,9 @@ export class SessionGrant {
         expiresAtMs: a.target.expiresAtMs,
         remote: this.#page.remote,
         key: this.#page.key,
-        negotiated: this.#page.negotiated(),
+        negotiated: s.control.negotiated,
         issuedBy: a.issuedBy,
-        send: this.#page.send,
+        send: (m) => s.control.send(m),
         log,
       },
       s.terminate,

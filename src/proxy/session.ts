@@ -4,6 +4,7 @@ import type { WebSocket } from 'ws';
 import { toVncgateError, type VncgateError } from '../errors.js';
 import type { Authorize, StartedAuthorization } from '../target.js';
 import { SessionAuthorization } from './authorization/index.js';
+import { ControlChannel } from './control-channel.js';
 import { connectBackend, exchangeInit, targetConnectOptions, type BackendConnection } from './backend-connector.js';
 import type { ReadBuffer } from './read-buffer.js';
 import { Relay } from './relay.js';
@@ -60,6 +61,8 @@ export class ConsoleSession {
   #relay: Relay | null = null;
   #handshakeTimer: NodeJS.Timeout | null = null;
   #closeError: VncgateError | null = null;
+  /** vncgate's text frames to its own console page (a no-op toward stock noVNC). */
+  readonly control: ControlChannel;
   /** Clocks read and set by the registry's heartbeat. */
   lastPingAt = Date.now();
   pongPending = false;
@@ -72,9 +75,11 @@ export class ConsoleSession {
     this.#authorization = new SessionAuthorization(deps.authorize);
     this.id = this.#authorization.sessionId;
     this.#abort = this.#authorization.abort;
+    this.control = new ControlChannel(ws, () => this.#report.log);
     this.#browser = new BrowserHandshake(ws, deps.limits.clientInit, {
       end: (error, by) => this.#close(error, by),
       fault: (error) => this.fail(error),
+      text: (data) => this.control.receive(data),
       forward: (bytes) => this.#backend?.write(bytes),
       initialised: () => {
         if (!this.#isEnding()) this.#startPiping();
@@ -95,7 +100,6 @@ export class ConsoleSession {
   get lastActivity(): number {
     return this.#relay?.lastActivity ?? this.#browser.lastActivity;
   }
-
   get status(): SessionStatus {
     return this.#status;
   }
@@ -122,21 +126,16 @@ export class ConsoleSession {
     ws.on('message', this.#browser.onMessage);
     ws.on('close', this.#onBrowserClose);
     ws.on('error', this.#onBrowserError);
-    ws.on('pong', () => {
-      this.pongPending = false;
-    });
+    ws.on('pong', () => void (this.pongPending = false));
     ws.on('ping', this.#onBrowserPing);
-    this.#handshakeTimer = setTimeout(() => this.fail(this.#deadlineError()), this.#limits.handshakeTimeoutMs);
+    const ms = this.#limits.handshakeTimeoutMs;
+    this.#handshakeTimer = setTimeout(() => this.fail(this.#browser.deadlineError(this.#status, ms)), ms);
     this.#browser.start();
     if (refuse) {
       this.#authorization?.discard(this.#report.log);
       this.#authorization = null;
       this.fail(refuse);
     } else void this.#authorizeAndConnect();
-  }
-
-  #deadlineError(): VncgateError {
-    return this.#browser.deadlineError(this.#status, this.#limits.handshakeTimeoutMs);
   }
 
   #setStatus(to: SessionStatus): void {
@@ -217,6 +216,7 @@ export class ConsoleSession {
       highWaterMarkBytes: this.#limits.highWaterMarkBytes,
       browserTls: this.#browserTls,
       onBrowserFault: (e) => this.fail(e),
+      onBrowserText: (data) => this.control.receive(data),
     });
     this.#relay = relay;
     relay.start(init.serverInit, init.browserTrailing);

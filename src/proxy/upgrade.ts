@@ -13,6 +13,7 @@ import { ConsoleAuthorizations, type TargetResolvers } from './authorization/ind
 import type { Lifecycle } from './drain.js';
 import type { ConnectionGuard } from './connection-guard.js';
 import type { OriginPolicy } from './origin.js';
+import { chooseSubprotocol } from './control-channel.js';
 import { ReconnectGrants, SessionGrant, pageKeyFrom } from './reconnect.js';
 import { ConsoleSession } from './session.js';
 import type { SessionEvents } from './session-events.js';
@@ -47,8 +48,9 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
     options: {
       perMessageDeflate: false, // raw framebuffer data: deflate costs ~40× CPU for nothing
       maxPayload: raw.session.maxMessageBytes,
-      // Echo "binary" when offered; no subprotocol is also accepted (noVNC ≥ 1.0 and most clients).
-      handleProtocols: (protocols: Set<string>) => (protocols.has('binary') ? 'binary' : false),
+      // vncgate's control channel when offered (control-channel.ts), else "binary" when offered;
+      // no subprotocol is also accepted (noVNC ≥ 1.0 and most clients).
+      handleProtocols: chooseSubprotocol,
     },
   });
 
@@ -81,7 +83,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
     const grant = authorizations.forSession(req);
     const token = grant.query.get('token');
     const node = grant.query.get('node');
-    const sessionGrant = reconnect ? pageGrant(reconnect, socket, req) : null;
+    const sessionGrant = reconnect ? pageGrant(reconnect, req) : null;
     let session: ConsoleSession;
     try {
       session = new ConsoleSession(
@@ -103,7 +105,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
       authorizations.abandon(grant);
       throw err;
     }
-    sessionGrant?.attach(session.id, (e) => session.terminate(e));
+    sessionGrant?.attach(session.id, (e) => session.terminate(e), session.control);
     registry.add(session);
     session.start(grant.refuse);
   };
@@ -125,20 +127,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
   });
 }
 
-/**
- * A session's grant side: the page's key from its subprotocol offer, its address, and its control
- * channel (`vncgate.v1`, control-channel.ts) to send the grant on.
- */
-function pageGrant(reconnect: ReconnectGrants, socket: WebSocket, req: FastifyRequest): SessionGrant {
-  const negotiated = (): boolean => socket.protocol === 'vncgate.v1';
-  return new SessionGrant(reconnect, {
-    key: pageKeyFrom(firstHeader(req.headers['sec-websocket-protocol'])),
-    remote: req.ip,
-    negotiated,
-    send: (m) => {
-      if (!negotiated() || socket.readyState !== socket.OPEN) return false;
-      socket.send(JSON.stringify(m));
-      return true;
-    },
-  });
+/** A session's grant side: the page's key from its subprotocol offer, and its address. */
+function pageGrant(reconnect: ReconnectGrants, req: FastifyRequest): SessionGrant {
+  return new SessionGrant(reconnect, { key: pageKeyFrom(firstHeader(req.headers['sec-websocket-protocol'])), remote: req.ip });
 }

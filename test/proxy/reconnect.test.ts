@@ -31,16 +31,14 @@ function setup(overrides: Record<string, unknown> = {}) {
     let sent: (g: string) => void = () => undefined;
     const grant = new Promise<string>((resolve) => (sent = resolve));
     const ends: VncgateError[] = [];
-    const sg = new SessionGrant(grants, {
-      key: page.key,
-      remote: page.remote ?? '192.0.2.1',
-      negotiated: () => page.negotiated ?? true,
+    const sg = new SessionGrant(grants, { key: page.key, remote: page.remote ?? '192.0.2.1' });
+    sg.attach(id, (e) => ends.push(e), {
+      negotiated: page.negotiated ?? true,
       send: (m) => {
-        sent(m.grant);
+        sent(String(m['grant']));
         return true;
       },
     });
-    sg.attach(id, (e) => ends.push(e));
     sg.authorized(authorized, log);
     return { id, grant, ends, end: (error: VncgateError | null, by: 'browser' | 'backend' | 'vncgate', code?: number) => sg.ended(error, by, code), reconnectOf: sg.reconnectOf };
   }
