@@ -6,6 +6,7 @@
  */
 import RFB from '@novnc/novnc';
 import { ControlChannel, PAGE_PROTOCOLS } from './control-channel.js';
+import { GRANT_RETRY_DELAY_MS, PageGrant } from './reconnect.js';
 import { clipboardRefusal, clipboardView, parsePolicy, type PagePolicy } from './policy.js';
 import { ConsoleLinkError, readConsoleSettings, RESIZE_MODES, scrubConsoleUrl } from './params.js';
 import type { ConsoleSettings, ResizeMode } from './params.js';
@@ -84,6 +85,8 @@ const toast = createToast(
 );
 
 let settings: ConsoleSettings | undefined;
+/** This page's key and the reconnect grant vncgate last sent (reconnect.ts). */
+const pageGrant = new PageGrant();
 let current: Attempt | undefined;
 let failedAttempts = 0;
 let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -188,9 +191,10 @@ function connect(): void {
     // Our own WebSocket (rather than a URL for noVNC to open) so the close code and reason the
     // proxy sends are visible; noVNC only reports clean/unclean. Subprotocol `vncgate.v1` is
     // vncgate's control channel (control-channel.ts), `binary` what websockify-era proxies expect.
-    const ws = new WebSocket(settings.url, [...PAGE_PROTOCOLS]);
+    const ws = new WebSocket(pageGrant.next(settings.url), [...PAGE_PROTOCOLS, pageGrant.protocol]);
     channel = new ControlChannel(ws);
     ws.addEventListener('close', (ev) => {
+      pageGrant.dropped();
       if (created === undefined) return;
       created.close = { code: ev.code, reason: ev.reason };
       if (created.ended !== undefined) settle(created);
@@ -215,6 +219,7 @@ function connect(): void {
   };
   created = attempt;
   current = attempt;
+  channel.on('reconnect', (message) => pageGrant.accept(message));
   channel.on('policy', (message) => {
     const policy = parsePolicy(message);
     if (policy === null) return;
@@ -312,13 +317,17 @@ function describe(attempt: Attempt): Outcome {
 function settle(attempt: Attempt): void {
   if (attempt !== current || attempt.ended === undefined || settings === undefined) return;
   const outcome = describe(attempt);
-  const retry = settings.reconnect && !outcome.final && failedAttempts < MAX_FAILED_ATTEMPTS;
+  // With a reconnect grant the console comes back by itself, even if the link did not ask for
+  // noVNC's reconnect (without one, a used single-use token cannot help).
+  const withGrant = !outcome.final && pageGrant.usable();
+  if (outcome.final) pageGrant.forget();
+  const retry = (settings.reconnect || withGrant) && !outcome.final && failedAttempts < MAX_FAILED_ATTEMPTS;
   if (retry) {
     if (reconnectTimer === undefined) {
       reconnectTimer = setTimeout(() => {
         reconnectTimer = undefined;
         connect();
-      }, settings.reconnectDelayMs);
+      }, settings.reconnect ? settings.reconnectDelayMs : GRANT_RETRY_DELAY_MS);
     }
     hideNotice();
     setState('reconnecting', `${outcome.status} – reconnecting…`);
