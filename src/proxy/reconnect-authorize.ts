@@ -45,6 +45,8 @@ export function authorizeGrant(grant: string, key: string | null, remote: string
         target,
         ...(slots ? { release: holdSlots(tokens, slots, deps.log) } : {}),
         issuedBy: record.issuedBy,
+        // The policy the first session had, never a wider one.
+        ...(record.policy !== undefined ? { policy: record.policy } : {}),
         reconnectable: { target: record.target, reconnects: record.reconnects + 1, notAfterMs: record.notAfterMs, reconnectOf: record.sessionId },
       };
     } catch (err) {

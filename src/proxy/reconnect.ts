@@ -252,6 +252,8 @@ export class SessionGrant {
         key: this.#page.key,
         negotiated: s.control.negotiated,
         issuedBy: a.issuedBy,
+        // The session's effective view-only and clipboard policy, when the authorization says one.
+        ...policyOf(a),
         send: (m) => s.control.send(m),
         log,
       },
@@ -264,4 +266,10 @@ export class SessionGrant {
     this.#held = null;
     this.#authorized = null;
   }
+}
+
+/** The effective client-message policy an authorization carries (view-only, clipboard), if any. */
+export function policyOf(a: object): { policy?: Readonly<Record<string, unknown>> } {
+  const p = (a as { policy?: unknown }).policy;
+  return typeof p === 'object' && p !== null && !Array.isArray(p) ? { policy: p as Record<string, unknown> } : {};
 }

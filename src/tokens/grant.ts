@@ -87,8 +87,16 @@ export function invalidGrant(reason: GrantRefusal): VncgateError {
 /** Bound on the stored JSON we parse. */
 export const MAX_GRANT_RECORD_CHARS = 4096;
 
+/** Numbers JSON cannot carry (a policy's unlimited `maxClipboardBytes`) travel as strings. */
+const INFINITE = 'Infinity';
+
 export function encodeGrant(record: GrantRecord): string {
-  return JSON.stringify(record);
+  return JSON.stringify(record, (_k, v: unknown) => (v === Infinity ? INFINITE : v));
+}
+
+/** The stored policy, with its unlimited numbers back. */
+function decodePolicy(policy: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(policy).map(([k, v]) => [k, v === INFINITE ? Infinity : v]));
 }
 
 /** Parses a stored record; null for anything unexpected (refused as corrupt, never thrown). */
@@ -119,6 +127,6 @@ export function decodeGrant(json: string): GrantRecord | null {
     notAfterMs: notAfter as number | null,
     reconnects: r['reconnects'] as number,
     ...(issuedBy ? { issuedBy } : {}),
-    ...(policy !== undefined ? { policy: policy as Record<string, unknown> } : {}),
+    ...(policy !== undefined ? { policy: decodePolicy(policy as Record<string, unknown>) } : {}),
   };
 }

@@ -105,6 +105,18 @@ describe('grant lifecycle', () => {
     await expect(reconnect(next, key)).resolves.toMatchObject({ reconnectable: { reconnects: 2 } });
   });
 
+  it('the first session\'s view-only and clipboard policy comes back with the reconnect, never wider', async () => {
+    const { run, open, reconnect } = setup();
+    const key = generateGrant();
+    const policy = { viewOnly: true, clipboard: 'to-browser', maxClipboardBytes: Infinity };
+    const s = await run({ ...(await open()), policy } as Authorized, { key });
+    const grant = await s.grant;
+    s.end(drop(), 'vncgate');
+    await settle();
+    const again = (await reconnect(grant, key)) as Authorized & { policy?: unknown };
+    expect(again.policy).toEqual(policy);
+  });
+
   it('a policy end leaves no grant', async () => {
     const { run, open, reconnect } = setup();
     const key = generateGrant();

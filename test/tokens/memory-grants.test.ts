@@ -30,7 +30,7 @@ describe('memory grant store', () => {
 });
 
 describe('grant records', () => {
-  const r: GrantRecord = { version: 1, sessionId: 'abc', target: { kind: 'static', host: 'h', port: 1, profile: 'p' }, notAfterMs: 5, reconnects: 3, issuedBy: { via: 'api', sub: 'u' }, policy: { viewOnly: true } };
+  const r: GrantRecord = { version: 1, sessionId: 'abc', target: { kind: 'static', host: 'h', port: 1, profile: 'p' }, notAfterMs: 5, reconnects: 3, issuedBy: { via: 'api', sub: 'u' }, policy: { viewOnly: true, clipboard: 'none', maxClipboardBytes: Infinity } };
   it('round-trips', () => {
     expect(decodeGrant(encodeGrant(r))).toEqual(r);
   });
