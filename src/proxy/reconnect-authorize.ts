@@ -11,7 +11,8 @@ import type { ReconnectGrants } from './reconnect.js';
  * atomic consume that checks the page's key and, unless grants are key-only, the client address;
  * the link's target is resolved again (credentials from the configuration or Ironic, never from
  * the grant) and the new session may not outlive the original one (`notAfterMs`). The session it
- * replaces, if it still runs here, ends at once (SESSION_ERR_RECONNECTED). A grant refused after
+ * replaces, if it still runs, ends (SESSION_ERR_RECONNECTED): at once here, at its next grant
+ * renewal on another replica. A grant refused after
  * it was consumed (the target no longer resolves, its slots are full) is put back for the rest
  * of its grace window, so the page's next try can still use it.
  */
@@ -26,7 +27,7 @@ export function authorizeGrant(grant: string, key: string | null, remote: string
       throw new VncgateError('RECONNECT_ERR_INVALID', `reconnect grant refused (${key === null ? 'no page key' : 'malformed'})`, { details: { reason: key === null ? 'no-key' : 'malformed' } });
     }
     const binding = grants.binding(remote ?? '', key);
-    const record = await grants.store.consume(grant, binding);
+    const record = await grants.consume(grant, binding);
     const now = Date.now();
     if (record.notAfterMs !== null && now >= record.notAfterMs) {
       throw new VncgateError('RECONNECT_ERR_INVALID', 'reconnect grant refused (the console reached its lifetime)', { details: { reason: 'expired' } });

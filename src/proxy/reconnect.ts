@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/index.js';
 import { isVncgateError, VncgateError, type ErrorCode } from '../errors.js';
-import { bindingHash, generateGrant, isWellFormedGrant, type GrantBinding, type GrantStore } from '../tokens/index.js';
+import { bindingHash, generateGrant, isWellFormedGrant, type GrantBinding, type GrantRecord, type GrantStore } from '../tokens/index.js';
 import type { Authorized, Reconnectable, TokenIssuer } from '../target.js';
 import { leaseTtlMs } from './authorization/target-limits.js';
 
@@ -71,6 +71,10 @@ export type GrantRequest = {
   log: Logger;
 };
 
+function replacedError(): VncgateError {
+  return new VncgateError('SESSION_ERR_RECONNECTED', "the page reconnected with this session's grant");
+}
+
 /** The part of the session's control channel (control-channel.ts) a grant uses. */
 export type GrantChannel = { readonly negotiated: boolean; send(message: { type: string } & Record<string, unknown>): boolean };
 
@@ -130,7 +134,12 @@ export class ReconnectGrants {
 
   /** A reconnect consumed the grant of session `id`: if it still runs here, it ends now. */
   replaced(id: string): void {
-    this.#live.get(id)?.(new VncgateError('SESSION_ERR_RECONNECTED', 'the page reconnected with this session\'s grant'));
+    this.#live.get(id)?.(replacedError());
+  }
+
+  /** Uses a presented grant (one atomic step in the store), leaving the mark its old session's renewal reads. */
+  consume(grant: string, binding: GrantBinding): Promise<GrantRecord> {
+    return this.#store.consume(grant, binding, this.#leaseMs);
   }
 
   /** Starts a session's grant, or null when it gets none. `terminate` ends the session (replaced by a reconnect). */
@@ -164,11 +173,14 @@ export class ReconnectGrants {
     const timer = setInterval(() => {
       if (state !== 'live') return;
       store.renew(secret, activeMs).then(
-        (held) => {
-          if (held || state !== 'live') return;
-          // Used by a reconnect elsewhere (or lost with Redis): never minted again, one use only.
+        (renewal) => {
+          if (renewal === 'held' || state !== 'live') return;
+          // Never minted again: one use only. Used by a reconnect (on another replica, else
+          // `replaced` got here first): the page has a new session, so this one ends. Lost with
+          // the store's data: the session goes on, without a grant.
           state = 'gone';
-          r.log.info({}, 'reconnect grant no longer held');
+          r.log.info({ renewal }, 'reconnect grant no longer held');
+          if (renewal === 'used') terminate(replacedError());
         },
         () => undefined,
       );

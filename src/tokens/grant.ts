@@ -17,8 +17,8 @@ import { generateToken, hashToken, isWellFormedToken } from './token.js';
  * usable for the grace window after its last renewal); on a non-policy end its TTL becomes the
  * grace window; on a policy end it is deleted. Consuming it is one atomic step that checks both
  * bindings and deletes it. A grant consumed while its session still lives (the browser's socket
- * died but vncgate has not noticed yet) takes that session over: its next renewal finds the grant
- * gone and ends it.
+ * died but vncgate has not noticed yet) takes that session over: the consume leaves a short-lived
+ * used mark, and the old session's next renewal finds it and ends the session.
  */
 
 export const GRANT_RECORD_VERSION = 1;
@@ -51,13 +51,22 @@ export interface GrantBinding {
 export interface GrantStore {
   /** Stores a new grant under `secret`'s hash for `ttlMs`. */
   mint(secret: string, record: GrantRecord, binding: GrantBinding, ttlMs: number): Promise<void>;
-  /** Extends the grant's TTL; `false` when it is gone (used: its session was taken over). */
-  renew(secret: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Extends the grant's TTL: `held`; `used` when a reconnect consumed it (its session has been
+   * replaced); `lost` when it is simply gone (expired, or the store lost it: the session goes on
+   * without a grant).
+   */
+  renew(secret: string, ttlMs: number): Promise<GrantRenewal>;
   /** Session ended: the grant stays usable for `graceMs`, or (null) is deleted. */
   end(secret: string, graceMs: number | null): Promise<void>;
-  /** Atomically checks the bindings and deletes the grant, returning its record. */
-  consume(secret: string, binding: GrantBinding): Promise<GrantRecord>;
+  /**
+   * Atomically checks the bindings and deletes the grant, returning its record; leaves a mark for
+   * `usedMarkMs` by which `renew` tells the session it belonged to that it was replaced.
+   */
+  consume(secret: string, binding: GrantBinding, usedMarkMs: number): Promise<GrantRecord>;
 }
+
+export type GrantRenewal = 'held' | 'used' | 'lost';
 
 /** A fresh grant secret: 256 bits, the token format (so every token defence applies: log scrubber, format gate). */
 export function generateGrant(): string {

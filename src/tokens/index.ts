@@ -15,4 +15,4 @@ export {
   type TokenStoreLogger,
 } from './token-store.js';
 export { MemoryGrantStore } from './memory-grants.js';
-export { bindingHash, decodeGrant, encodeGrant, generateGrant, GRANT_RECORD_VERSION, isWellFormedGrant, type GrantBinding, type GrantRecord, type GrantStore } from './grant.js';
+export { bindingHash, decodeGrant, encodeGrant, generateGrant, GRANT_RECORD_VERSION, isWellFormedGrant, type GrantBinding, type GrantRecord, type GrantRenewal, type GrantStore } from './grant.js';

@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { grantHash, invalidGrant, type GrantBinding, type GrantRecord, type GrantStore } from './grant.js';
+import { grantHash, invalidGrant, type GrantBinding, type GrantRecord, type GrantRenewal, type GrantStore } from './grant.js';
 
 type Entry = { record: GrantRecord; binding: GrantBinding; expiresAtMs: number };
 
@@ -17,6 +17,8 @@ function sameHash(a: string, b: string): boolean {
  */
 export class MemoryGrantStore implements GrantStore {
   readonly #entries = new Map<string, Entry>();
+  /** Grants consumed lately (hash → end of the mark), for `renew` to tell `used` from `lost`. */
+  readonly #used = new Map<string, number>();
   readonly #now: () => number;
   readonly #maxGrants: number;
 
@@ -42,19 +44,21 @@ export class MemoryGrantStore implements GrantStore {
   #sweep(): void {
     const now = this.#now();
     for (const [h, e] of this.#entries) if (e.expiresAtMs <= now) this.#entries.delete(h);
+    for (const [h, until] of this.#used) if (until <= now) this.#used.delete(h);
   }
 
   async mint(secret: string, record: GrantRecord, binding: GrantBinding, ttlMs: number): Promise<void> {
     if (this.#entries.size >= this.#maxGrants) this.#sweep();
     if (this.#entries.size >= this.#maxGrants) throw new Error(`memory grant store is full (${this.#maxGrants})`);
+    this.#used.delete(grantHash(secret));
     this.#entries.set(grantHash(secret), { record, binding, expiresAtMs: this.#now() + ttlMs });
   }
 
-  async renew(secret: string, ttlMs: number): Promise<boolean> {
+  async renew(secret: string, ttlMs: number): Promise<GrantRenewal> {
     const e = this.#live(secret);
-    if (e === undefined) return false;
+    if (e === undefined) return (this.#used.get(grantHash(secret)) ?? 0) > this.#now() ? 'used' : 'lost';
     e.expiresAtMs = this.#now() + ttlMs;
-    return true;
+    return 'held';
   }
 
   async end(secret: string, graceMs: number | null): Promise<void> {
@@ -64,7 +68,7 @@ export class MemoryGrantStore implements GrantStore {
     else e.expiresAtMs = this.#now() + graceMs;
   }
 
-  async consume(secret: string, binding: GrantBinding): Promise<GrantRecord> {
+  async consume(secret: string, binding: GrantBinding, usedMarkMs: number): Promise<GrantRecord> {
     const e = this.#live(secret);
     if (e === undefined) throw invalidGrant('unknown');
     // Both checked before either decides, so the time taken does not say which failed.
@@ -73,6 +77,8 @@ export class MemoryGrantStore implements GrantStore {
     if (!keyOk) throw invalidGrant('wrong-key');
     if (!clientOk) throw invalidGrant('wrong-client');
     this.#entries.delete(grantHash(secret));
+    if (this.#used.size >= this.#maxGrants) this.#sweep();
+    this.#used.set(grantHash(secret), this.#now() + usedMarkMs);
     return e.record;
   }
 }

@@ -198,6 +198,19 @@ describe('grant lifecycle', () => {
     expect(s.ends.map((e) => e.code)).toEqual(['SESSION_ERR_RECONNECTED']);
   });
 
+  it('a reconnect on another replica ends the old session at its next grant renewal', async () => {
+    const { config, tokens, run, open } = setup({ limits: { invalidTokensPerMinute: 2, leaseTtlSeconds: 2 } });
+    const key = generateGrant();
+    const s = await run(await open(), { key });
+    const grant = await s.grant;
+    // Another replica: its own ReconnectGrants (no local session to end), the same store.
+    const other = ReconnectGrants.for(config, tokens.grants)!;
+    const deps = { config, tokens, resolvers: new TargetResolvers(config, null), nova: null, reconnect: other };
+    await authorizeGrant(grant, key, '192.0.2.1', deps, other)(new AbortController().signal, 'session-elsewhere');
+    expect(s.ends).toEqual([]);
+    await expect.poll(() => s.ends.map((e) => e.code), { timeout: 10_000 }).toEqual(['SESSION_ERR_RECONNECTED']);
+  });
+
   it('bad grants count towards the invalid-link cool-down', async () => {
     const { reconnect } = setup();
     const key = generateGrant();
