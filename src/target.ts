@@ -88,6 +88,8 @@ export type Reconnectable = {
   readonly reconnects: number;
   readonly notAfterMs: number | null;
   readonly reconnectOf?: string;
+  /** The one-session lease the console holds (Ironic's `one-session` mode), taken again by a reconnect. */
+  readonly lease?: string;
 };
 
 /** What authorizing a session yields: where to connect, what to undo when it ends, and who issued its token (audit). */

@@ -1,8 +1,9 @@
 import { VncgateError } from '../errors.js';
 import { isWellFormedGrant } from '../tokens/index.js';
-import type { Authorize, Authorized } from '../target.js';
+import type { Authorize, Authorized, ResolvedTarget } from '../target.js';
 import type { AuthDeps } from './authorization/authorize.js';
-import { holdSlots, InvalidLinkLimiter, slotRequest } from './authorization/target-limits.js';
+import { leased } from './authorization/authorize.js';
+import { holdSlots, InvalidLinkLimiter, leaseTtlMs, slotRequest } from './authorization/target-limits.js';
 import type { ReconnectGrants } from './reconnect.js';
 
 /**
@@ -42,9 +43,18 @@ export function authorizeGrant(grant: string, key: string | null, remote: string
       if (slots && !(await tokens.acquireSlots(slots))) {
         throw new VncgateError('SESSION_ERR_TARGET_BUSY', `session limit ${slots.limit} reached on ${slots.keys.join(' or ')}`, { details: { keys: slots.keys, limit: slots.limit } });
       }
+      const releaseSlots = slots ? holdSlots(tokens, slots, deps.log) : undefined;
+      let releaseLease: (() => void) | undefined;
+      try {
+        if (record.lease !== undefined) releaseLease = await leaseAgain(deps, record.lease, sessionId, target, signal);
+      } catch (err) {
+        releaseSlots?.();
+        throw err;
+      }
+      const release = releaseSlots && releaseLease ? () => (releaseSlots(), releaseLease!()) : (releaseSlots ?? releaseLease);
       return {
         target,
-        ...(slots ? { release: holdSlots(tokens, slots, deps.log) } : {}),
+        ...(release ? { release } : {}),
         issuedBy: record.issuedBy,
         // The policy the first session had, never a wider one.
         ...(record.policy !== undefined ? { policy: record.policy } : {}),
@@ -68,4 +78,23 @@ export function authorizeGrant(grant: string, key: string | null, remote: string
       throw err;
     }
   };
+}
+
+/**
+ * The one-session lease the first session held (Ironic `one-session`), taken by the reconnect. The
+ * session it replaces may still hold it for a moment (its release is on its way, or, on another
+ * replica, it ends at its next grant renewal): tried again for up to a third of the lease TTL and
+ * a second, then SESSION_ERR_BUSY (the grant is put back).
+ */
+async function leaseAgain(deps: AuthDeps, key: string, sessionId: string, target: ResolvedTarget, signal: AbortSignal): Promise<() => void> {
+  const until = Date.now() + leaseTtlMs(deps.config) / 3 + 1_000;
+  for (;;) {
+    try {
+      const a = await leased(deps, key, sessionId, target, target.label);
+      return a.release ?? (() => undefined);
+    } catch (err) {
+      if (!(err instanceof VncgateError) || err.code !== 'SESSION_ERR_BUSY' || Date.now() >= until || signal.aborted) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }

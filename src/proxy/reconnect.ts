@@ -160,6 +160,7 @@ export class ReconnectGrants {
       target: src.target,
       notAfterMs,
       reconnects: src.reconnects,
+      ...(src.lease !== undefined ? { lease: src.lease } : {}),
       ...(r.issuedBy ? { issuedBy: r.issuedBy } : {}),
       ...(r.policy ? { policy: r.policy } : {}),
     };

@@ -34,6 +34,8 @@ export interface GrantRecord {
   readonly notAfterMs: number | null;
   /** Reconnects the original link has had before this grant. */
   readonly reconnects: number;
+  /** The one-session lease key the console holds (Ironic `one-session`), taken again by the reconnect. */
+  readonly lease?: string;
   /** The per-token policy in force (view-only, clipboard), carried as is to the next session. */
   readonly policy?: Readonly<Record<string, unknown>>;
 }
@@ -125,6 +127,8 @@ export function decodeGrant(json: string): GrantRecord | null {
   if (notAfter !== null && !Number.isSafeInteger(notAfter)) return null;
   const target = parseTarget(r['target']);
   if (!target.ok) return null;
+  const lease = r['lease'];
+  if (lease !== undefined && (typeof lease !== 'string' || lease.length > 300)) return null;
   const policy = r['policy'];
   if (policy !== undefined && (typeof policy !== 'object' || policy === null || Array.isArray(policy))) return null;
   const issued = r['issuedBy'] as { via?: unknown; sub?: unknown; iss?: unknown } | undefined;
@@ -136,6 +140,7 @@ export function decodeGrant(json: string): GrantRecord | null {
     notAfterMs: notAfter as number | null,
     reconnects: r['reconnects'] as number,
     ...(issuedBy ? { issuedBy } : {}),
+    ...(lease !== undefined ? { lease } : {}),
     ...(policy !== undefined ? { policy: decodePolicy(policy as Record<string, unknown>) } : {}),
   };
 }

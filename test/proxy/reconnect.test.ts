@@ -211,6 +211,24 @@ describe('grant lifecycle', () => {
     await expect.poll(() => s.ends.map((e) => e.code), { timeout: 10_000 }).toEqual(['SESSION_ERR_RECONNECTED']);
   });
 
+  it('a one-session lease (Ironic one-session mode) is taken again by the reconnect, waiting briefly for the old holder', async () => {
+    const { grants, tokens, reconnect } = setup({ limits: { invalidTokensPerMinute: 2, leaseTtlSeconds: 2 } });
+    const key = generateGrant();
+    const grant = generateGrant();
+    const lease = 'ironic-node:5a1e';
+    await grants.store.mint(grant, { version: 1, sessionId: 'old', target: TARGET, notAfterMs: null, reconnects: 0, lease }, grants.binding('192.0.2.1', key), 60_000);
+    // Someone else holds the lease throughout: refused, and the grant is put back.
+    expect(await tokens.acquireLease(lease, 'someone-else', 60_000)).toBe(true);
+    expect(await rejectionCode(reconnect(grant, key))).toBe('SESSION_ERR_BUSY');
+    // The old holder lets go while the reconnect waits: it gets the lease.
+    const waiting = reconnect(grant, key);
+    setTimeout(() => void tokens.releaseLease(lease, 'someone-else'), 300);
+    const a = await waiting;
+    expect(await tokens.acquireLease(lease, 'third', 60_000)).toBe(false);
+    a.release?.();
+    await expect.poll(() => tokens.acquireLease(lease, 'third', 60_000)).toBe(true);
+  });
+
   it('bad grants count towards the invalid-link cool-down', async () => {
     const { reconnect } = setup();
     const key = generateGrant();

@@ -88,7 +88,7 @@ function authorizeNova(token: string, nova: NovaTokenLookup, deps: AuthDeps, lim
   };
 }
 
-async function leased(deps: AuthDeps, key: string, sessionId: string, target: ResolvedTarget, what: string): Promise<Authorized> {
+export async function leased(deps: AuthDeps, key: string, sessionId: string, target: ResolvedTarget, what: string): Promise<Authorized> {
   const { tokens } = deps;
   const ttlMs = leaseTtlMs(deps.config);
   if (!(await tokens.acquireLease(key, sessionId, ttlMs))) {
@@ -228,7 +228,10 @@ export function authorizeRequest(query: URLSearchParams, cookieHeader: string | 
           if (!first) throw new VncgateError('TOKEN_ERR_INVALID', `Ironic console token for node ${target.uuid} was already used (single-use mode)`);
           return { target, reconnectable };
         }
-        if (ironic.ironicTokenReuse === 'one-session') return { ...(await leased(deps, `ironic-node:${target.uuid}`, sessionId, target, `node ${target.uuid}`)), reconnectable };
+        if (ironic.ironicTokenReuse === 'one-session') {
+          const lease = `ironic-node:${target.uuid}`;
+          return { ...(await leased(deps, lease, sessionId, target, `node ${target.uuid}`)), reconnectable: { ...reconnectable, lease } };
+        }
         return { target, reconnectable };
       });
     }, limiter);
