@@ -131,8 +131,12 @@ describe('issue 18: the console page reconnects by itself (Chromium, Xvnc, two r
   }, 60_000);
 
   it('the network path is cut: the page reconnects by itself and shows the console again', async () => {
+    const cutAt = performance.now();
     expect(fwd.cutAll()).toBeGreaterThan(0);
     await page.locator('body[data-state="reconnecting"]').waitFor({ timeout: UI_TIMEOUT_MS });
+    await page.locator('body[data-state="connected"]').waitFor({ timeout: UI_TIMEOUT_MS });
+    // A figure, not a threshold: from the cut to the console shown again (the page waits 1 s first).
+    console.info(`reconnect: console shown again ${Math.round(performance.now() - cutAt)} ms after the cut`);
     await connectedAgain(page);
     await expect.poll(() => reconnects(a).length, { timeout: UI_TIMEOUT_MS }).toBe(1);
   }, 60_000);
