@@ -1,8 +1,10 @@
+import type { Config } from '../config/index.js';
 import { VncgateError } from '../errors.js';
+import { CLIPBOARD_POLICIES, type ClientMessagePolicy } from '../rfb/index.js';
 import { isWellFormedGrant } from '../tokens/index.js';
 import type { Authorize, Authorized, ResolvedTarget } from '../target.js';
 import type { AuthDeps } from './authorization/authorize.js';
-import { leased } from './authorization/authorize.js';
+import { leased, policyFor } from './authorization/authorize.js';
 import { holdSlots, InvalidLinkLimiter, leaseTtlMs, slotRequest } from './authorization/target-limits.js';
 import type { ReconnectGrants } from './reconnect.js';
 
@@ -56,8 +58,7 @@ export function authorizeGrant(grant: string, key: string | null, remote: string
         target,
         ...(release ? { release } : {}),
         issuedBy: record.issuedBy,
-        // The policy the first session had, never a wider one.
-        ...(record.policy !== undefined ? { policy: record.policy } : {}),
+        policy: grantPolicy(config, target, record.policy),
         reconnectable: { target: record.target, reconnects: record.reconnects + 1, notAfterMs: record.notAfterMs, reconnectOf: record.sessionId },
       };
     } catch (err) {
@@ -97,4 +98,21 @@ async function leaseAgain(deps: AuthDeps, key: string, sessionId: string, target
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+}
+
+/**
+ * The reconnected session's view-only and clipboard policy: its profile's as configured now,
+ * narrowed by what the first session had, so never wider than either. What cannot be read
+ * narrows (view-only, no clipboard): a grant never widens a console.
+ */
+export function grantPolicy(config: Config, target: ResolvedTarget, stored: Readonly<Record<string, unknown>> | undefined): ClientMessagePolicy {
+  if (stored === undefined) return policyFor(config, target);
+  const clipboard = CLIPBOARD_POLICIES.find((c) => c === stored['clipboard']) ?? 'none';
+  const max = stored['maxClipboardBytes'];
+  const limit = typeof max === 'number' && max >= 0 ? max : 0;
+  return policyFor(config, target, {
+    ...(stored['viewOnly'] !== false ? { viewOnly: true as const } : {}),
+    clipboard,
+    ...(limit !== Infinity ? { maxClipboardBytes: limit } : {}),
+  });
 }

@@ -2,6 +2,7 @@ import type { ErrorCode, VncgateError } from '../errors.js';
 import type { AuditFields, AuditLog, ClosedBy, Metrics, SetupPhase, TokenResult } from '../observe/index.js';
 import type { TokenIssuer } from '../target.js';
 import type { ResolvedTarget } from '../target.js';
+import type { DroppedMessages } from './session-policy.js';
 
 /** Who and what a session is, as its events report it (never the token: its short hash). */
 export type SessionFacts = {
@@ -39,6 +40,8 @@ export type SessionEndedInfo = {
   piped: boolean;
   /** The WebSocket close code: the browser's when it closed, else the one vncgate sent. */
   wsCloseCode: number;
+  /** Messages the view-only/clipboard policy dropped (counts only); absent when nothing was filtered. */
+  dropped?: DroppedMessages;
 };
 
 /** What a session reports, besides its log lines; at most a handful of calls per session, none per chunk. */
@@ -123,6 +126,7 @@ export function createSessionEvents(metrics: Metrics, audit: AuditLog, opts: { i
         closedBy: info.closedBy,
         code: info.code,
         wsCloseCode: info.wsCloseCode,
+        ...(info.dropped !== undefined ? { dropped: { ...info.dropped } } : {}),
       });
     },
   };

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { toVncgateError, type VncgateError } from '../errors.js';
 import type { Authorize, StartedAuthorization } from '../target.js';
-import { SessionAuthorization } from './authorization/index.js';
+import { runRelease, SessionAuthorization } from './authorization/index.js';
 import { ControlChannel } from './control-channel.js';
 import { connectBackend, exchangeInit, targetConnectOptions, type BackendConnection } from './backend-connector.js';
 import type { ReadBuffer } from './read-buffer.js';
@@ -12,6 +12,7 @@ import type { SessionEvents } from './session-events.js';
 import type { SessionGrant } from './reconnect.js';
 import { BrowserHandshake } from './browser-handshake.js';
 import { backendClosed, backendSocketError, browserPingFlood, browserWebSocketError, isDeadline } from './session-faults.js';
+import { SessionPolicy } from './session-policy.js';
 import { SessionReport } from './session-report.js';
 import type { SessionLimits, SessionStatus } from './session-types.js';
 import { releaseUpgradeRequest } from './ws-socket.js';
@@ -63,6 +64,7 @@ export class ConsoleSession {
   #closeError: VncgateError | null = null;
   /** vncgate's text frames to its own console page (a no-op toward stock noVNC). */
   readonly control: ControlChannel;
+  readonly #policy = new SessionPolicy(); // view-only and clipboard: told to the page, enforced in the relay
   /** Clocks read and set by the registry's heartbeat. */
   lastPingAt = Date.now();
   pongPending = false;
@@ -150,8 +152,9 @@ export class ConsoleSession {
       const abort = this.#abort;
       this.#authorization = null;
       if (!authorization || !abort) throw new Error('session started twice');
-      const { target, release } = await this.#report.authorized(authorization.result());
+      const { target, release, policy } = await this.#report.authorized(authorization.result());
       this.#release = release ?? null;
+      this.#policy.apply(policy, this.control);
       if (this.#isEnding()) {
         this.#runRelease();
         return;
@@ -217,6 +220,7 @@ export class ConsoleSession {
       browserTls: this.#browserTls,
       onBrowserFault: (e) => this.fail(e),
       onBrowserText: (data) => this.control.receive(data),
+      filter: this.#policy.filter,
     });
     this.#relay = relay;
     relay.start(init.serverInit, init.browserTrailing);
@@ -316,18 +320,14 @@ export class ConsoleSession {
       bytesToBrowser: this.bytesToBrowser,
       bytesToBackend: this.bytesToBackend,
       piped: this.#relay !== null,
-    });
+    }, this.#policy.dropped());
     this.#onClosed(this);
   }
 
   #runRelease(): void {
     const r = this.#release;
     this.#release = null;
-    try {
-      r?.();
-    } catch (err) {
-      this.#report.log.error({ err }, 'session release failed');
-    }
+    runRelease(r, this.#report.log);
   }
 
   /** Immediate close (idle, lifetime, heartbeat, shutdown) from the registry. */

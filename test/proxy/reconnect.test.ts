@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { VncgateError } from '../../src/errors.js';
 import { authorizeRequest, TargetResolvers } from '../../src/proxy/authorization/index.js';
-import { authorizeGrant } from '../../src/proxy/reconnect-authorize.js';
+import { authorizeGrant, grantPolicy } from '../../src/proxy/reconnect-authorize.js';
 import { leavesGrant, pageKeyFrom, ReconnectGrants, SessionGrant } from '../../src/proxy/reconnect.js';
+import type { ClientMessagePolicy } from '../../src/rfb/index.js';
 import type { Authorized } from '../../src/target.js';
 import { generateGrant, MemoryTokenStore } from '../../src/tokens/index.js';
 import { rejectionCode } from '../tokens/expect-code.js';
@@ -109,12 +110,21 @@ describe('grant lifecycle', () => {
     const { run, open, reconnect } = setup();
     const key = generateGrant();
     const policy = { viewOnly: true, clipboard: 'to-browser', maxClipboardBytes: Infinity };
-    const s = await run({ ...(await open()), policy } as Authorized, { key });
+    const s = await run({ ...(await open()), policy: policy as ClientMessagePolicy }, { key });
     const grant = await s.grant;
     s.end(drop(), 'vncgate');
     await settle();
-    const again = (await reconnect(grant, key)) as Authorized & { policy?: unknown };
-    expect(again.policy).toEqual(policy);
+    const again = await reconnect(grant, key);
+    expect(again.policy).toMatchObject({ viewOnly: true, clipboard: 'to-browser' });
+  });
+
+  it('a grant\'s policy is the profile\'s narrowed by the stored one; unreadable parts narrow', () => {
+    const { config } = setup();
+    const target = { host: '10.0.0.5', port: 5900, security: { security: ['none' as const] }, profile: 'none', label: 'x' };
+    const profile = grantPolicy(config, target, undefined);
+    expect(grantPolicy(config, target, { viewOnly: false, clipboard: 'both', maxClipboardBytes: Infinity })).toEqual(profile);
+    expect(grantPolicy(config, target, { viewOnly: 'yes', clipboard: 'everything', maxClipboardBytes: -5 })).toMatchObject({ viewOnly: true, clipboard: 'none', maxClipboardBytes: 0 });
+    expect(grantPolicy(config, target, { viewOnly: false, clipboard: 'to-remote', maxClipboardBytes: 100 })).toMatchObject({ viewOnly: false, clipboard: 'to-remote', maxClipboardBytes: 100 });
   });
 
   it('a policy end leaves no grant', async () => {
