@@ -58,7 +58,8 @@ describe('issue 18: reconnect grants through real vncgate replicas and Redis', (
   });
 
   /** Opens a console as the page would; resolves with the result and the grant it was sent (if any). */
-  async function open(replica: VncgateServe, query: string, key: string, localAddress = '127.0.0.1'): Promise<{ r: WsRfbResult; grant: Promise<string> }> {
+  async function open(replica: VncgateServe, query: string, key: string, localAddress = '127.0.0.1'): Promise<{ r: WsRfbResult; grant: Promise<string>; messages: { type: string }[] }> {
+    const messages: { type: string }[] = [];
     let got: (g: string) => void = () => undefined;
     const grant = new Promise<string>((resolve) => (got = resolve));
     const r = await wsRfbConnect(`${replica.wsBase}/websockify?${query}`, {
@@ -68,6 +69,7 @@ describe('issue 18: reconnect grants through real vncgate replicas and Redis', (
       timeoutMs: 15_000,
       onText: (text) => {
         const m = JSON.parse(text) as { type: string; grant?: string; ttlSeconds?: number };
+        messages.push(m);
         if (m.type === 'reconnect' && typeof m.grant === 'string') {
           expect(m.ttlSeconds).toBe(GRACE_SECONDS);
           secrets.push(m.grant);
@@ -75,7 +77,7 @@ describe('issue 18: reconnect grants through real vncgate replicas and Redis', (
         }
       },
     });
-    return { r, grant };
+    return { r, grant, messages };
   }
 
   /** The network path dies: the client's TCP connection is destroyed without a close frame. */
@@ -124,6 +126,21 @@ describe('issue 18: reconnect grants through real vncgate replicas and Redis', (
     const late = await open(a, `grant=${next}`, key);
     expect(late.r).toMatchObject({ ok: false, serverReason: refused.reason });
   }, 60_000);
+
+  it('a view-only link stays view-only through a reconnect', async () => {
+    const key = generateGrant();
+    const t = await store.issue({ kind: 'static', host: '127.0.0.1', port: xvnc.port }, 60, { policy: { viewOnly: true, clipboard: 'none' } });
+    secrets.push(key, t.token);
+    const first = await open(a, `token=${t.token}`, key);
+    expect(first.messages.find((m) => m.type === 'policy')).toMatchObject({ viewOnly: true, clipboard: 'none' });
+    const grant = await first.grant;
+    // Used at once: whether or not replica a has seen the drop yet, the grant is good (a takeover).
+    cut(first.r);
+    const again = await open(b, `grant=${grant}`, key);
+    expect(again.r.ok).toBe(true);
+    expect(again.messages.find((m) => m.type === 'policy')).toMatchObject({ viewOnly: true, clipboard: 'none' });
+    cut(again.r);
+  }, 30_000);
 
   it('a policy end leaves no grant: the page closing the console on purpose (1000)', async () => {
     const key = generateGrant();
