@@ -56,6 +56,7 @@ export interface SessionEvents {
 const TOKEN_RESULT: Partial<Record<ErrorCode, TokenResult>> = {
   TOKEN_ERR_MISSING: 'missing',
   TOKEN_ERR_INVALID: 'invalid',
+  RECONNECT_ERR_INVALID: 'invalid',
   TOKEN_ERR_RATE_LIMITED: 'rate_limited',
   TOKEN_ERR_STORE_UNAVAILABLE: 'store_unavailable',
   SESSION_ERR_TARGET_BUSY: 'busy',
