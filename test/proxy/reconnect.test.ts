@@ -5,6 +5,7 @@ import { VncgateError } from '../../src/errors.js';
 import { authorizeRequest, TargetResolvers } from '../../src/proxy/authorization/index.js';
 import { authorizeGrant, grantPolicy } from '../../src/proxy/reconnect-authorize.js';
 import { leavesGrant, pageKeyFrom, ReconnectGrants, SessionGrant } from '../../src/proxy/reconnect.js';
+import { tokenResult } from '../../src/proxy/session-events.js';
 import type { ClientMessagePolicy } from '../../src/rfb/index.js';
 import type { Authorized } from '../../src/target.js';
 import { generateGrant, MemoryTokenStore } from '../../src/tokens/index.js';
@@ -71,6 +72,10 @@ describe('which ends leave a grant', () => {
     }
     expect(leavesGrant(null, 'browser', 1000)).toBe(false);
     expect(leavesGrant(null, 'browser', 1001)).toBe(false);
+  });
+
+  it('a refused grant is an invalid link to the token-check metric', () => {
+    expect(tokenResult(new VncgateError('RECONNECT_ERR_INVALID', 'x'))).toBe('invalid');
   });
 
   it('the page key comes from its subprotocol offer, well formed only', () => {
