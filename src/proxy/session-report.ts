@@ -7,7 +7,7 @@ import type { BackendConnection } from './backend-connector.js';
 import type { SessionEvents, SessionFacts } from './session-events.js';
 import { isOrdinaryEnd } from './session-faults.js';
 import type { Initialised } from './session-init.js';
-import type { DroppedMessages } from './session-policy.js';
+import { reportedPolicy, type DroppedMessages, type ReportedPolicy } from './session-policy.js';
 
 export type SessionEnd = {
   error: VncgateError | null;
@@ -37,6 +37,8 @@ export class SessionReport {
   readonly #tokenId: string | null;
   readonly #node: string | null;
   #issuedBy: TokenIssuer | null = null;
+  /** The session's view-only/clipboard policy, when it restricts anything (for its started line and event). */
+  #policy: ReportedPolicy | null = null;
   /** Set-up phases are timed from here (monotonic clock). */
   readonly #t0 = performance.now();
 
@@ -63,6 +65,7 @@ export class SessionReport {
     try {
       const a = await p;
       this.#issuedBy = a.issuedBy ?? null;
+      this.#policy = reportedPolicy(a.policy);
       this.target = a.target;
       this.phase('authorize');
       this.#events?.authorized(this.#facts(), null);
@@ -84,6 +87,7 @@ export class SessionReport {
       framebuffer: `${init.init.width}x${init.init.height}`,
       shared: init.shared,
       setupMs: Date.now() - this.startedAt,
+      ...(this.#policy !== null ? { policy: this.#policy } : {}),
     };
     this.log.info(started, 'session started');
     this.phase('total');
