@@ -2,7 +2,7 @@ import type { ErrorCode, VncgateError } from '../errors.js';
 import type { AuditFields, AuditLog, ClosedBy, Metrics, SetupPhase, TokenResult } from '../observe/index.js';
 import type { TokenIssuer } from '../target.js';
 import type { ResolvedTarget } from '../target.js';
-import type { DroppedMessages } from './session-policy.js';
+import type { DroppedMessages, ReportedPolicy } from './session-policy.js';
 
 /** Who and what a session is, as its events report it (never the token: its short hash). */
 export type SessionFacts = {
@@ -26,6 +26,8 @@ export type SessionStartedInfo = {
   setupMs: number;
   /** The session this one reconnects (a reconnect grant), if it is a reconnect. */
   reconnectOf?: string;
+  /** The view-only/clipboard policy, present only when it restricts anything. */
+  policy?: ReportedPolicy;
 };
 
 /** What the session's "session ended" log line says, and a little more. */
@@ -114,6 +116,7 @@ export function createSessionEvents(metrics: Metrics, audit: AuditLog, opts: { i
         tls: info.tls ? { ...info.tls } : null,
         setupMs: info.setupMs,
         ...(info.reconnectOf !== undefined ? { reconnect: true, reconnectOf: info.reconnectOf } : {}),
+        ...(info.policy !== undefined ? { policy: { ...info.policy } } : {}),
       });
     },
     ended(f, info) {

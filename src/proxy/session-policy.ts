@@ -1,6 +1,16 @@
 import { ClientMessageFilter, MAX_CLIPBOARD_LIMIT, resolveClientMessagePolicy, type ClientMessagePolicy } from '../rfb/index.js';
 import type { ControlChannel } from './control-channel.js';
 
+/** A restricting policy as logs and audit events show it (no limit: null). */
+export type ReportedPolicy = { viewOnly: boolean; clipboard: ClientMessagePolicy['clipboard']; maxClipboardBytes: number | null };
+
+/** The policy for the session's started line and event; null when it restricts nothing. */
+export function reportedPolicy(policy: ClientMessagePolicy | undefined): ReportedPolicy | null {
+  if (policy === undefined || resolveClientMessagePolicy(policy).unrestricted) return null;
+  const max = policy.maxClipboardBytes;
+  return { viewOnly: policy.viewOnly, clipboard: policy.clipboard, maxClipboardBytes: Number.isFinite(max) ? max : null };
+}
+
 /** Messages a session's filter dropped, by what they would have done; never their content. */
 export type DroppedMessages = { input: number; clipboard: number; other: number };
 

@@ -8,7 +8,7 @@ import type { SessionEvents, SessionFacts } from './session-events.js';
 import { isOrdinaryEnd } from './session-faults.js';
 import type { SessionGrant } from './reconnect.js';
 import type { Initialised } from './session-init.js';
-import type { DroppedMessages } from './session-policy.js';
+import { reportedPolicy, type DroppedMessages, type ReportedPolicy } from './session-policy.js';
 
 export type SessionEnd = {
   error: VncgateError | null;
@@ -40,6 +40,8 @@ export class SessionReport {
   readonly #tokenId: string | null;
   readonly #node: string | null;
   #issuedBy: TokenIssuer | null = null;
+  /** The session's view-only/clipboard policy, when it restricts anything (for its started line and event). */
+  #policy: ReportedPolicy | null = null;
   /** Set-up phases are timed from here (monotonic clock). */
   readonly #t0 = performance.now();
 
@@ -66,6 +68,7 @@ export class SessionReport {
     try {
       const a = await p;
       this.#issuedBy = a.issuedBy ?? null;
+      this.#policy = reportedPolicy(a.policy);
       this.target = a.target;
       this.grant?.authorized(a, this.log);
       this.phase('authorize');
@@ -89,6 +92,7 @@ export class SessionReport {
       shared: init.shared,
       setupMs: Date.now() - this.startedAt,
       ...(this.grant?.reconnectOf !== undefined ? { reconnectOf: this.grant.reconnectOf } : {}),
+      ...(this.#policy !== null ? { policy: this.#policy } : {}),
     };
     this.log.info(started, 'session started');
     this.phase('total');

@@ -61,7 +61,7 @@ afterAll(async () => {
   await backend.close();
 });
 
-type Opened = { ws: WebSocket; texts: string[]; sessionId: () => string };
+type Opened = { ws: WebSocket; texts: string[]; sessionId: () => string; started: () => Record<string, unknown> };
 
 async function open(profile: string, policy?: PolicyNarrowing, protocols = ['vncgate.v1', 'binary']): Promise<Opened> {
   const t = await tokens.issue({ kind: 'static', host: '127.0.0.1', port: backend.port, profile }, 60, policy ? { policy } : {});
@@ -69,11 +69,9 @@ async function open(profile: string, policy?: PolicyNarrowing, protocols = ['vnc
   const since = lines.length;
   const r = await wsRfbConnect(`ws://${srv.addresses[0]}/websockify?token=${t.token}`, { protocols, onText: (text) => texts.push(text) });
   if (!r.ok) throw new Error(`session not established: ${r.code}`);
-  const sessionId = (): string => {
-    const started = lines.slice(since).find((l) => l.includes('"msg":"session started"'));
-    return (JSON.parse(started ?? '{}') as { sessionId?: string }).sessionId ?? '';
-  };
-  return { ws: r.ws, texts, sessionId };
+  const started = (): Record<string, unknown> => JSON.parse(lines.slice(since).find((l) => l.includes('"msg":"session started"')) ?? '{}') as Record<string, unknown>;
+  const sessionId = (): string => String(started()['sessionId'] ?? '');
+  return { ws: r.ws, texts, sessionId, started };
 }
 
 /** Sends `bytes` then a marker; resolves with everything echoed up to and including the marker. */
@@ -120,6 +118,7 @@ describe('issue 18: view-only and clipboard policy enforced in the relay', () =>
     expect(o.texts.map((t) => JSON.parse(t) as unknown)).toEqual([{ type: 'policy', viewOnly: true, clipboard: 'both', maxClipboardBytes: 2 ** 31 }]);
     const echoed = await sendAndEcho(o.ws, Buffer.concat([KEY, fbur(1), POINTER, CUT, KEY]));
     expect(echoed.toString('hex')).toBe(fbur(1).toString('hex'));
+    expect(o.started()['policy']).toEqual({ viewOnly: true, clipboard: 'both', maxClipboardBytes: null });
     const ended = await closeAndEnd(o);
     expect(ended['dropped']).toEqual({ input: 3, clipboard: 1, other: 0 });
     expect(JSON.stringify(ended)).not.toContain('hello');
@@ -160,6 +159,7 @@ describe('issue 18: view-only and clipboard policy enforced in the relay', () =>
     expect(JSON.parse(o.texts[0] ?? '{}')).toEqual({ type: 'policy', viewOnly: false, clipboard: 'both', maxClipboardBytes: 2 ** 31 });
     const junk = Buffer.from('not an RFB message at all');
     expect((await sendAndEcho(o.ws, junk)).equals(junk)).toBe(true);
+    expect(o.started()).not.toHaveProperty('policy');
     const ended = await closeAndEnd(o);
     expect(ended).not.toHaveProperty('dropped');
   });
