@@ -103,6 +103,10 @@ export const ERROR_CODES = {
   SESSION_ERR_TARGET_BUSY: { httpStatus: 409, wsClose: 4409, reason: 'This console already has the maximum number of viewers - try again later' },
   SESSION_ERR_SHUTDOWN: { httpStatus: 503, wsClose: 1001, reason: 'The console service is restarting' },
 
+  // Reconnect grants (src/proxy/reconnect.ts).
+  RECONNECT_ERR_INVALID: { httpStatus: 403, wsClose: 4403, reason: 'This console cannot be reopened automatically - open it again from your cloud' },
+  SESSION_ERR_RECONNECTED: { httpStatus: 409, wsClose: 4409, reason: 'This console was reopened by a reconnect of the same page' },
+
   // Configuration (src/config).
   CONFIG_ERR_INVALID: { httpStatus: 500, wsClose: 1011, reason: 'The console service is misconfigured' },
   CONFIG_ERR_FILE: { httpStatus: 500, wsClose: 1011, reason: 'The console service is misconfigured' },

@@ -8,6 +8,8 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 export const REDACT_PATHS = [
   'token',
   '*.token',
+  'grant',
+  '*.grant',
   'password',
   '*.password',
   'secret',
@@ -37,12 +39,13 @@ export function pathOnly(url: string | undefined): string {
  * What a secret looks like after a key, wherever it stands in a log line (one regex, literal
  * prefixes, so a clean line costs one fast scan); each keeps its prefix (group 1 or 2):
  * - the value after `token=`, also percent-encoded once or twice (`token%3D` inside noVNC's
- *   `path=` parameter): vncgate, Ironic and Nova tokens (UUIDs) alike, in URLs and cookies;
+ *   `path=` parameter): vncgate, Ironic and Nova tokens (UUIDs) alike, in URLs and cookies, and
+ *   the same after `grant=` (reconnect grants, proxy/reconnect.ts);
  * - the last segment of Nova's lookup URL, `/os-console-auth-tokens/<token>`;
  * - a JWT, whose header always begins `{"` (base64url `eyJ`).
  * A value stops at a JSON string's end (`"`, or the `\` of an escape), so the line stays valid JSON.
  */
-const KEYED_SECRET = /(token(?:=|%3D|%253D))[^&\s"'<>;#\\]+|(os-console-auth-tokens\/)[^/?#\s"\\]+|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?/gi;
+const KEYED_SECRET = /((?:token|grant)(?:=|%3D|%253D))[^&\s"'<>;#\\]+|(os-console-auth-tokens\/)[^/?#\s"\\]+|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?/gi;
 
 function redactKeyed(_match: string, tokenKey?: string, novaPath?: string): string {
   return `${tokenKey ?? novaPath ?? ''}${REDACTED}`;

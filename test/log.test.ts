@@ -24,6 +24,9 @@ describe('log scrubbing', () => {
     expect(scrubSecrets(`in "/websockify?token=${TOKEN}" (GET)`)).toBe('in "/websockify?token=[redacted]" (GET)');
     expect(scrubSecrets(`/vnc.html?path=websockify&TOKEN=${TOKEN}&x=1`)).toBe('/vnc.html?path=websockify&TOKEN=[redacted]&x=1');
     expect(scrubSecrets('nothing to see')).toBe('nothing to see');
+    // Reconnect grants (proxy/reconnect.ts), whatever their shape, as the token.
+    expect(scrubSecrets(`GET /websockify?grant=${TOKEN}`)).toBe('GET /websockify?grant=[redacted]');
+    expect(scrubSecrets('GET /websockify?grant=not-a-grant-at-all&x=1')).toBe('GET /websockify?grant=[redacted]&x=1');
   });
 
   it('issue 15: blanks a token wherever it stands, not only after token=', () => {

@@ -1,4 +1,4 @@
-import { SECURITY_CHOICES, type SecurityChoice } from '../rfb/index.js';
+import { PROFILE_SCHEMA } from './profile-schema.js';
 import type { Infer } from './infer.js';
 
 /** TLS 1.2 suites offered by default: ECDHE key exchange, AEAD ciphers (Mozilla "intermediate", without DHE). */
@@ -230,6 +230,21 @@ export const CONFIG_SCHEMA = {
         leaseTtlSeconds: { type: 'integer', minimum: 2, maximum: 300, default: 15 },
       },
     },
+    /** Reconnect grants (issue 18): vncgate's console page reopens a dropped console without a new link. */
+    reconnect: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        /** How long after a non-policy drop the grant can be used. */
+        graceSeconds: { type: 'integer', minimum: 5, maximum: 600, default: 60 },
+        /** Reconnects one console link may have; the session past them gets no grant. */
+        maxReconnects: { type: 'integer', minimum: 1, maximum: 1_000, default: 10 },
+        /** What a grant is bound to besides the page's key: the client address too, or the key only (clients whose address changes). */
+        bindTo: { type: 'string', enum: ['address', 'key'], default: 'address' },
+      },
+    },
     shutdown: {
       type: 'object',
       additionalProperties: false,
@@ -256,28 +271,7 @@ export const CONFIG_SCHEMA = {
         /** Profile used by targets that name none. */
         defaultProfile: { type: 'string', default: 'none' },
         /** Named backend security profiles. "none" (security None) always exists unless redefined. */
-        profiles: {
-          type: 'object',
-          default: {},
-          additionalProperties: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['security'],
-            properties: {
-              security: { type: 'array', minItems: 1, items: { enum: Object.keys(SECURITY_CHOICES) as SecurityChoice[] } },
-              passwordFile: { type: 'string' },
-              username: { type: 'string' },
-              caFile: { type: 'string' },
-              certFile: { type: 'string' },
-              keyFile: { type: 'string' },
-              verifyHostname: { type: 'boolean', default: true },
-              servername: { type: 'string' },
-              allowAnonymousTls: { type: 'boolean', default: false },
-              /** Overrides limits.sessionsPerTarget for targets of this profile. */
-              sessionsPerTarget: { type: 'integer', minimum: 0, maximum: 1_000 },
-            },
-          },
-        },
+        profiles: { type: 'object', default: {}, additionalProperties: PROFILE_SCHEMA },
       },
     },
     /** Keystone v3 credentials shared by the Ironic and Nova clients (auth: keystone). */

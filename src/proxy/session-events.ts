@@ -2,6 +2,7 @@ import type { ErrorCode, VncgateError } from '../errors.js';
 import type { AuditFields, AuditLog, ClosedBy, Metrics, SetupPhase, TokenResult } from '../observe/index.js';
 import type { TokenIssuer } from '../target.js';
 import type { ResolvedTarget } from '../target.js';
+import type { DroppedMessages, ReportedPolicy } from './session-policy.js';
 
 /** Who and what a session is, as its events report it (never the token: its short hash). */
 export type SessionFacts = {
@@ -23,6 +24,10 @@ export type SessionStartedInfo = {
   framebuffer: string;
   shared: boolean;
   setupMs: number;
+  /** The session this one reconnects (a reconnect grant), if it is a reconnect. */
+  reconnectOf?: string;
+  /** The view-only/clipboard policy, present only when it restricts anything. */
+  policy?: ReportedPolicy;
 };
 
 /** What the session's "session ended" log line says, and a little more. */
@@ -37,6 +42,8 @@ export type SessionEndedInfo = {
   piped: boolean;
   /** The WebSocket close code: the browser's when it closed, else the one vncgate sent. */
   wsCloseCode: number;
+  /** Messages the view-only/clipboard policy dropped (counts only); absent when nothing was filtered. */
+  dropped?: DroppedMessages;
 };
 
 /** What a session reports, besides its log lines; at most a handful of calls per session, none per chunk. */
@@ -51,6 +58,7 @@ export interface SessionEvents {
 const TOKEN_RESULT: Partial<Record<ErrorCode, TokenResult>> = {
   TOKEN_ERR_MISSING: 'missing',
   TOKEN_ERR_INVALID: 'invalid',
+  RECONNECT_ERR_INVALID: 'invalid',
   TOKEN_ERR_RATE_LIMITED: 'rate_limited',
   TOKEN_ERR_STORE_UNAVAILABLE: 'store_unavailable',
   SESSION_ERR_TARGET_BUSY: 'busy',
@@ -107,6 +115,8 @@ export function createSessionEvents(metrics: Metrics, audit: AuditLog, opts: { i
         backendVersion: info.backendVersion,
         tls: info.tls ? { ...info.tls } : null,
         setupMs: info.setupMs,
+        ...(info.reconnectOf !== undefined ? { reconnect: true, reconnectOf: info.reconnectOf } : {}),
+        ...(info.policy !== undefined ? { policy: { ...info.policy } } : {}),
       });
     },
     ended(f, info) {
@@ -120,6 +130,7 @@ export function createSessionEvents(metrics: Metrics, audit: AuditLog, opts: { i
         closedBy: info.closedBy,
         code: info.code,
         wsCloseCode: info.wsCloseCode,
+        ...(info.dropped !== undefined ? { dropped: { ...info.dropped } } : {}),
       });
     },
   };

@@ -6,7 +6,9 @@ import type { Authorized, ResolvedTarget, TokenIssuer } from '../target.js';
 import type { BackendConnection } from './backend-connector.js';
 import type { SessionEvents, SessionFacts } from './session-events.js';
 import { isOrdinaryEnd } from './session-faults.js';
+import type { SessionGrant } from './reconnect.js';
 import type { Initialised } from './session-init.js';
+import { reportedPolicy, type DroppedMessages, type ReportedPolicy } from './session-policy.js';
 
 export type SessionEnd = {
   error: VncgateError | null;
@@ -29,6 +31,8 @@ export class SessionReport {
   readonly log: Logger;
   /** The authorized target, once known. */
   target: ResolvedTarget | null = null;
+  /** The session's reconnect grant (reconnect.ts), told of authorization and end; null when off. */
+  grant: SessionGrant | null = null;
   readonly startedAt = Date.now();
   readonly #sessionId: string;
   readonly #events: SessionEvents | null;
@@ -36,6 +40,8 @@ export class SessionReport {
   readonly #tokenId: string | null;
   readonly #node: string | null;
   #issuedBy: TokenIssuer | null = null;
+  /** The session's view-only/clipboard policy, when it restricts anything (for its started line and event). */
+  #policy: ReportedPolicy | null = null;
   /** Set-up phases are timed from here (monotonic clock). */
   readonly #t0 = performance.now();
 
@@ -62,7 +68,9 @@ export class SessionReport {
     try {
       const a = await p;
       this.#issuedBy = a.issuedBy ?? null;
+      this.#policy = reportedPolicy(a.policy);
       this.target = a.target;
+      this.grant?.authorized(a, this.log);
       this.phase('authorize');
       this.#events?.authorized(this.#facts(), null);
       return a;
@@ -83,15 +91,21 @@ export class SessionReport {
       framebuffer: `${init.init.width}x${init.init.height}`,
       shared: init.shared,
       setupMs: Date.now() - this.startedAt,
+      ...(this.grant?.reconnectOf !== undefined ? { reconnectOf: this.grant.reconnectOf } : {}),
+      ...(this.#policy !== null ? { policy: this.#policy } : {}),
     };
     this.log.info(started, 'session started');
     this.phase('total');
     this.#events?.started(this.#facts(), started);
   }
 
-  /** The one line (and event) at the end of every session: peer faults warn, ordinary ends are info. */
-  ended(end: SessionEnd): void {
+  /**
+   * The one line (and event) at the end of every session: peer faults warn, ordinary ends are
+   * info. `dropped`: what the view-only/clipboard filter dropped, if the session had one.
+   */
+  ended(end: SessionEnd, dropped?: DroppedMessages): void {
     const e = end.error;
+    this.grant?.ended(e, end.closedBy, end.browserCode);
     const code: ErrorCode | null = e?.code ?? null;
     const line = {
       durationMs: Date.now() - this.startedAt,
@@ -102,6 +116,7 @@ export class SessionReport {
       ...(end.browserCode !== undefined ? { browserCloseCode: end.browserCode } : {}),
       ...(e && end.closedBy !== 'browser' ? { reason: e.message } : {}),
       ...(this.target ? { target: this.target.label } : {}),
+      ...(dropped !== undefined ? { dropped } : {}),
     };
     const ordinary = isOrdinaryEnd(code);
     if (ordinary) this.log.info(line, 'session ended');

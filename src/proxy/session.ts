@@ -3,13 +3,16 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { toVncgateError, type VncgateError } from '../errors.js';
 import type { Authorize, StartedAuthorization } from '../target.js';
-import { SessionAuthorization } from './authorization/index.js';
+import { runRelease, SessionAuthorization } from './authorization/index.js';
+import { ControlChannel } from './control-channel.js';
 import { connectBackend, exchangeInit, targetConnectOptions, type BackendConnection } from './backend-connector.js';
 import type { ReadBuffer } from './read-buffer.js';
 import { Relay } from './relay.js';
 import type { SessionEvents } from './session-events.js';
+import type { SessionGrant } from './reconnect.js';
 import { BrowserHandshake } from './browser-handshake.js';
 import { backendClosed, backendSocketError, browserPingFlood, browserWebSocketError, isDeadline } from './session-faults.js';
+import { SessionPolicy } from './session-policy.js';
 import { SessionReport } from './session-report.js';
 import type { SessionLimits, SessionStatus } from './session-types.js';
 import { releaseUpgradeRequest } from './ws-socket.js';
@@ -25,6 +28,8 @@ export type SessionDeps = {
   browserTls?: boolean;
   /** Metrics and audit events: told at authorization, each set-up phase, start and end. */
   events?: SessionEvents;
+  /** Its reconnect grant (reconnect.ts), told by its report; absent when off. */
+  grant?: SessionGrant | null;
 };
 
 /**
@@ -57,6 +62,9 @@ export class ConsoleSession {
   #relay: Relay | null = null;
   #handshakeTimer: NodeJS.Timeout | null = null;
   #closeError: VncgateError | null = null;
+  /** vncgate's text frames to its own console page (a no-op toward stock noVNC). */
+  readonly control: ControlChannel;
+  readonly #policy = new SessionPolicy(); // view-only and clipboard: told to the page, enforced in the relay
   /** Clocks read and set by the registry's heartbeat. */
   lastPingAt = Date.now();
   pongPending = false;
@@ -69,22 +77,24 @@ export class ConsoleSession {
     this.#authorization = new SessionAuthorization(deps.authorize);
     this.id = this.#authorization.sessionId;
     this.#abort = this.#authorization.abort;
+    this.control = new ControlChannel(ws, () => this.#report.log);
     this.#browser = new BrowserHandshake(ws, deps.limits.clientInit, {
       end: (error, by) => this.#close(error, by),
       fault: (error) => this.fail(error),
+      text: (data) => this.control.receive(data),
       forward: (bytes) => this.#backend?.write(bytes),
       initialised: () => {
         if (!this.#isEnding()) this.#startPiping();
       },
     });
     this.#report = new SessionReport(this.id, token, remote, deps.log, deps.events ?? null, logFields);
+    this.#report.grant = deps.grant ?? null;
   }
 
   /** Counters and clocks read by the registry's sweep and the metrics. */
   get bytesToBrowser(): number {
     return this.#relay?.bytesToBrowser ?? 0;
   }
-
   get bytesToBackend(): number {
     return this.#relay?.bytesToBackend ?? 0;
   }
@@ -92,7 +102,6 @@ export class ConsoleSession {
   get lastActivity(): number {
     return this.#relay?.lastActivity ?? this.#browser.lastActivity;
   }
-
   get status(): SessionStatus {
     return this.#status;
   }
@@ -105,7 +114,6 @@ export class ConsoleSession {
   get log(): Logger {
     return this.#report.log;
   }
-
   get startedAt(): number {
     return this.#report.startedAt;
   }
@@ -120,21 +128,16 @@ export class ConsoleSession {
     ws.on('message', this.#browser.onMessage);
     ws.on('close', this.#onBrowserClose);
     ws.on('error', this.#onBrowserError);
-    ws.on('pong', () => {
-      this.pongPending = false;
-    });
+    ws.on('pong', () => void (this.pongPending = false));
     ws.on('ping', this.#onBrowserPing);
-    this.#handshakeTimer = setTimeout(() => this.fail(this.#deadlineError()), this.#limits.handshakeTimeoutMs);
+    const ms = this.#limits.handshakeTimeoutMs;
+    this.#handshakeTimer = setTimeout(() => this.fail(this.#browser.deadlineError(this.#status, ms)), ms);
     this.#browser.start();
     if (refuse) {
       this.#authorization?.discard(this.#report.log);
       this.#authorization = null;
       this.fail(refuse);
     } else void this.#authorizeAndConnect();
-  }
-
-  #deadlineError(): VncgateError {
-    return this.#browser.deadlineError(this.#status, this.#limits.handshakeTimeoutMs);
   }
 
   #setStatus(to: SessionStatus): void {
@@ -149,8 +152,9 @@ export class ConsoleSession {
       const abort = this.#abort;
       this.#authorization = null;
       if (!authorization || !abort) throw new Error('session started twice');
-      const { target, release } = await this.#report.authorized(authorization.result());
+      const { target, release, policy } = await this.#report.authorized(authorization.result());
       this.#release = release ?? null;
+      this.#policy.apply(policy, this.control);
       if (this.#isEnding()) {
         this.#runRelease();
         return;
@@ -215,6 +219,8 @@ export class ConsoleSession {
       highWaterMarkBytes: this.#limits.highWaterMarkBytes,
       browserTls: this.#browserTls,
       onBrowserFault: (e) => this.fail(e),
+      onBrowserText: (data) => this.control.receive(data),
+      filter: this.#policy.filter,
     });
     this.#relay = relay;
     relay.start(init.serverInit, init.browserTrailing);
@@ -233,7 +239,6 @@ export class ConsoleSession {
   get queuedToBrowserBytes(): number {
     return this.#ws.bufferedAmount;
   }
-
   /** Bytes accepted from the browser but not yet written to the backend's socket. */
   get queuedToBackendBytes(): number {
     return this.#backend?.writableLength ?? 0;
@@ -315,18 +320,14 @@ export class ConsoleSession {
       bytesToBrowser: this.bytesToBrowser,
       bytesToBackend: this.bytesToBackend,
       piped: this.#relay !== null,
-    });
+    }, this.#policy.dropped());
     this.#onClosed(this);
   }
 
   #runRelease(): void {
     const r = this.#release;
     this.#release = null;
-    try {
-      r?.();
-    } catch (err) {
-      this.#report.log.error({ err }, 'session release failed');
-    }
+    runRelease(r, this.#report.log);
   }
 
   /** Immediate close (idle, lifetime, heartbeat, shutdown) from the registry. */

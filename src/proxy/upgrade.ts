@@ -6,12 +6,15 @@ import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Config } from '../config/index.js';
 import { logSafeAddress, logSafeNode } from '../log.js';
+import { firstHeader } from './http-app.js';
 import type { NovaTokenLookup } from '../nova/index.js';
 import type { TokenStore } from '../tokens/index.js';
 import { ConsoleAuthorizations, type TargetResolvers } from './authorization/index.js';
 import type { Lifecycle } from './drain.js';
 import type { ConnectionGuard } from './connection-guard.js';
 import type { OriginPolicy } from './origin.js';
+import { chooseSubprotocol } from './control-channel.js';
+import { ReconnectGrants, SessionGrant, pageKeyFrom } from './reconnect.js';
 import { ConsoleSession } from './session.js';
 import type { SessionEvents } from './session-events.js';
 import type { SessionRegistry } from './session-registry.js';
@@ -45,8 +48,9 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
     options: {
       perMessageDeflate: false, // raw framebuffer data: deflate costs ~40× CPU for nothing
       maxPayload: raw.session.maxMessageBytes,
-      // Echo "binary" when offered; no subprotocol is also accepted (noVNC ≥ 1.0 and most clients).
-      handleProtocols: (protocols: Set<string>) => (protocols.has('binary') ? 'binary' : false),
+      // vncgate's control channel when offered (control-channel.ts), else "binary" when offered;
+      // no subprotocol is also accepted (noVNC ≥ 1.0 and most clients).
+      handleProtocols: chooseSubprotocol,
     },
   });
 
@@ -61,6 +65,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
     process.nextTick(() => socket.uncork());
   });
 
+  const reconnect = ReconnectGrants.for(config, tokens.grants);
   const authorizations = new ConsoleAuthorizations({
     config,
     tokens,
@@ -69,6 +74,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
     log,
     lifecycle,
     openSessions: () => registry.size,
+    reconnect,
   });
 
   const onConsoleSocket = (socket: WebSocket, req: FastifyRequest): void => {
@@ -77,6 +83,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
     const grant = authorizations.forSession(req);
     const token = grant.query.get('token');
     const node = grant.query.get('node');
+    const sessionGrant = reconnect ? pageGrant(reconnect, req) : null;
     let session: ConsoleSession;
     try {
       session = new ConsoleSession(
@@ -90,6 +97,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
           onClosed: (s) => registry.delete(s),
           browserTls: Boolean(config.tls),
           ...(deps.events ? { events: deps.events } : {}),
+          grant: sessionGrant,
         },
         node !== null ? { node: logSafeNode(node) } : {},
       );
@@ -97,6 +105,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
       authorizations.abandon(grant);
       throw err;
     }
+    sessionGrant?.attach(session.id, (e) => session.terminate(e), session.control);
     registry.add(session);
     session.start(grant.refuse);
   };
@@ -116,4 +125,9 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
     handler: notFound,
     wsHandler: onConsoleSocket,
   });
+}
+
+/** A session's grant side: the page's key from its subprotocol offer, and its address. */
+function pageGrant(reconnect: ReconnectGrants, req: FastifyRequest): SessionGrant {
+  return new SessionGrant(reconnect, { key: pageKeyFrom(firstHeader(req.headers['sec-websocket-protocol'])), remote: req.ip });
 }

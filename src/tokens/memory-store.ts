@@ -1,5 +1,6 @@
+import { MemoryGrantStore } from './memory-grants.js';
 import { MemoryLimits } from './memory-limits.js';
-import { newRecord, type TokenIssuer, type TokenRecord } from './record.js';
+import { newRecord, type RecordExtras, type TokenRecord } from './record.js';
 import type { ConsoleTarget } from './target.js';
 import { generateToken, hashToken, isWellFormedToken, tokenLogId } from './token.js';
 import {
@@ -54,6 +55,8 @@ export class MemoryTokenStore implements TokenStore {
   readonly #leases = new Map<string, { owner: string; expiresAtMs: number }>();
   /** Session slots and the invalid-link counter. */
   readonly #limits: MemoryLimits;
+  /** Reconnect grants (memory-grants.ts). */
+  readonly grants: MemoryGrantStore;
   readonly #maxTokens: number;
   readonly #maxTtlSeconds: number;
   readonly #maxIssueCount: number;
@@ -70,6 +73,7 @@ export class MemoryTokenStore implements TokenStore {
     this.#logger = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
     this.#limits = new MemoryLimits(() => this.#now());
+    this.grants = new MemoryGrantStore(() => this.#now());
     this.#timer = setInterval(() => this.sweep(), sweepIntervalMs);
     // The sweep only frees memory; it must never keep the process alive on its own.
     this.#timer.unref();
@@ -94,12 +98,12 @@ export class MemoryTokenStore implements TokenStore {
     return removed;
   }
 
-  async issue(target: ConsoleTarget, ttlSeconds: number, issuedBy?: TokenIssuer): Promise<IssuedToken> {
-    const [issued] = await this.issueMany(target, ttlSeconds, 1, issuedBy);
+  async issue(target: ConsoleTarget, ttlSeconds: number, extras?: RecordExtras): Promise<IssuedToken> {
+    const [issued] = await this.issueMany(target, ttlSeconds, 1, extras);
     return issued!;
   }
 
-  async issueMany(target: ConsoleTarget, ttlSeconds: number, count: number, issuedBy?: TokenIssuer): Promise<IssuedToken[]> {
+  async issueMany(target: ConsoleTarget, ttlSeconds: number, count: number, extras?: RecordExtras): Promise<IssuedToken[]> {
     this.#assertOpen('issue');
     const clean = checkIssueTarget(target);
     const ttlMs = ttlToMs(ttlSeconds, this.#maxTtlSeconds);
@@ -114,7 +118,7 @@ export class MemoryTokenStore implements TokenStore {
     const out: IssuedToken[] = [];
     for (let i = 0; i < count; i++) {
       const token = generateToken();
-      const record = newRecord(clean, issuedAtMs, ttlMs, issuedBy);
+      const record = newRecord(clean, issuedAtMs, ttlMs, extras);
       this.#entries.set(hashToken(token), { record, expiresAtMs: issuedAtMs + ttlMs });
       out.push({ token, expiresAt: record.expiresAt, record });
     }

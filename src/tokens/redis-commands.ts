@@ -51,6 +51,11 @@ export class RedisCommands {
     return (this.#link.client as unknown as Record<ScriptName, ScriptCall>)[name](...args);
   }
 
+  /** The Redis-clock deadline a guarded script sent now is given (scripts run with EVAL: redis-grants.ts). */
+  deadline(): Promise<number> {
+    return this.#link.clock.deadline(this.#scriptBudgetMs);
+  }
+
   /**
    * Runs a deadline-guarded script: `keys` (with the key count first for variable-key scripts),
    * then the Redis-clock deadline, then `args`. TOO_LATE becomes TOKEN_ERR_STORE_UNAVAILABLE:

@@ -46,6 +46,16 @@ export class RedisKeys {
     return this.#tagged('rev', hashToken(token));
   }
 
+  /** A reconnect grant (a hash: record and bindings), by the grant's hash. */
+  grant(secret: string): string {
+    return this.#tagged('grant', hashToken(secret));
+  }
+
+  /** The short-lived mark a consumed grant leaves, so its old session learns it was replaced (same hash tag). */
+  grantUsed(secret: string): string {
+    return this.#tagged('grantused', hashToken(secret));
+  }
+
   /** A session-slot set (keys name endpoints, nodes, instances; never a token). */
   slot(key: string): string {
     return this.#cluster ? `${this.#prefix}{lim}:${key}` : `${this.#prefix}lim:${key}`;

@@ -1,11 +1,12 @@
 import { VncgateError } from '../errors.js';
 import type { UpstreamObserver } from '../observe/upstream.js';
-import { decodeRecord, newRecord, type TokenIssuer, type TokenRecord } from './record.js';
+import { decodeRecord, newRecord, type RecordExtras, type TokenRecord } from './record.js';
 import { scriptBudgetMs } from './redis-clock.js';
 import { RedisCommands, type ScriptPipeline } from './redis-commands.js';
 import { storeNewTokens } from './redis-issue.js';
 import { createRedisClient, type RedisConnectionOptions, type RedisMode } from './redis-connection.js';
 import { RedisKeys } from './redis-keys.js';
+import { RedisGrantStore } from './redis-grants.js';
 import { RedisLimits } from './redis-limits.js';
 import { RedisLink } from './redis-link.js';
 import { SCRIPT_REPLY, SCRIPTS } from './redis-scripts.js';
@@ -116,6 +117,7 @@ export class RedisTokenStore implements TokenStore {
   readonly #cmd: RedisCommands;
   /** Claims, leases, session slots, invalid-link counting (redis-limits.ts). */
   readonly #limits: RedisLimits;
+  readonly grants: RedisGrantStore;
 
   constructor(options: RedisTokenStoreOptions) {
     const d = TOKEN_STORE_DEFAULTS;
@@ -165,21 +167,22 @@ export class RedisTokenStore implements TokenStore {
     const budget = scriptBudgetMs(commandTimeoutMs - (waitReplicas > 0 ? waitTimeoutMs : 0));
     this.#cmd = new RedisCommands(this.#link, { waitReplicas, waitTimeoutMs, scriptBudgetMs: budget, observe: options.observe });
     this.#limits = new RedisLimits(this.#cmd, this.#keys);
+    this.grants = new RedisGrantStore(this.#cmd, this.#keys);
   }
 
-  async issue(target: ConsoleTarget, ttlSeconds: number, issuedBy?: TokenIssuer): Promise<IssuedToken> {
-    const [issued] = await this.issueMany(target, ttlSeconds, 1, issuedBy);
+  async issue(target: ConsoleTarget, ttlSeconds: number, extras?: RecordExtras): Promise<IssuedToken> {
+    const [issued] = await this.issueMany(target, ttlSeconds, 1, extras);
     return issued!;
   }
 
-  async issueMany(target: ConsoleTarget, ttlSeconds: number, count: number, issuedBy?: TokenIssuer): Promise<IssuedToken[]> {
+  async issueMany(target: ConsoleTarget, ttlSeconds: number, count: number, extras?: RecordExtras): Promise<IssuedToken[]> {
     const clean = checkIssueTarget(target);
     const ttlMs = ttlToMs(ttlSeconds, this.#maxTtlSeconds);
     checkIssueCount(count, this.#maxIssueCount);
     const issuedAtMs = this.#now();
     const batch = Array.from({ length: count }, () => {
       const token = generateToken();
-      return { token, record: newRecord(clean, issuedAtMs, ttlMs, issuedBy) };
+      return { token, record: newRecord(clean, issuedAtMs, ttlMs, extras) };
     });
     await storeNewTokens(this.#cmd, this.#keys, this.#mode === 'cluster', batch, ttlMs);
     return batch.map(({ token, record }) => ({ token, expiresAt: record.expiresAt, record }));
@@ -342,6 +345,4 @@ export class RedisTokenStore implements TokenStore {
   }
 }
 
-function unexpectedReply(kind: 'redis', operation: string, reply: unknown): VncgateError {
-  return storeUnavailable(kind, operation, `unexpected reply from Redis (${typeof reply})`);
-}
+const unexpectedReply = (kind: 'redis', operation: string, reply: unknown): VncgateError => storeUnavailable(kind, operation, `unexpected reply from Redis (${typeof reply})`);

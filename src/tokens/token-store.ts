@@ -1,5 +1,6 @@
 import { VncgateError } from '../errors.js';
-import type { TokenIssuer, TokenRecord } from './record.js';
+import type { GrantStore } from './grant.js';
+import type { RecordExtras, TokenRecord } from './record.js';
 import { parseTarget, type ConsoleTarget } from './target.js';
 import { isWellFormedToken, tokenLogId } from './token.js';
 
@@ -48,12 +49,13 @@ export interface ConsumeOptions {
 export interface TokenStore {
   readonly kind: TokenStoreKind;
   /**
-   * Stores a new token for `target`, valid for `ttlSeconds` (0 < ttl ≤ maxTtlSeconds); `issuedBy`
-   * is kept in its record for the audit events of the session it opens.
+   * Stores a new token for `target`, valid for `ttlSeconds` (0 < ttl ≤ maxTtlSeconds); `extras`
+   * go into its record: `issuedBy` for the audit events of the session it opens, `policy` to
+   * narrow its profile's view-only and clipboard policy.
    */
-  issue(target: ConsoleTarget, ttlSeconds: number, issuedBy?: TokenIssuer): Promise<IssuedToken>;
+  issue(target: ConsoleTarget, ttlSeconds: number, extras?: RecordExtras): Promise<IssuedToken>;
   /** `count` independent tokens for the same target, stored all-or-nothing in one round trip. */
-  issueMany(target: ConsoleTarget, ttlSeconds: number, count: number, issuedBy?: TokenIssuer): Promise<IssuedToken[]>;
+  issueMany(target: ConsoleTarget, ttlSeconds: number, count: number, extras?: RecordExtras): Promise<IssuedToken[]>;
   /**
    * Atomically removes the token and returns its record: of any number of concurrent calls (from
    * any number of processes sharing the store) exactly one succeeds. Unknown, expired, used,
@@ -91,6 +93,8 @@ export interface TokenStore {
    * starts a cool-down of `cooldownMs` (and resets the count). `true` when this call started it.
    */
   countInvalid(client: string, allowedPerMinute: number, cooldownMs: number): Promise<boolean>;
+  /** Reconnect grants kept alongside the tokens (grant.ts); absent in stand-ins, which then mint none. */
+  readonly grants?: GrantStore;
   /** Resolves once the store can serve requests (bounded wait); for start-up and readiness checks. */
   ready(): Promise<void>;
   /** Releases connections and timers; later calls fail with `TOKEN_ERR_STORE_UNAVAILABLE`. */

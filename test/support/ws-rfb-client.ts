@@ -20,6 +20,8 @@ export function wsRfbConnect(
     headers?: Record<string, string>;
     /** The client's own address, e.g. 127.0.0.2 to be another client on loopback. */
     localAddress?: string;
+    /** Told every text frame (vncgate's control channel), during the handshake and after. */
+    onText?: (text: string) => void;
   } = {},
 ): Promise<WsRfbResult> {
   return new Promise((resolve, reject) => {
@@ -50,7 +52,15 @@ export function wsRfbConnect(
         finish(() => resolve({ ok: true, info: info!, init: r.init, ws, protocol: ws.protocol }));
       } else if (r.type === 'failed') finish(() => reject(r.error));
     };
-    const onMessage = (data: Buffer): void => {
+    if (opts.onText) {
+      const onText = opts.onText;
+      ws.on('message', (data: Buffer, isBinary: boolean) => {
+        if (!isBinary) onText(data.toString('utf8'));
+      });
+    }
+    const onMessage = (data: Buffer, isBinary: boolean): void => {
+      // Text frames are vncgate's control channel (protocols including vncgate.v1), not RFB.
+      if (!isBinary) return;
       if (reader) return onInit(data);
       for (const a of engine.receive(data)) {
         if (a.type === 'send') ws.send(a.bytes);

@@ -1,11 +1,13 @@
-import type { Config } from '../../config/index.js';
+import { profilePolicy, type Config } from '../../config/index.js';
 import { VncgateError } from '../../errors.js';
 import type { IronicNodeResolver } from '../../ironic/index.js';
 import { isNovaToken, novaTokenHash, type NovaTokenLookup } from '../../nova/index.js';
+import { narrowPolicy, type ClientMessagePolicy, type PolicyNarrowing } from '../../rfb/index.js';
 import type { ConsoleTarget, TokenStore } from '../../tokens/index.js';
-import { normalizeHost, type Authorize, type Authorized, type ResolvedTarget, type TargetResolver } from '../../target.js';
+import { normalizeHost, type Authorize, type Authorized, type Reconnectable, type ResolvedTarget, type TargetResolver } from '../../target.js';
 import { anySessionLimit, holdSlots, InvalidLinkLimiter, keepRenewed, leaseTtlMs, slotRequest, type LimitLog } from './target-limits.js';
 import { StaticTargetResolver } from '../target-resolver.js';
+import type { ReconnectGrants } from '../reconnect.js';
 
 /** Resolves any token target: static host:port from the profiles, Ironic nodes through the API. */
 export class TargetResolvers implements TargetResolver {
@@ -47,6 +49,8 @@ export type AuthDeps = {
   nova: NovaTokenLookup | null;
   /** For lease renewal trouble and cool-downs; the session logs everything else. */
   log?: LimitLog | undefined;
+  /** Reconnect grants (reconnect.ts), or null/absent when off. */
+  reconnect?: ReconnectGrants | null | undefined;
 };
 
 function authorizeNova(token: string, nova: NovaTokenLookup, deps: AuthDeps, limiter: InvalidLinkLimiter | null): Authorize {
@@ -85,7 +89,7 @@ function authorizeNova(token: string, nova: NovaTokenLookup, deps: AuthDeps, lim
   };
 }
 
-async function leased(deps: AuthDeps, key: string, sessionId: string, target: ResolvedTarget, what: string): Promise<Authorized> {
+export async function leased(deps: AuthDeps, key: string, sessionId: string, target: ResolvedTarget, what: string): Promise<Authorized> {
   const { tokens } = deps;
   const ttlMs = leaseTtlMs(deps.config);
   if (!(await tokens.acquireLease(key, sessionId, ttlMs))) {
@@ -117,7 +121,7 @@ async function withSlots(deps: AuthDeps, target: ResolvedTarget, machine: string
   try {
     const a = await then();
     return {
-      target: a.target,
+      ...a,
       release: () => {
         a.release?.();
         releaseSlots();
@@ -165,15 +169,36 @@ function authorizeVncgate(token: string | null, deps: AuthDeps, limiter: Invalid
   return async (signal, sessionId) => {
     if (!anySessionLimit(config)) {
       const record = await tokens.consume(token, { client });
-      return { target: await resolvers.resolve(record.target, signal), issuedBy: record.issuedBy };
+      const resolved = await resolvers.resolve(record.target, signal);
+      return { target: resolved, issuedBy: record.issuedBy, policy: policyFor(config, resolved, record.policy), reconnectable: firstSession(record.target) };
     }
     const record = await tokens.peek(token, { client });
     const target = await resolvers.resolve(record.target, signal);
     const uuid = (target as { uuid?: unknown }).uuid;
     const slots = slotRequest(config, target, record.target.kind === 'node' && typeof uuid === 'string' ? `node:${uuid}` : null, sessionId);
     await tokens.consume(token, { client, slots: slots ?? undefined });
-    return slots ? { target, release: holdSlots(tokens, slots, deps.log), issuedBy: record.issuedBy } : { target, issuedBy: record.issuedBy };
+    const policy = policyFor(config, target, record.policy);
+    const reconnectable = firstSession(record.target);
+    return slots ? { target, release: holdSlots(tokens, slots, deps.log), issuedBy: record.issuedBy, policy, reconnectable } : { target, issuedBy: record.issuedBy, policy, reconnectable };
   };
+}
+
+/** The session's view-only and clipboard policy: its target's profile's, narrowed by its token. */
+export function policyFor(config: Config, target: ResolvedTarget, narrowing?: PolicyNarrowing): ClientMessagePolicy {
+  return narrowPolicy(profilePolicy(config.raw.backends.profiles, target.profile), narrowing);
+}
+
+/** Ironic and Nova console links carry no narrowing: their profile's policy. */
+function withProfilePolicy(authorize: Authorize, config: Config): Authorize {
+  return async (signal, sessionId) => {
+    const a = await authorize(signal, sessionId);
+    return a.policy !== undefined ? a : { ...a, policy: policyFor(config, a.target) };
+  };
+}
+
+/** A first session's grant source: the link's target, no reconnect yet (its lifetime is set when it starts). */
+function firstSession(target: ConsoleTarget): Reconnectable {
+  return { target, reconnects: 0, notAfterMs: null };
 }
 
 /** Counts the links `authorize` finds invalid against the client address. */
@@ -205,23 +230,28 @@ export function authorizeRequest(query: URLSearchParams, cookieHeader: string | 
   const limiter = InvalidLinkLimiter.for(config, tokens, remote, deps.log);
   // Nova also accepts the token as a cookie (noVNC 0.x pages set one).
   if (token === null && nova && config.raw.nova.acceptCookie) token = cookieToken(cookieHeader);
-  if (token !== null && nova && isNovaToken(token)) return counting(authorizeNova(token, nova, deps, limiter), limiter);
+  if (token !== null && nova && isNovaToken(token)) return counting(withProfilePolicy(authorizeNova(token, nova, deps, limiter), config), limiter);
   if (node !== null && resolvers.ironic && ironic.acceptIronicUrls) {
     const resolver = resolvers.ironic;
-    return counting(async (signal, sessionId): Promise<Authorized> => {
+    const ironicAuthorize: Authorize = async (signal, sessionId): Promise<Authorized> => {
       await refuseWhileCoolingDown(tokens, limiter);
       if (!token) throw new VncgateError('TOKEN_ERR_MISSING', 'Ironic console URL without token');
       const target = await resolver.resolveWithIronicToken(node, token, signal);
       return withSlots(deps, target, `node:${target.uuid}`, sessionId, async () => {
+        const reconnectable = firstSession({ kind: 'node', node: target.uuid });
         if (ironic.ironicTokenReuse === 'single-use') {
           const first = await tokens.claimOnce(`ironic:${target.uuid}:${token}`, ironic.ironicTokenTtlSeconds * 1000);
           if (!first) throw new VncgateError('TOKEN_ERR_INVALID', `Ironic console token for node ${target.uuid} was already used (single-use mode)`);
-          return { target };
+          return { target, reconnectable };
         }
-        if (ironic.ironicTokenReuse === 'one-session') return leased(deps, `ironic-node:${target.uuid}`, sessionId, target, `node ${target.uuid}`);
-        return { target };
+        if (ironic.ironicTokenReuse === 'one-session') {
+          const lease = `ironic-node:${target.uuid}`;
+          return { ...(await leased(deps, lease, sessionId, target, `node ${target.uuid}`)), reconnectable: { ...reconnectable, lease } };
+        }
+        return { target, reconnectable };
       });
-    }, limiter);
+    };
+    return counting(withProfilePolicy(ironicAuthorize, config), limiter);
   }
   return counting(authorizeVncgate(token, deps, limiter), limiter);
 }

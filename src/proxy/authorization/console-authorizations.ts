@@ -9,6 +9,8 @@ import type { Authorize, StartedAuthorization } from '../../target.js';
 import type { Lifecycle } from '../drain.js';
 import { firstHeader, requestLogPath } from '../http-app.js';
 import { authorizeRequest, type AuthDeps } from './authorize.js';
+import { authorizeGrant } from '../reconnect-authorize.js';
+import { pageKeyFrom } from '../reconnect.js';
 import { discardAuthorization, startAuthorization } from './started.js';
 
 export type ConsoleAuthorizationDeps = AuthDeps & {
@@ -57,6 +59,9 @@ export class ConsoleAuthorizations {
 
   /** How this request's session is authorized: from its query string (the token) and cookies. */
   #authorizationFor(req: FastifyRequest, query: URLSearchParams): Authorize {
+    const grant = query.get('grant');
+    const grants = this.#deps.reconnect;
+    if (grant !== null && grants) return authorizeGrant(grant, pageKeyFrom(firstHeader(req.headers['sec-websocket-protocol'])), req.ip, this.#deps, grants);
     return authorizeRequest(query, firstHeader(req.headers.cookie), this.#deps, req.ip);
   }
 
