@@ -66,6 +66,8 @@ export class NovaApiLookup implements NovaTokenLookup {
           httpJson({
             method: 'GET',
             url: `${base.replace(/\/+$/, '')}/os-console-auth-tokens/${encodeURIComponent(token)}`,
+            // Failures name the endpoint, never the console token (the logs' scrubber is a backstop, not the rule).
+            pathForErrors: `${new URL(base).pathname.replace(/\/+$/, '')}/os-console-auth-tokens/[redacted]`,
             headers: { 'X-OpenStack-Nova-API-Version': NOVA_MICROVERSION, 'X-Auth-Token': authToken },
             timeoutMs: o.timeoutMs,
             ...(o.ca ? { ca: o.ca } : {}),

@@ -14,9 +14,10 @@ export type MetricsListener = {
 /**
  * `GET /metrics` on a listener of its own (plain HTTP, meant for loopback or a private network;
  * never the console port, so the metrics are not on the internet-facing listener). Anything else
- * is 404. Bounded like the front end: few connections, short deadlines.
+ * is 404. Bounded like the front end: few connections, short deadlines. `onError` hears what goes
+ * wrong once it listens (a failed accept); the listener carries on.
  */
-export async function listenMetrics(metrics: Metrics, host: string, port: number): Promise<MetricsListener> {
+export async function listenMetrics(metrics: Metrics, host: string, port: number, onError: (err: Error) => void = () => undefined): Promise<MetricsListener> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (req.method !== 'GET' || path !== '/metrics') {
@@ -38,6 +39,8 @@ export async function listenMetrics(metrics: Metrics, host: string, port: number
     );
     server.listen(port, host, () => {
       server.removeAllListeners('error');
+      // A failed accept (ENFILE, …) is an 'error' event: unheard, it would end the whole process.
+      server.on('error', onError);
       resolve();
     });
   });

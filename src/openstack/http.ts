@@ -35,6 +35,11 @@ export type HttpOptions = {
   signal?: AbortSignal;
   /** Whom this request calls: its failures carry that service's codes. */
   to: OpenStackService;
+  /**
+   * The URL's path as error messages may show it; the path itself by default. A path that carries
+   * a secret (Nova's `/os-console-auth-tokens/{token}`) passes one with the secret blanked.
+   */
+  pathForErrors?: string;
   /** Told each request's duration; ok = an answer below 500. */
   observe?: UpstreamObserver | undefined;
 };
@@ -52,6 +57,7 @@ export function httpJson(opts: HttpOptions): Promise<HttpResponse> {
   const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const to = opts.to;
+  const shownPath = opts.pathForErrors ?? u.pathname;
   const t0 = performance.now();
   return new Promise<HttpResponse>((resolve, reject) => {
     let settled = false;
@@ -94,12 +100,12 @@ export function httpJson(opts: HttpOptions): Promise<HttpResponse> {
     );
     const onAbort = (): void => finish(new VncgateError('SESSION_ERR_SHUTDOWN', 'request aborted'));
     const timer = setTimeout(
-      () => finish(new VncgateError(to.timeout, `${to.service}: ${opts.method} ${u.origin}${u.pathname} timed out after ${opts.timeoutMs} ms`)),
+      () => finish(new VncgateError(to.timeout, `${to.service}: ${opts.method} ${u.origin}${shownPath} timed out after ${opts.timeoutMs} ms`)),
       opts.timeoutMs,
     );
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     req.on('error', (err: NodeJS.ErrnoException) =>
-      finish(new VncgateError(to.unreachable, `${to.service}: ${opts.method} ${u.origin}${u.pathname}: ${err.code ?? err.message}`, { cause: err })),
+      finish(new VncgateError(to.unreachable, `${to.service}: ${opts.method} ${u.origin}${shownPath}: ${err.code ?? err.message}`, { cause: err })),
     );
     req.end(payload);
   });

@@ -93,6 +93,11 @@ class HandshakeRun {
       () => this.#fail(new VncgateError('BACKEND_ERR_TIMEOUT', `RFB handshake not finished after ${opts.handshakeTimeoutMs} ms (state ${this.#engine.state})`)),
       opts.handshakeTimeoutMs,
     );
+    // An AbortSignal that has already fired fires no 'abort' event for a listener added now.
+    if (opts.signal?.aborted) {
+      this.#onAbort();
+      return;
+    }
     opts.signal?.addEventListener('abort', this.#onAbort, { once: true });
     this.#attach(this.#raw);
     if (opts.tunnelPath) {

@@ -52,6 +52,8 @@ export function tcpConnect(
   reads: ReadBuffer,
   pinned: readonly ResolvedAddress[] | null,
 ): Promise<Socket> {
+  // An AbortSignal that has already fired fires no 'abort' event for a listener added now.
+  if (signal?.aborted) return Promise.reject(new VncgateError('SESSION_ERR_SHUTDOWN', 'connect aborted'));
   return new Promise<Socket>((resolve, reject) => {
     // autoSelectFamily: try every resolved address (IPv6 and IPv4) instead of only the first.
     // onread: reads land in `reads` (see read-buffer.ts) and are re-emitted as ordinary `data`

@@ -27,6 +27,7 @@ export async function listen(app: FastifyInstance, listenOn: readonly ListenAddr
   await app.listen({ host: first.host, port: first.port }).catch((err: unknown) => {
     throw listenError(err, first);
   });
+  keepServing(app.server, app);
   const addresses: string[] = [];
   const a = app.server.address();
   addresses.push(a && typeof a === 'object' ? fmt(a.address, a.port) : fmt(first.host, first.port));
@@ -41,6 +42,8 @@ export async function listen(app: FastifyInstance, listenOn: readonly ListenAddr
       await closeExtra();
       throw err;
     });
+    srv.removeAllListeners('error');
+    keepServing(srv, app);
     extra.push(srv);
     const ea = srv.address();
     return ea && typeof ea === 'object' ? fmt(ea.address, ea.port) : fmt(l.host, l.port);
@@ -56,6 +59,17 @@ export async function listen(app: FastifyInstance, listenOn: readonly ListenAddr
       await closeExtra();
     },
   };
+}
+
+/**
+ * A listening server reports a failed accept (ENFILE, ENOBUFS, …) as an 'error' event, and an
+ * 'error' nobody listens to is an uncaught exception: one failed accept would end the process and
+ * every console session in it. The listener goes on accepting, so a warning is all it takes.
+ */
+function keepServing(server: NetServer, app: FastifyInstance): void {
+  server.on('error', (err: NodeJS.ErrnoException) => {
+    app.log.warn({ code: err.code, syscall: err.syscall, err: err.message }, 'a listener could not accept a connection');
+  });
 }
 
 const LISTEN_PROBLEMS: Record<string, string> = {

@@ -36,7 +36,9 @@ export function observability(config: Config, log: Logger, metrics: Metrics = NO
       if (!metrics.enabled || !config.metricsListen) return null;
       metrics.watchSessions(() => registry.list());
       const l = config.metricsListen;
-      const listener = await listenMetrics(metrics, l.host, l.port);
+      const listener = await listenMetrics(metrics, l.host, l.port, (err: NodeJS.ErrnoException) =>
+        log.warn({ code: err.code, syscall: err.syscall, err: err.message }, 'the metrics listener could not accept a connection'),
+      );
       log.info({ address: listener.address }, 'metrics listening (GET /metrics)');
       return listener;
     },

@@ -32,20 +32,24 @@ export class RedisClock {
 
   /** Measures the offset now (one TIME round trip); concurrent callers share the measurement. */
   sample(): Promise<number> {
-    this.#sampling ??= (async () => {
-      try {
-        const t0 = this.#localNow();
-        const [sec, usec] = await this.#readTime();
-        const t1 = this.#localNow();
-        const redisMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
-        if (!Number.isFinite(redisMs) || t1 < t0) throw new Error('Redis TIME gave an unusable answer');
-        this.#offsetMs = redisMs - t1;
-        return this.#offsetMs;
-      } finally {
-        this.#sampling = null;
-      }
-    })();
-    return this.#sampling;
+    if (this.#sampling) return this.#sampling;
+    // Forgotten once settled, in a later microtask: even a reader that throws at once cannot
+    // leave a rejected measurement cached for every later request.
+    const sampling: Promise<number> = this.#measure().finally(() => {
+      if (this.#sampling === sampling) this.#sampling = null;
+    });
+    this.#sampling = sampling;
+    return sampling;
+  }
+
+  async #measure(): Promise<number> {
+    const t0 = this.#localNow();
+    const [sec, usec] = await this.#readTime();
+    const t1 = this.#localNow();
+    const redisMs = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+    if (!Number.isFinite(redisMs) || t1 < t0) throw new Error('Redis TIME gave an unusable answer');
+    this.#offsetMs = redisMs - t1;
+    return this.#offsetMs;
   }
 
   /**

@@ -181,4 +181,40 @@ describe('lease renewal', () => {
       vi.useRealTimers();
     }
   });
+
+  it('a release waits for a renewal still in flight, which would otherwise take the slot back after it', async () => {
+    vi.useFakeTimers();
+    try {
+      let finishRenew: () => void = () => undefined;
+      const order: string[] = [];
+      const renew = vi.fn(
+        () =>
+          new Promise<void>((resolve) => {
+            finishRenew = () => {
+              order.push('renewed');
+              resolve();
+            };
+          }),
+      );
+      const release = vi.fn(async () => {
+        order.push('released');
+      });
+      const stop = keepRenewed(renew, release, 15_000, undefined, { sessionId: 's' });
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(renew).toHaveBeenCalledTimes(1);
+      // Redis is slow (or the renewal waits for a clock sample): no second renewal piles up.
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(renew).toHaveBeenCalledTimes(1);
+      stop();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(release).not.toHaveBeenCalled();
+      finishRenew();
+      await vi.advanceTimersByTimeAsync(0);
+      expect(order).toEqual(['renewed', 'released']);
+      await vi.advanceTimersByTimeAsync(15_000);
+      expect(renew).toHaveBeenCalledTimes(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

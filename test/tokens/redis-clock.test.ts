@@ -47,6 +47,17 @@ describe('RedisClock', () => {
     await expect(clock.deadline(5)).resolves.toBe(1005);
   });
 
+  it('a TIME reader that throws at once does not wedge the clock (the next request measures afresh)', async () => {
+    let fail = true;
+    const clock = new RedisClock(() => {
+      if (fail) throw new Error('connection is closed');
+      return Promise.resolve(['1', '0'] as [string, string]);
+    }, () => 0);
+    await expect(clock.deadline(1)).rejects.toThrow('connection is closed');
+    fail = false;
+    await expect(clock.deadline(5)).resolves.toBe(1005);
+  });
+
   it('leaves a reply margin of a quarter of the command timeout, at most 250 ms', () => {
     expect(scriptBudgetMs(1_000)).toBe(750);
     expect(scriptBudgetMs(500)).toBe(375);

@@ -47,6 +47,9 @@ export function slotRequest(config: Config, target: ResolvedTarget, machine: str
  * Keeps a lease alive while its session lives (every third of its TTL) and returns the session's
  * release hook. A failed renewal never ends the session: the console keeps working through a Redis
  * outage, warned about once; the next tick tries again and re-takes the slot once Redis is back.
+ * One renewal at a time, and the release goes out only after the one in flight: a renewal (it may
+ * first wait for a clock sample) that reached Redis after the release would take the slot back
+ * for a session that is gone, until its lease lapsed.
  */
 export function keepRenewed(
   renew: () => Promise<unknown>,
@@ -56,8 +59,10 @@ export function keepRenewed(
   fields: Record<string, unknown>,
 ): () => void {
   let failing = false;
+  let inFlight: Promise<void> | null = null;
   const timer = setInterval(() => {
-    renew().then(
+    if (inFlight) return;
+    inFlight = renew().then(
       () => {
         if (failing) log?.info(fields, 'session lease renewed again');
         failing = false;
@@ -67,6 +72,9 @@ export function keepRenewed(
         failing = true;
       },
     );
+    void inFlight.then(() => {
+      inFlight = null;
+    });
   }, Math.max(1, Math.floor(ttlMs / 3)));
   timer.unref();
   let released = false;
@@ -75,7 +83,9 @@ export function keepRenewed(
     released = true;
     clearInterval(timer);
     // A failed release only leaves the slot taken until its lease lapses.
-    release().catch(() => undefined);
+    const go = (): void => void release().catch(() => undefined);
+    if (inFlight) void inFlight.then(go);
+    else go();
   };
 }
 
