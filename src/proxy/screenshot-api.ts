@@ -101,17 +101,24 @@ export function registerScreenshotApi(app: FastifyInstance, deps: ScreenshotApiD
     const gone = new AbortController();
     const onClose = (): void => gone.abort();
     req.raw.socket.once('close', onClose);
+    // The slot is held until the work itself has settled, not just until the deadline answered the
+    // client: what runs on after an abort (a ServerInit read, a deflate) still holds a socket and memory.
+    let settled: Promise<unknown> = Promise.resolve();
     try {
-      const result = await withDeadline(s.timeoutMs, gone.signal, async (signal, remainingMs) => {
-        const resolved = await resolvers.resolve(target, signal);
-        return run(resolved, { connectTimeoutMs: config.raw.session.connectTimeoutMs, signal, remainingMs, log: req.log });
+      const result = await withDeadline(s.timeoutMs, gone.signal, (signal, remainingMs) => {
+        const work = (async () => {
+          const resolved = await resolvers.resolve(target, signal);
+          return run(resolved, { connectTimeoutMs: config.raw.session.connectTimeoutMs, signal, remainingMs, log: req.log });
+        })();
+        settled = work.catch(() => undefined);
+        return work;
       });
       return { claims, target, result };
     } catch (err) {
       throw refusedTarget(toVncgateError(err), claims.sub, target, req.log);
     } finally {
       req.raw.socket.off('close', onClose);
-      release();
+      void settled.then(release);
     }
   };
 

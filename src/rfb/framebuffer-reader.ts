@@ -239,6 +239,11 @@ export class FramebufferReader {
     const fb = this.#fb!;
     if (encoding === ENCODING.desktopSize) {
       this.#rectsBy.desktopSize += 1;
+      // Each resize allocates (and zero-fills) a framebuffer of up to the limits, synchronously: a
+      // few bytes per DesktopSize must not buy seconds of the event loop.
+      if (this.#rectsBy.desktopSize > this.#limits.maxRequests) {
+        return new VncgateError('RFB_ERR_PROTOCOL', `console endpoint resized the framebuffer ${this.#rectsBy.desktopSize} times in one screenshot`);
+      }
       const error = this.#resize(w, h);
       return error ?? this.#nextRect(out);
     }

@@ -183,6 +183,14 @@ describe('FramebufferReader: a hostile or broken server', () => {
     expect(failure(new FramebufferReader({ width: 0, height: 0 }, LIMITS).start())).toBe('RFB_ERR_PROTOCOL');
   });
 
+  it('refuses a stream of DesktopSize rectangles (each one allocates a framebuffer) after maxRequests of them', () => {
+    const flood = update(...Array.from({ length: 1000 }, (_, i) => rect(0, 0, 60 - (i % 2), 60, -223)));
+    const a = feed(started(4, 3), [flood]);
+    expect(failure(a)).toBe('RFB_ERR_PROTOCOL');
+    const f = a.find((x) => x.type === 'failed');
+    expect(f?.type === 'failed' && f.error.message).toMatch(/resized the framebuffer 4 times/);
+  });
+
   it('refuses rectangles outside the framebuffer (Raw and CopyRect source)', () => {
     expect(failure(feed(started(4, 3), [update(rect(3, 0, 2, 1, 0))]))).toBe('RFB_ERR_PROTOCOL');
     expect(failure(feed(started(4, 3), [update(rect(65_535, 65_535, 65_535, 65_535, 0))]))).toBe('RFB_ERR_PROTOCOL');
