@@ -41,6 +41,11 @@ const SPECIAL_RANGES = [
   { cidr: '::/128', what: 'unspecified' }, // RFC 4291 §2.5.2
   { cidr: '::1/128', what: 'loopback' }, // RFC 4291 §2.5.3
   { cidr: '::/96', what: 'IPv4-compatible (deprecated)' }, // RFC 4291 §2.5.5.1
+  // Prefixes that carry an IPv4 address a gateway translates to (169.254.169.254 among them).
+  { cidr: '64:ff9b::/96', what: 'NAT64 (embeds an IPv4 address)' }, // RFC 6052 §2.1
+  { cidr: '64:ff9b:1::/48', what: 'local-use NAT64 (embeds an IPv4 address)' }, // RFC 8215
+  { cidr: '2002::/16', what: '6to4 (embeds an IPv4 address)' }, // RFC 3056 §2
+  { cidr: '2001::/32', what: 'Teredo (embeds an IPv4 address)' }, // RFC 4380 §4
   { cidr: 'fe80::/10', what: 'link-local' }, // RFC 4291 §2.5.6
   { cidr: 'ff00::/8', what: 'multicast' }, // RFC 4291 §2.7
 ] as const;

@@ -161,6 +161,14 @@ describe('TargetPolicy.check', () => {
     expect(allowed(p, '::1', 80)).toBe(false);
   });
 
+  it('IPv6 prefixes that carry an IPv4 address (NAT64, 6to4, Teredo) are refused unless named: a gateway would reach the metadata service', () => {
+    for (const a of ['64:ff9b::a9fe:a9fe', '64:ff9b::7f00:1', '64:ff9b:1::a9fe:a9fe', '2002:a9fe:a9fe::1', '2001:0:4136:e378:8000:63bf:3fff:fdd2']) {
+      expect(allowed(dflt, a, 80), a).toBe(false);
+    }
+    expect(allowed(policy('::/0', '64:ff9b::/96'), '64:ff9b::a00:1', 5900)).toBe(true);
+    for (const a of ['64:ff9a:ffff:ffff:ffff:ffff:ffff:ffff', '64:ff9b:0:0:0:1::', '2003::1', '2001:1::1']) expect(allowed(dflt, a, 80), a).toBe(true);
+  });
+
   it('the BMC network only, VNC ports only', () => {
     const p = policy('10.20.0.0/16:5900-5999', '[fd00:20::/32]:5900');
     expect(allowed(p, '10.20.0.0', 5900)).toBe(true);
