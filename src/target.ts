@@ -79,7 +79,13 @@ export interface TokenIssuer {
 }
 
 /** What authorizing a session yields: where to connect, what to undo when it ends, and who issued its token (audit). */
-export type Authorized = { target: ResolvedTarget; release?: () => void; issuedBy?: TokenIssuer | undefined };
+export type Authorized = {
+  target: ResolvedTarget;
+  release?: () => void;
+  issuedBy?: TokenIssuer | undefined;
+  /** The token asks for the session to be recorded (on top of its profile's `record`, never instead). */
+  record?: boolean;
+};
 
 /**
  * Decides whether a session may proceed and where it goes (consume a vncgate token and resolve

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
 import { VncgateError } from '../errors.js';
+import type { RelayTap } from '../record/index.js';
 import type { ReadBuffer } from './read-buffer.js';
 import { rawSocketOf } from './ws-socket.js';
 
@@ -11,6 +12,8 @@ export type RelayOptions = {
   browserTls: boolean;
   /** The browser broke the protocol while piping (a text frame): the session ends. */
   onBrowserFault: (error: VncgateError) => void;
+  /** The session's recorder (record/): sees each chunk both ways; null when not recorded. */
+  tap?: RelayTap | null;
 };
 
 /**
@@ -32,6 +35,7 @@ export class Relay {
   readonly #highWaterMarkBytes: number;
   readonly #browserTls: boolean;
   readonly #onBrowserFault: (error: VncgateError) => void;
+  readonly #tap: RelayTap | null;
   #backendPaused = false;
   /** Cleared by stop(): a drain after that resumes nothing. */
   #open = true;
@@ -44,6 +48,7 @@ export class Relay {
     this.#highWaterMarkBytes = opts.highWaterMarkBytes;
     this.#browserTls = opts.browserTls;
     this.#onBrowserFault = opts.onBrowserFault;
+    this.#tap = opts.tap ?? null;
   }
 
   /**
@@ -66,6 +71,7 @@ export class Relay {
   stop(): void {
     this.#open = false;
     this.#ws.off('message', this.#onBrowserMessage);
+    this.#tap?.finish();
   }
 
   /**
@@ -81,6 +87,8 @@ export class Relay {
     this.lastActivity = Date.now();
     const ws = this.#ws;
     if (ws.readyState !== ws.OPEN) return;
+    // Recorded before the send: the recorder copies the chunk, whose buffer is reused after it.
+    if (this.#tap !== null) this.#tap.toBrowser(chunk);
     const queued = ws.bufferedAmount;
     // A read from the reused buffer goes out as one frame built in place (header in the buffer's
     // headroom) straight to the browser's socket, in order with anything `ws` itself writes: with no
@@ -124,6 +132,7 @@ export class Relay {
     const backend = this.#backend;
     if (backend.destroyed) return;
     this.bytesToBackend += chunk.length;
+    if (this.#tap !== null) this.#tap.toBackend(chunk);
     if (!backend.write(chunk)) {
       this.#ws.pause();
       backend.once('drain', this.#onBackendDrained);

@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import { toVncgateError, type ErrorCode, type VncgateError } from '../errors.js';
 import type { SetupPhase } from '../observe/index.js';
+import type { Recordings, RelayTap } from '../record/index.js';
+import type { ServerInit } from '../rfb/index.js';
 import { tokenLogId } from '../tokens/index.js';
 import type { Authorized, ResolvedTarget, TokenIssuer } from '../target.js';
 import type { BackendConnection } from './backend-connector.js';
@@ -29,6 +31,8 @@ export class SessionReport {
   readonly log: Logger;
   /** The authorized target, once known. */
   target: ResolvedTarget | null = null;
+  /** The token asked for the session to be recorded. */
+  recordRequested = false;
   readonly startedAt = Date.now();
   readonly #sessionId: string;
   readonly #events: SessionEvents | null;
@@ -36,10 +40,14 @@ export class SessionReport {
   readonly #tokenId: string | null;
   readonly #node: string | null;
   #issuedBy: TokenIssuer | null = null;
+  readonly #recordings: Recordings | null;
+  /** The token asked for the session to be recorded. */
+  #recordRequested = false;
   /** Set-up phases are timed from here (monotonic clock). */
   readonly #t0 = performance.now();
 
-  constructor(sessionId: string, token: string | null, remote: string, log: Logger, events: SessionEvents | null, logFields: Record<string, string>) {
+  constructor(sessionId: string, token: string | null, remote: string, log: Logger, events: SessionEvents | null, logFields: Record<string, string>, recordings: Recordings | null = null) {
+    this.#recordings = recordings;
     this.#sessionId = sessionId;
     this.#events = events;
     this.#remote = remote;
@@ -63,12 +71,25 @@ export class SessionReport {
       const a = await p;
       this.#issuedBy = a.issuedBy ?? null;
       this.target = a.target;
+      this.#recordRequested = a.record === true;
+      this.recordRequested = a.record === true;
       this.phase('authorize');
       this.#events?.authorized(this.#facts(), null);
       return a;
     } catch (err) {
       this.#events?.authorized(this.#facts(), toVncgateError(err));
       throw err;
+    }
+  }
+
+  /** The session's recorder, if its profile or token says to record it (a failure to start one is logged, never fatal). */
+  recorder(init: ServerInit): RelayTap | null {
+    if (this.#recordings === null || this.target === null) return null;
+    try {
+      return this.#recordings.open(this.#sessionId, this.target, init, this.#recordRequested, this.log);
+    } catch (err) {
+      this.log.warn({ err }, 'recording could not start; the session goes on');
+      return null;
     }
   }
 

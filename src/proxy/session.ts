@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { toVncgateError, type VncgateError } from '../errors.js';
+import type { Recordings } from '../record/index.js';
 import type { Authorize, StartedAuthorization } from '../target.js';
 import { SessionAuthorization } from './authorization/index.js';
 import { connectBackend, exchangeInit, targetConnectOptions, type BackendConnection } from './backend-connector.js';
@@ -25,6 +26,8 @@ export type SessionDeps = {
   browserTls?: boolean;
   /** Metrics and audit events: told at authorization, each set-up phase, start and end. */
   events?: SessionEvents;
+  /** Opens the recorder of a session its profile or token says to record (record/). */
+  recordings?: Recordings | null;
 };
 
 /**
@@ -77,7 +80,7 @@ export class ConsoleSession {
         if (!this.#isEnding()) this.#startPiping();
       },
     });
-    this.#report = new SessionReport(this.id, token, remote, deps.log, deps.events ?? null, logFields);
+    this.#report = new SessionReport(this.id, token, remote, deps.log, deps.events ?? null, logFields, deps.recordings ?? null);
   }
 
   /** Counters and clocks read by the registry's sweep and the metrics. */
@@ -124,17 +127,13 @@ export class ConsoleSession {
       this.pongPending = false;
     });
     ws.on('ping', this.#onBrowserPing);
-    this.#handshakeTimer = setTimeout(() => this.fail(this.#deadlineError()), this.#limits.handshakeTimeoutMs);
+    this.#handshakeTimer = setTimeout(() => this.fail(this.#browser.deadlineError(this.#status, this.#limits.handshakeTimeoutMs)), this.#limits.handshakeTimeoutMs);
     this.#browser.start();
     if (refuse) {
       this.#authorization?.discard(this.#report.log);
       this.#authorization = null;
       this.fail(refuse);
     } else void this.#authorizeAndConnect();
-  }
-
-  #deadlineError(): VncgateError {
-    return this.#browser.deadlineError(this.#status, this.#limits.handshakeTimeoutMs);
   }
 
   #setStatus(to: SessionStatus): void {
@@ -215,6 +214,7 @@ export class ConsoleSession {
       highWaterMarkBytes: this.#limits.highWaterMarkBytes,
       browserTls: this.#browserTls,
       onBrowserFault: (e) => this.fail(e),
+      tap: this.#report.recorder(init.init),
     });
     this.#relay = relay;
     relay.start(init.serverInit, init.browserTrailing);

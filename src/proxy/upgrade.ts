@@ -15,6 +15,7 @@ import type { OriginPolicy } from './origin.js';
 import { ConsoleSession } from './session.js';
 import type { SessionEvents } from './session-events.js';
 import type { SessionRegistry } from './session-registry.js';
+import type { Recordings } from '../record/index.js';
 
 export type UpgradeDeps = {
   config: Config;
@@ -28,6 +29,8 @@ export type UpgradeDeps = {
   connections: ConnectionGuard;
   /** Metrics and audit events of each session; undefined when both are off. */
   events?: SessionEvents | undefined;
+  /** Session recordings (recordings.dir), or null. */
+  recordings?: Recordings | null;
 };
 
 /**
@@ -90,6 +93,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
           onClosed: (s) => registry.delete(s),
           browserTls: Boolean(config.tls),
           ...(deps.events ? { events: deps.events } : {}),
+          recordings: deps.recordings ?? null,
         },
         node !== null ? { node: logSafeNode(node) } : {},
       );
