@@ -1,4 +1,5 @@
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { RfbServerHandshake, type ServerAction } from '../rfb/index.js';
 import { ClientEventReader } from './client-events.js';
 import type { ClientEvent } from './format.js';
@@ -27,6 +28,8 @@ export type RecorderOptions = {
   onFailed(reason: TruncatedReason, err: NodeJS.ErrnoException | null): void;
   /** The file is closed (or given up on), with what it holds. */
   onEnded(trailer: RecordingTrailer): void;
+  /** Opens the file (tests put a stalled disk here). Default: created 0600, never over an existing file. */
+  openStream?: (file: string) => Writable;
 };
 
 /**
@@ -47,6 +50,11 @@ export function browserHandshakeBytes(): Buffer {
   return Buffer.concat(sent);
 }
 
+/** 'wx': never over an existing file; 0600: recordings show what was on a console. */
+function openRecordingFile(file: string): Writable {
+  return createWriteStream(file, { flags: 'wx', mode: 0o600 });
+}
+
 /**
  * One session's recording (format.ts). Never slows or breaks the session: every record is copied
  * into one buffer and handed to a write stream at once, with at most `queueBytes` waiting for the
@@ -56,7 +64,7 @@ export function browserHandshakeBytes(): Buffer {
  */
 export class Recorder implements RelayTap {
   readonly #opts: RecorderOptions;
-  readonly #stream: WriteStream;
+  readonly #stream: Writable;
   readonly #t0 = performance.now();
   readonly #startedAtMs = Date.now();
   readonly #events: ClientEventReader;
@@ -73,8 +81,7 @@ export class Recorder implements RelayTap {
   constructor(opts: RecorderOptions) {
     this.#opts = opts;
     this.#events = new ClientEventReader(opts.header.recordKeys);
-    // 'wx': never over an existing file; 0600: recordings show what was on a console.
-    this.#stream = createWriteStream(opts.file, { flags: 'wx', mode: 0o600 });
+    this.#stream = (opts.openStream ?? openRecordingFile)(opts.file);
     this.#stream.on('error', (err: NodeJS.ErrnoException) => this.#fail('error', err));
     this.#write(encodeHeader(opts.header));
     this.toBrowser(browserHandshakeBytes());
