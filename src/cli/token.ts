@@ -11,7 +11,7 @@ import { UsageError, type CliIo } from './io.js';
 import { tokenStoreConfig } from './token-store-config.js';
 import { openAudit } from './serve.js';
 
-export const TOKEN_USAGE = `Usage: vncgate token create (--target HOST:PORT [--profile NAME] | --node UUID|NAME) [--ttl SECONDS] [--count N] [--config FILE]
+export const TOKEN_USAGE = `Usage: vncgate token create (--target HOST:PORT [--profile NAME] | --node UUID|NAME) [--ttl SECONDS] [--count N] [--record] [--config FILE]
        vncgate token revoke TOKEN [--config FILE]
 
 create  mints single-use console tokens in the configured Redis and prints one JSON object
@@ -32,6 +32,7 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
       profile: { type: 'string' },
       ttl: { type: 'string' },
       count: { type: 'string' },
+      record: { type: 'boolean' },
       config: { type: 'string' },
     },
   });
@@ -52,6 +53,7 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
       details: { problems: [...configProblems, ...usage] },
     });
   }
+  if (values.record === true && config && config.raw.recordings.dir === null) usage.push('--record needs recordings.dir in the configuration (the serving processes record)');
   if (usage.length > 0) throw new UsageError(usage.join('; '));
   if (!config || !config.redis) throw new Error('unreachable: problems were reported above');
   const tokens = createTokenStore({ ...tokenStoreConfig(config), logger: io.log });
@@ -77,8 +79,8 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
     // Large counts go in batches the store accepts in one round trip.
     for (let left = count; left > 0; ) {
       const n = Math.min(left, 1000);
-      const issued = await tokens.issueMany(target, ttl, n, issuer);
-      audit.write('token.issued', tokenIssuedEvent(issuer, null, target, ttl, issued));
+      const issued = await tokens.issueMany(target, ttl, n, issuer, { record: values.record === true });
+      audit.write('token.issued', { ...tokenIssuedEvent(issuer, null, target, ttl, issued), record: values.record === true });
       for (const t of issued) io.out({ token: t.token, url: consoleUrl(base, t.token), expiresAt: t.expiresAt });
       left -= n;
     }

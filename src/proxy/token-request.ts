@@ -2,7 +2,7 @@ import { VncgateError } from '../errors.js';
 import { parseStaticTargetText, parseTarget, type ConsoleTarget, type TargetParseResult } from '../tokens/index.js';
 
 /** A checked body of POST /v1/console-tokens. */
-export type TokenRequest = { readonly target: ConsoleTarget; readonly ttlSeconds: number; readonly count: number | undefined };
+export type TokenRequest = { readonly target: ConsoleTarget; readonly ttlSeconds: number; readonly count: number | undefined; readonly record?: true };
 
 export type TokenRequestContext = {
   readonly defaultTtlSeconds: number;
@@ -11,7 +11,7 @@ export type TokenRequestContext = {
   readonly hasProfile: (name: string) => boolean;
 };
 
-const BODY_KEYS = ['target', 'node', 'profile', 'ttlSeconds', 'count'] as const;
+const BODY_KEYS = ['target', 'node', 'profile', 'ttlSeconds', 'count', 'record'] as const;
 const TARGET_KEYS = ['host', 'port'] as const;
 
 /** Longest piece of a client's key echoed back in a message. */
@@ -50,7 +50,7 @@ function staticTarget(target: unknown, profile: string | undefined): TargetParse
 /**
  * Checks the body of POST /v1/console-tokens strictly:
  * `{target: "host:port" | "[ipv6]:port" | {host, port}, profile?, ttlSeconds?, count?}` or
- * `{node, ttlSeconds?, count?}`. Unknown properties are refused, never carried over: the target
+ * `{node, ttlSeconds?, count?}`, each with `record?` (issue 18). Unknown properties are refused, never carried over: the target
  * is built from the named fields only, so a body cannot smuggle in another `kind`.
  * TTL and count bounds are the token store's.
  */
@@ -76,5 +76,6 @@ export function parseTokenRequest(body: unknown, ctx: TokenRequestContext): Toke
 
   const ttlSeconds = body.ttlSeconds === undefined ? ctx.defaultTtlSeconds : integer(body.ttlSeconds, 'ttlSeconds', 1);
   const count = body.count === undefined ? undefined : integer(body.count, 'count', 1);
-  return { target: parsed.target, ttlSeconds, count };
+  if (body.record !== undefined && typeof body.record !== 'boolean') throw bad('record must be true or false', 'record');
+  return { target: parsed.target, ttlSeconds, count, ...(body.record === true ? { record: true as const } : {}) };
 }

@@ -17,7 +17,12 @@ export interface TokenRecord {
    * records written before it existed decode without it, and a vncgate that predates it ignores it.
    */
   readonly issuedBy?: TokenIssuer;
+  /** The issuer asked for the session to be recorded (issue 18; only ever adds to the profile's `record`). */
+  readonly record?: true;
 }
+
+/** What a token grants beyond its target, as the issuer asked. */
+export type TokenGrants = { readonly record?: boolean };
 
 
 /** Longest `sub`/`iss` kept; longer ones are cut (they are informational, and records are bounded). */
@@ -47,13 +52,14 @@ function decodeIssuer(value: unknown): TokenIssuer | undefined {
 /** Bound on the stored JSON we are willing to parse; a real record is a few hundred bytes. */
 export const MAX_RECORD_CHARS = 4096;
 
-export function newRecord(target: ConsoleTarget, issuedAtMs: number, ttlMs: number, issuedBy?: TokenIssuer): TokenRecord {
+export function newRecord(target: ConsoleTarget, issuedAtMs: number, ttlMs: number, issuedBy?: TokenIssuer, grants?: TokenGrants): TokenRecord {
   return {
     version: TOKEN_RECORD_VERSION,
     target,
     issuedAt: new Date(issuedAtMs).toISOString(),
     expiresAt: new Date(issuedAtMs + ttlMs).toISOString(),
     ...(issuedBy ? { issuedBy: tokenIssuer(issuedBy.via, issuedBy) } : {}),
+    ...(grants?.record === true ? { record: true as const } : {}),
   };
 }
 
@@ -92,6 +98,6 @@ export function decodeRecord(json: string): RecordDecodeResult {
   const issuedBy = decodeIssuer(r['issuedBy']);
   return {
     ok: true,
-    record: { version: TOKEN_RECORD_VERSION, target: target.target, issuedAt: r['issuedAt'], expiresAt: r['expiresAt'], ...(issuedBy ? { issuedBy } : {}) },
+    record: { version: TOKEN_RECORD_VERSION, target: target.target, issuedAt: r['issuedAt'], expiresAt: r['expiresAt'], ...(issuedBy ? { issuedBy } : {}), ...(r['record'] === true ? { record: true as const } : {}) },
   };
 }

@@ -1,5 +1,5 @@
 import { VncgateError } from '../errors.js';
-import type { TokenIssuer, TokenRecord } from './record.js';
+import type { TokenGrants, TokenIssuer, TokenRecord } from './record.js';
 import { parseTarget, type ConsoleTarget } from './target.js';
 import { isWellFormedToken, tokenLogId } from './token.js';
 
@@ -51,9 +51,9 @@ export interface TokenStore {
    * Stores a new token for `target`, valid for `ttlSeconds` (0 < ttl ≤ maxTtlSeconds); `issuedBy`
    * is kept in its record for the audit events of the session it opens.
    */
-  issue(target: ConsoleTarget, ttlSeconds: number, issuedBy?: TokenIssuer): Promise<IssuedToken>;
+  issue(target: ConsoleTarget, ttlSeconds: number, issuedBy?: TokenIssuer, grants?: TokenGrants): Promise<IssuedToken>;
   /** `count` independent tokens for the same target, stored all-or-nothing in one round trip. */
-  issueMany(target: ConsoleTarget, ttlSeconds: number, count: number, issuedBy?: TokenIssuer): Promise<IssuedToken[]>;
+  issueMany(target: ConsoleTarget, ttlSeconds: number, count: number, issuedBy?: TokenIssuer, grants?: TokenGrants): Promise<IssuedToken[]>;
   /**
    * Atomically removes the token and returns its record: of any number of concurrent calls (from
    * any number of processes sharing the store) exactly one succeeds. Unknown, expired, used,

@@ -165,14 +165,15 @@ function authorizeVncgate(token: string | null, deps: AuthDeps, limiter: Invalid
   return async (signal, sessionId) => {
     if (!anySessionLimit(config)) {
       const record = await tokens.consume(token, { client });
-      return { target: await resolvers.resolve(record.target, signal), issuedBy: record.issuedBy };
+      return { target: await resolvers.resolve(record.target, signal), issuedBy: record.issuedBy, record: record.record === true };
     }
     const record = await tokens.peek(token, { client });
     const target = await resolvers.resolve(record.target, signal);
     const uuid = (target as { uuid?: unknown }).uuid;
     const slots = slotRequest(config, target, record.target.kind === 'node' && typeof uuid === 'string' ? `node:${uuid}` : null, sessionId);
     await tokens.consume(token, { client, slots: slots ?? undefined });
-    return slots ? { target, release: holdSlots(tokens, slots, deps.log), issuedBy: record.issuedBy } : { target, issuedBy: record.issuedBy };
+    const grants = { issuedBy: record.issuedBy, record: record.record === true };
+    return slots ? { target, release: holdSlots(tokens, slots, deps.log), ...grants } : { target, ...grants };
   };
 }
 
