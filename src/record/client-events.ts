@@ -38,6 +38,11 @@ export class ClientEventReader {
     this.#recordKeys = recordKeys;
   }
 
+  /** Bytes of a message head held until the next chunk (at most MAX_HEAD_BYTES). */
+  get heldBytes(): number {
+    return this.#held?.length ?? 0;
+  }
+
   /** Whether framing failed (later bytes are ignored). */
   get stopped(): boolean {
     return this.#stopped;
