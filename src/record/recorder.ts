@@ -95,14 +95,23 @@ export class Recorder implements RelayTap {
     return this.#truncated;
   }
 
+  // Both taps run on the relay's path: whatever goes wrong in here ends the recording, never the session.
   readonly toBrowser = (chunk: Buffer): void => {
     if (this.#stopped || chunk.length === 0) return;
-    if (this.#append(RECORD_TYPE.data, chunk)) this.#dataBytes += chunk.length;
+    try {
+      if (this.#append(RECORD_TYPE.data, chunk)) this.#dataBytes += chunk.length;
+    } catch (err) {
+      this.#fail('error', err as NodeJS.ErrnoException);
+    }
   };
 
   readonly toBackend = (chunk: Buffer): void => {
     if (this.#stopped) return;
-    this.#events.receive(chunk, this.#onEvent);
+    try {
+      this.#events.receive(chunk, this.#onEvent);
+    } catch (err) {
+      this.#fail('error', err as NodeJS.ErrnoException);
+    }
   };
 
   readonly #onEvent = (e: ClientEvent): void => {

@@ -34,6 +34,9 @@ export type RecordedInit = { width: number; height: number; name: string };
 /** `<startedAt>-<sessionId>`: sorts by time, names no token. */
 const ID = /^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{12}$/;
 
+/** A burst of sessions starting prunes once, not once each. */
+const PRUNE_ON_OPEN_MS = 10_000;
+
 export function isRecordingId(id: string): boolean {
   return ID.test(id);
 }
@@ -52,6 +55,8 @@ export class Recordings {
   readonly #active = new Set<string>();
   #timer: NodeJS.Timeout | null = null;
   #pruning: Promise<number> | null = null;
+  /** When a recording's start last triggered a prune (at most one every PRUNE_ON_OPEN_MS). */
+  #prunedOnOpenAt = 0;
 
   constructor(cfg: RecordingsConfig, profiles: Profiles, log: Logger, audit: RecordingAudit) {
     if (cfg.dir === null) throw new Error('recordings.dir is not set');
@@ -108,7 +113,10 @@ export class Recordings {
     const fields = { sessionId: req.sessionId, recording: id, target: req.target.label, profile: req.target.profile };
     this.#active.add(id);
     log.info({ recording: id, reason: header.reason, recordKeys: header.recordKeys }, 'session recorded');
-    void this.prune();
+    if (Date.now() - this.#prunedOnOpenAt >= PRUNE_ON_OPEN_MS) {
+      this.#prunedOnOpenAt = Date.now();
+      void this.prune();
+    }
     return new Recorder({
       file: join(this.dir, `${id}${RECORDING_EXTENSION}`),
       header,
