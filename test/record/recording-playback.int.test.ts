@@ -219,8 +219,30 @@ describe('recordings (issue 18): live session vs playback in Chromium, real Xvnc
     } finally {
       await again.close();
     }
+    // A second link, played with "Skip to end": the same final picture at once.
+    const link2 = await api('POST', `/v1/recordings/${r.id}/playback`);
+    const skip = await browser.newPage({ viewport: { width: 1000, height: 760 } });
+    try {
+      await skip.goto(link2.json.url as string);
+      await skip.locator('#status-text').filter({ hasText: /Playing|Played/ }).waitFor({ timeout: UI_TIMEOUT_MS });
+      await skip.click('#btn-end');
+      await skip.locator('#status-text').filter({ hasText: /Played/ }).waitFor({ timeout: UI_TIMEOUT_MS });
+      let c = null as Canvas;
+      const deadline = Date.now() + UI_TIMEOUT_MS;
+      while (Date.now() < deadline && c?.hash !== live.hash) {
+        c = await skip.evaluate<Canvas>(CANVAS);
+        if (c?.hash !== live.hash) await sleep(200);
+      }
+      expect(c).toEqual(live);
+    } finally {
+      await skip.close();
+    }
+
     const audit = (await readFile(auditFile, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; sub?: string });
-    expect(audit.filter((e) => e.event === 'recording.playback')).toEqual([expect.objectContaining({ recording: r.id, sub: 'auditor@example.test' })]);
+    expect(audit.filter((e) => e.event === 'recording.playback')).toEqual([
+      expect.objectContaining({ recording: r.id, sub: 'auditor@example.test' }),
+      expect.objectContaining({ recording: r.id, sub: 'auditor@example.test' }),
+    ]);
     // No token in any log line or in the file (the header names the target, never the link).
     expect(gate.logText()).not.toContain(token);
     expect((await readFile(join(recDir, `${r.id}.vncrec`))).includes(Buffer.from(token))).toBe(false);
