@@ -35,6 +35,7 @@ type Canvas = { width: number; height: number; hash: string } | null;
 /** RGBA bytes of the canvas, base64, for counting differing pixels when hashes differ. */
 const CANVAS_BYTES = `(() => {
   const c = document.querySelector('#screen canvas');
+  if (!c) return '';
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
   let s = '';
   for (let i = 0; i < d.length; i += 8192) s += String.fromCharCode(...d.subarray(i, i + 8192));
