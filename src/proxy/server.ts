@@ -104,7 +104,7 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   } catch (err) {
     // Nothing may keep the process alive after a failed start (the caller reports and exits).
     registry.closeAll(new VncgateError('SESSION_ERR_SHUTDOWN', 'server failed to start'));
-    recordings?.close();
+    await recordings?.close();
     await nova?.close();
     await app.close();
     throw err;
@@ -131,7 +131,8 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
       // Nothing new is accepted, and no connection without a console session holds the process.
       connections.close();
       registry.closeAll(new VncgateError('SESSION_ERR_SHUTDOWN', 'server shutting down'));
-      recordings?.close();
+      // Those sessions' recordings get their end records before the process goes.
+      await recordings?.close();
       await nova?.close();
       await listeners.close();
       await app.close();

@@ -53,6 +53,8 @@ export class Recordings {
   readonly #log: Logger;
   readonly #audit: RecordingAudit;
   readonly #active = new Set<string>();
+  /** Recordings not yet closed: shutdown waits for their end records (bounded). */
+  readonly #pending = new Map<string, Promise<void>>();
   #timer: NodeJS.Timeout | null = null;
   #pruning: Promise<number> | null = null;
   /** When a recording's start last triggered a prune (at most one every PRUNE_ON_OPEN_MS). */
@@ -82,9 +84,18 @@ export class Recordings {
     this.#timer.unref();
   }
 
-  close(): void {
+  /**
+   * Stops pruning and waits, at most closeTimeoutMs, for recordings still being closed (their
+   * sessions were just ended by the shutdown) to get their end records onto the disk.
+   */
+  async close(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
+    if (this.#pending.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#cfg.closeTimeoutMs)));
+    await Promise.race([Promise.all(this.#pending.values()), deadline]);
+    clearTimeout(timer);
   }
 
   /** The recorder for a session, or null when neither its profile nor its token asks for one. */
@@ -112,6 +123,8 @@ export class Recordings {
     };
     const fields = { sessionId: req.sessionId, recording: id, target: req.target.label, profile: req.target.profile };
     this.#active.add(id);
+    let closed!: () => void;
+    this.#pending.set(id, new Promise<void>((resolve) => (closed = resolve)));
     log.info({ recording: id, reason: header.reason, recordKeys: header.recordKeys }, 'session recorded');
     if (Date.now() - this.#prunedOnOpenAt >= PRUNE_ON_OPEN_MS) {
       this.#prunedOnOpenAt = Date.now();
@@ -130,6 +143,8 @@ export class Recordings {
       },
       onEnded: (t) => {
         this.#active.delete(id);
+        this.#pending.delete(id);
+        closed();
         log.info({ recording: id, truncated: t.truncated, reason: t.reason, dataBytes: t.dataBytes, events: t.events }, 'recording ended');
         this.#audit.write('recording.ended', { ...fields, truncated: t.truncated, reason: t.reason, dataBytes: t.dataBytes, events: t.events, durationMs: t.durationMs });
       },

@@ -171,6 +171,22 @@ describe('who is recorded', () => {
   });
 });
 
+describe('shutdown', () => {
+  it('a session cut off by the server closing still gets its end record', async () => {
+    const recDir = join(dir, 'rec-shutdown');
+    const srv = await serve(recDir);
+    const m = await mint(srv, { profile: 'audited' });
+    const r = await wsRfbConnect(`ws://${srv.addresses[0]}/?token=${m.json.token as string}`);
+    if (!r.ok) throw new Error(r.code);
+    servers.splice(servers.indexOf(srv), 1);
+    await srv.close();
+    const files = await readdir(recDir);
+    expect(files).toHaveLength(1);
+    const rec = parseRecording(await readFile(join(recDir, files[0]!)));
+    expect(rec.trailer).toMatchObject({ truncated: false, reason: null });
+  });
+});
+
 describe('a full disk', () => {
   it('stops the recording (ENOSPC, audited), never the session', async () => {
     const srv = await serve(full);
