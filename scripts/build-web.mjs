@@ -4,7 +4,9 @@
  *
  *   dist/public/vnc.html                        page, asset names and SRI digests filled in
  *   dist/public/index.html                      landing page for `/` (no script), likewise
+ *   dist/public/playback.html                   recording playback page, likewise
  *   dist/public/assets/console-<hash>.js        web/src/main.ts + noVNC core, one ES module
+ *   dist/public/assets/playback-<hash>.js       web/src/playback.ts + noVNC core
  *   dist/public/assets/console-<hash>.css
  *   dist/public/assets/favicon-<hash>.svg
  *
@@ -39,7 +41,7 @@ async function novncVersion() {
 }
 
 /** The console page, and the landing page served at `/` (src/web/console-page.ts). */
-const HTML_PAGES = ['vnc.html', 'index.html'];
+const HTML_PAGES = ['vnc.html', 'index.html', 'playback.html'];
 
 function hashName(name, ext, bytes) {
   const hash = createHash('sha256').update(bytes).digest('hex').slice(0, 12);
@@ -52,7 +54,7 @@ function sri(bytes) {
 
 async function bundle() {
   const result = await esbuild.build({
-    entryPoints: { console: path.join(webDir, 'src/main.ts'), 'console-css': path.join(webDir, 'console.css') },
+    entryPoints: { console: path.join(webDir, 'src/main.ts'), playback: path.join(webDir, 'src/playback.ts'), 'console-css': path.join(webDir, 'console.css') },
     bundle: true,
     format: 'esm',
     // noVNC 1.7 uses top-level await (core/util/browser.js), so ES2022 is the floor anyway.
@@ -66,12 +68,12 @@ async function bundle() {
     outdir: outDir,
     logLevel: 'warning',
   });
-  const pick = (ext) => {
-    const file = result.outputFiles.find((f) => f.path.endsWith(ext));
-    if (file === undefined) throw new Error(`esbuild produced no ${ext} output`);
+  const pick = (name) => {
+    const file = result.outputFiles.find((f) => path.basename(f.path) === name);
+    if (file === undefined) throw new Error(`esbuild produced no ${name}`);
     return file.contents;
   };
-  return { js: pick('.js'), css: pick('.css') };
+  return { js: pick('console.js'), playbackJs: pick('playback.js'), css: pick('console-css.css') };
 }
 
 /** Empties the output directory, but only if it is missing, empty or an earlier build of this page. */
@@ -87,10 +89,11 @@ async function clearOutDir() {
 }
 
 async function main() {
-  const { js, css } = await bundle();
+  const { js, playbackJs, css } = await bundle();
   const favicon = await readFile(path.join(webDir, 'favicon.svg'));
   const assets = [
     { placeholder: 'CONSOLE_JS', file: hashName('console', 'js', js), bytes: js },
+    { placeholder: 'PLAYBACK_JS', file: hashName('playback', 'js', playbackJs), bytes: playbackJs },
     { placeholder: 'CONSOLE_CSS', file: hashName('console', 'css', css), bytes: css },
     { placeholder: 'FAVICON', file: hashName('favicon', 'svg', favicon), bytes: favicon },
   ];

@@ -106,6 +106,13 @@ export const ERROR_CODES = {
   // Reconnect grants (src/proxy/reconnect.ts).
   RECONNECT_ERR_INVALID: { httpStatus: 403, wsClose: 4403, reason: 'This console cannot be reopened automatically - open it again from your cloud' },
   SESSION_ERR_RECONNECTED: { httpStatus: 409, wsClose: 4409, reason: 'This console was reopened by a reconnect of the same page' },
+  // Recordings (src/record, src/proxy/recording-api.ts).
+  RECORDING_ERR_DISABLED: { httpStatus: 404, wsClose: 1008, reason: 'Recordings are not enabled on this service' },
+  RECORDING_ERR_NOT_FOUND: { httpStatus: 404, wsClose: 1008, reason: 'No such recording' },
+  RECORDING_ERR_LINK_INVALID: { httpStatus: 401, wsClose: 4401, reason: 'This playback link has expired or was already used - request a new one' },
+  RECORDING_ERR_TOO_MANY_LINKS: { httpStatus: 429, wsClose: 1008, reason: 'Too many playback links outstanding - try again later' },
+  // A recording stopped early (disk error, full queue, stalled disk); the session went on. Log and audit only.
+  RECORDING_ERR_FAILED: { httpStatus: 500, wsClose: 1011, reason: 'The recording failed' },
 
   // Configuration (src/config).
   CONFIG_ERR_INVALID: { httpStatus: 500, wsClose: 1011, reason: 'The console service is misconfigured' },

@@ -94,7 +94,8 @@ export type Reconnectable = {
 
 /**
  * What authorizing a session yields: where to connect, what to undo when it ends, who issued its
- * token (audit), and what the browser may do (its profile's policy, narrowed by its token).
+ * token (audit), what the browser may do (its profile's policy, narrowed by its token), and
+ * whether its token asked for a recording.
  */
 export type Authorized = {
   target: ResolvedTarget;
@@ -103,6 +104,8 @@ export type Authorized = {
   policy?: ClientMessagePolicy;
   /** What a reconnect grant may carry over; absent: the session gets none. */
   reconnectable?: Reconnectable;
+  /** The token asks for the session to be recorded (on top of its profile's `record`, never instead). */
+  record?: boolean;
 };
 
 /**

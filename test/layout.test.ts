@@ -18,6 +18,8 @@ const FLOORS: Record<string, number> = {
   proxy: 4,
   ironic: 3,
   nova: 3,
+  // Session recordings: files, retention, the format (issue 18); beneath the proxy that taps them.
+  record: 3,
   // The OpenStack HTTP client and Keystone, beneath the resolvers (when it exists).
   openstack: 2.5,
   tokens: 2,

@@ -13,7 +13,7 @@ import { tokenStoreConfig } from './token-store-config.js';
 import { openAudit } from './serve.js';
 
 export const TOKEN_USAGE = `Usage: vncgate token create (--target HOST:PORT [--profile NAME] | --node UUID|NAME) [--ttl SECONDS] [--count N]
-                            [--view-only] [--clipboard none|to-browser|to-remote|both] [--max-clipboard-bytes N] [--config FILE]
+                            [--view-only] [--clipboard none|to-browser|to-remote|both] [--max-clipboard-bytes N] [--record] [--config FILE]
        vncgate token revoke TOKEN [--config FILE]
 
 create  mints single-use console tokens in the configured Redis and prints one JSON object
@@ -38,6 +38,7 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
       'view-only': { type: 'boolean' },
       clipboard: { type: 'string' },
       'max-clipboard-bytes': { type: 'string' },
+      record: { type: 'boolean' },
       config: { type: 'string' },
     },
   });
@@ -58,6 +59,7 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
       details: { problems: [...configProblems, ...usage] },
     });
   }
+  if (values.record === true && config && config.raw.recordings.dir === null) usage.push('--record needs recordings.dir in the configuration (the serving processes record)');
   if (usage.length > 0) throw new UsageError(usage.join('; '));
   if (!config || !config.redis) throw new Error('unreachable: problems were reported above');
   const tokens = createTokenStore({ ...tokenStoreConfig(config), logger: io.log });
@@ -83,8 +85,8 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
     // Large counts go in batches the store accepts in one round trip.
     for (let left = count; left > 0; ) {
       const n = Math.min(left, 1000);
-      const issued = await tokens.issueMany(target, ttl, n, { issuedBy: issuer, policy });
-      audit.write('token.issued', tokenIssuedEvent(issuer, null, target, ttl, issued));
+      const issued = await tokens.issueMany(target, ttl, n, { issuedBy: issuer, policy, record: values.record === true });
+      audit.write('token.issued', { ...tokenIssuedEvent(issuer, null, target, ttl, issued), record: values.record === true });
       for (const t of issued) io.out({ token: t.token, url: consoleUrl(base, t.token), expiresAt: t.expiresAt });
       left -= n;
     }

@@ -11,7 +11,8 @@ export const DEFAULT_MAX_CLIPBOARD_BYTES = null;
 
 /**
  * One entry of `backends.profiles` (schema.ts): how to authenticate to a console endpoint, and
- * what a browser may do on it (issue 18's view-only and clipboard policy; a token can narrow it).
+ * what a browser may do on it (issue 18's view-only and clipboard policy; a token can narrow it),
+ * and whether its sessions are recorded.
  */
 export const PROFILE_SCHEMA = {
   type: 'object',
@@ -35,6 +36,10 @@ export const PROFILE_SCHEMA = {
     clipboard: { enum: [...CLIPBOARD_POLICIES], default: 'both' },
     /** Largest clipboard text forwarded to the console; null: no limit (and, if nothing else is restricted, no filter at all). */
     maxClipboardBytes: { type: ['integer', 'null'], minimum: 0, maximum: MAX_CLIPBOARD_LIMIT, default: DEFAULT_MAX_CLIPBOARD_BYTES },
+    /** Record every session of this profile (recordings.dir must be set); a token cannot turn it off. */
+    record: { type: 'boolean', default: false },
+    /** Recordings of this profile keep keystrokes (otherwise only counted). */
+    recordKeys: { type: 'boolean', default: false },
   },
 } as const;
 

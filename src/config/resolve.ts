@@ -98,6 +98,7 @@ export function resolveConfig(raw: RawConfig, source: string | null, purpose: Lo
     const cert = p.certFile !== undefined ? readFile(`${where}.certFile`, p.certFile) : null;
     const key = p.keyFile !== undefined ? readFile(`${where}.keyFile`, p.keyFile) : null;
     if (!p.verifyHostname) hostnameCheckDisabled.push(name);
+    if (p.record && raw.recordings.dir === null) problems.push(`${where}: record needs recordings.dir`);
     profiles.set(name, {
       security: p.security,
       ...(password ? { password: firstLine(password) } : {}),

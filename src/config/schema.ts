@@ -380,6 +380,30 @@ export const CONFIG_SCHEMA = {
         includeClientAddress: { type: 'boolean', default: true },
       },
     },
+    /** Session recordings (README "Recordings"): on for a profile's `record` or a token's `record`. */
+    recordings: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** Directory of the recording files (created 0700); null = recording off (a token asking for one is refused). */
+        dir: { type: ['string', 'null'], minLength: 1, default: null },
+        /** Recordings older than this are deleted. */
+        maxAgeHours: { type: 'integer', minimum: 1, maximum: 87_600, default: 720 },
+        /** One recording stops (marked truncated) at this size. */
+        maxBytesPerRecording: { type: 'integer', minimum: 65_536, default: 1_073_741_824 },
+        /** The oldest recordings are deleted while the directory holds more than this. */
+        maxTotalBytes: { type: 'integer', minimum: 65_536, default: 21_474_836_480 },
+        /** Bytes of one recording waiting for the disk at most; past it the recording stops (truncated), never the session. */
+        queueBytes: { type: 'integer', minimum: 65_536, maximum: 1_073_741_824, default: 8_388_608 },
+        /** A recording whose last write has not completed this long after its session ended is reported stalled. */
+        closeTimeoutMs: { type: 'integer', minimum: 100, maximum: 600_000, default: 30_000 },
+        /** How often age and size limits are applied (also at start-up and whenever a recording starts). */
+        pruneIntervalSeconds: { type: 'integer', minimum: 10, maximum: 86_400, default: 3_600 },
+        /** Lifetime of a playback link minted by POST /v1/recordings/{id}/playback (single use). */
+        playbackLinkTtlSeconds: { type: 'integer', minimum: 10, maximum: 3_600, default: 300 },
+      },
+    },
     log: {
       type: 'object',
       additionalProperties: false,
@@ -419,6 +443,7 @@ export const ENV_OVERRIDES = {
   VNCGATE_DRAIN_TIMEOUT_MS: { path: ['shutdown', 'drainTimeoutMs'], parse: 'integer' },
   VNCGATE_METRICS_LISTEN: { path: ['metrics', 'listen'], parse: 'string' },
   VNCGATE_AUDIT_FILE: { path: ['audit', 'file'], parse: 'string' },
+  VNCGATE_RECORDINGS_DIR: { path: ['recordings', 'dir'], parse: 'string' },
   VNCGATE_IRONIC_URL: { path: ['ironic', 'url'], parse: 'string' },
   VNCGATE_IRONIC_AUTH: { path: ['ironic', 'auth'], parse: 'string' },
   VNCGATE_IRONIC_USERNAME: { path: ['ironic', 'username'], parse: 'string' },

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { VncgateError } from '../errors.js';
 
 /** The audit event types (README "Audit events" documents each one's fields). */
-export const AUDIT_EVENTS = ['token.issued', 'token.refused', 'session.started', 'session.ended'] as const;
+export const AUDIT_EVENTS = ['token.issued', 'token.refused', 'session.started', 'session.ended', 'recording.ended', 'recording.failed', 'recording.playback'] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 
 /** One event's fields besides `time` and `event`; values are JSON (no tokens, ever). */

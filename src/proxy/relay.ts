@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
-import type { VncgateError } from '../errors.js';
 import type { ClientMessageFilter } from '../rfb/index.js';
+import type { VncgateError } from '../errors.js';
+import type { RelayTap } from '../record/index.js';
 import type { ReadBuffer } from './read-buffer.js';
 import { rawSocketOf } from './ws-socket.js';
 
@@ -16,6 +17,8 @@ export type RelayOptions = {
   onBrowserText: (data: RawData) => VncgateError | null;
   /** The session's view-only/clipboard filter (session-policy.ts); null: browser bytes pass untouched. */
   filter?: ClientMessageFilter | null;
+  /** The session's recorder (record/): sees each chunk both ways; null when not recorded. */
+  tap?: RelayTap | null;
 };
 
 /**
@@ -39,7 +42,10 @@ export class Relay {
   readonly #onBrowserFault: (error: VncgateError) => void;
   readonly #onBrowserText: (data: RawData) => VncgateError | null;
   readonly #filter: ClientMessageFilter | null;
+  readonly #tap: RelayTap | null;
   #backendPaused = false;
+  /** The backend's socket refused a write and its 'drain' listener is in place (one at a time). */
+  #backendFull = false;
   /** Cleared by stop(): a drain after that resumes nothing. */
   #open = true;
 
@@ -53,6 +59,7 @@ export class Relay {
     this.#onBrowserFault = opts.onBrowserFault;
     this.#onBrowserText = opts.onBrowserText;
     this.#filter = opts.filter ?? null;
+    this.#tap = opts.tap ?? null;
   }
 
   /**
@@ -77,6 +84,7 @@ export class Relay {
     this.#open = false;
     this.#ws.off('message', this.#onBrowserMessage);
     this.#ws.off('message', this.#onFilteredMessage);
+    this.#tap?.finish();
   }
 
   /**
@@ -92,6 +100,8 @@ export class Relay {
     this.lastActivity = Date.now();
     const ws = this.#ws;
     if (ws.readyState !== ws.OPEN) return;
+    // Recorded before the send: the recorder copies the chunk, whose buffer is reused after it.
+    if (this.#tap !== null) this.#tap.toBrowser(chunk);
     const queued = ws.bufferedAmount;
     // A read from the reused buffer goes out as one frame built in place (header in the buffer's
     // headroom) straight to the browser's socket, in order with anything `ws` itself writes: with no
@@ -159,13 +169,18 @@ export class Relay {
     const backend = this.#backend;
     if (backend.destroyed) return;
     this.bytesToBackend += chunk.length;
-    if (!backend.write(chunk)) {
+    if (this.#tap !== null) this.#tap.toBackend(chunk);
+    // ws.pause() does not hold back messages already received, so more writes can follow this one
+    // before the drain: they queue behind it, and one listener resumes the browser for them all.
+    if (!backend.write(chunk) && !this.#backendFull) {
+      this.#backendFull = true;
       this.#ws.pause();
       backend.once('drain', this.#onBackendDrained);
     }
   }
 
   readonly #onBackendDrained = (): void => {
+    this.#backendFull = false;
     if (this.#open) this.#ws.resume();
   };
 }

@@ -21,6 +21,8 @@ import { SessionRegistry } from './session-registry.js';
 import { TlsReloader, type ReloadResult, type ReloadTrigger } from './tls-reload.js';
 import { registerScreenshotApi } from './screenshot-api.js';
 import { registerTokenApi } from './token-api.js';
+import { registerRecordingApi } from './recording-api.js';
+import { Recordings } from '../record/index.js';
 import { registerConsoleUpgrades } from './upgrade.js';
 
 export type ServerDeps = {
@@ -76,6 +78,8 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   const origins = new OriginPolicy(config);
   const lifecycle = new Lifecycle();
   const observe = observability(config, log, deps.metrics, deps.audit);
+  const recordings = config.raw.recordings.dir !== null ? new Recordings(config.raw.recordings, config.raw.backends.profiles, log.child({ component: 'recordings' }), observe.audit) : null;
+  recordings?.start();
 
   const app = createHttpApp(config, log);
   // Fastify's server is https.Server, a tls.Server, whenever config.tls is set.
@@ -84,10 +88,11 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   const connections = new ConnectionGuard(config.raw.limits, log.child({ component: 'connections' }), observe.onGuardNote ? { onNote: observe.onGuardNote } : {});
   connections.attach(app.server);
   checkOpenFilesLimit({ maxConnections: config.raw.limits.maxConnections, maxSessions: config.raw.session.maxSessions }, log);
-  await registerConsoleUpgrades(app, { config, tokens, log, resolvers, nova, registry, origins, lifecycle, connections, events: observe.events });
+  await registerConsoleUpgrades(app, { config, tokens, log, resolvers, nova, registry, origins, lifecycle, connections, events: observe.events, recordings });
   registerHealth(app, { tokens, registry, lifecycle, connections });
   registerTokenApi(app, { config, tokens, resolvers, origins, lifecycle, audit: observe.audit });
   registerScreenshotApi(app, { config, resolvers, lifecycle });
+  registerRecordingApi(app, { config, recordings, origins, audit: observe.audit });
   for (const plugin of deps.plugins ?? []) await plugin(app);
 
   let listeners: Awaited<ReturnType<typeof listen>>;
@@ -101,6 +106,7 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   } catch (err) {
     // Nothing may keep the process alive after a failed start (the caller reports and exits).
     registry.closeAll(new VncgateError('SESSION_ERR_SHUTDOWN', 'server failed to start'));
+    await recordings?.close();
     await nova?.close();
     await app.close();
     throw err;
@@ -127,6 +133,8 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
       // Nothing new is accepted, and no connection without a console session holds the process.
       connections.close();
       registry.closeAll(new VncgateError('SESSION_ERR_SHUTDOWN', 'server shutting down'));
+      // Those sessions' recordings get their end records before the process goes.
+      await recordings?.close();
       await nova?.close();
       await listeners.close();
       await app.close();

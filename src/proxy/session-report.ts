@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import { toVncgateError, type ErrorCode, type VncgateError } from '../errors.js';
 import type { SetupPhase } from '../observe/index.js';
+import type { Recordings, RelayTap } from '../record/index.js';
+import type { ServerInit } from '../rfb/index.js';
 import { tokenLogId } from '../tokens/index.js';
 import type { Authorized, ResolvedTarget, TokenIssuer } from '../target.js';
 import type { BackendConnection } from './backend-connector.js';
@@ -33,6 +35,8 @@ export class SessionReport {
   target: ResolvedTarget | null = null;
   /** The session's reconnect grant (reconnect.ts), told of authorization and end; null when off. */
   grant: SessionGrant | null = null;
+  /** The token asked for the session to be recorded. */
+  recordRequested = false;
   readonly startedAt = Date.now();
   readonly #sessionId: string;
   readonly #events: SessionEvents | null;
@@ -42,10 +46,14 @@ export class SessionReport {
   #issuedBy: TokenIssuer | null = null;
   /** The session's view-only/clipboard policy, when it restricts anything (for its started line and event). */
   #policy: ReportedPolicy | null = null;
+  readonly #recordings: Recordings | null;
+  /** The token asked for the session to be recorded. */
+  #recordRequested = false;
   /** Set-up phases are timed from here (monotonic clock). */
   readonly #t0 = performance.now();
 
-  constructor(sessionId: string, token: string | null, remote: string, log: Logger, events: SessionEvents | null, logFields: Record<string, string>) {
+  constructor(sessionId: string, token: string | null, remote: string, log: Logger, events: SessionEvents | null, logFields: Record<string, string>, recordings: Recordings | null = null) {
+    this.#recordings = recordings;
     this.#sessionId = sessionId;
     this.#events = events;
     this.#remote = remote;
@@ -71,12 +79,25 @@ export class SessionReport {
       this.#policy = reportedPolicy(a.policy);
       this.target = a.target;
       this.grant?.authorized(a, this.log);
+      this.#recordRequested = a.record === true;
+      this.recordRequested = a.record === true;
       this.phase('authorize');
       this.#events?.authorized(this.#facts(), null);
       return a;
     } catch (err) {
       this.#events?.authorized(this.#facts(), toVncgateError(err));
       throw err;
+    }
+  }
+
+  /** The session's recorder, if its profile or token says to record it (a failure to start one is logged, never fatal). */
+  recorder(init: ServerInit): RelayTap | null {
+    if (this.#recordings === null || this.target === null) return null;
+    try {
+      return this.#recordings.open(this.#sessionId, this.target, init, this.#recordRequested, this.log);
+    } catch (err) {
+      this.log.warn({ err }, 'recording could not start; the session goes on');
+      return null;
     }
   }
 

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { toVncgateError, type VncgateError } from '../errors.js';
+import type { Recordings } from '../record/index.js';
 import type { Authorize, StartedAuthorization } from '../target.js';
 import { runRelease, SessionAuthorization } from './authorization/index.js';
 import { ControlChannel } from './control-channel.js';
@@ -30,6 +31,8 @@ export type SessionDeps = {
   events?: SessionEvents;
   /** Its reconnect grant (reconnect.ts), told by its report; absent when off. */
   grant?: SessionGrant | null;
+  /** Opens the recorder of a session its profile or token says to record (record/). */
+  recordings?: Recordings | null;
 };
 
 /**
@@ -87,7 +90,7 @@ export class ConsoleSession {
         if (!this.#isEnding()) this.#startPiping();
       },
     });
-    this.#report = new SessionReport(this.id, token, remote, deps.log, deps.events ?? null, logFields);
+    this.#report = new SessionReport(this.id, token, remote, deps.log, deps.events ?? null, logFields, deps.recordings ?? null);
     this.#report.grant = deps.grant ?? null;
   }
 
@@ -221,6 +224,7 @@ export class ConsoleSession {
       onBrowserFault: (e) => this.fail(e),
       onBrowserText: (data) => this.control.receive(data),
       filter: this.#policy.filter,
+      tap: this.#report.recorder(init.init),
     });
     this.#relay = relay;
     relay.start(init.serverInit, init.browserTrailing);

@@ -9,6 +9,8 @@ export type TokenRequest = {
   readonly count: number | undefined;
   /** What the token narrows in its profile's view-only and clipboard policy; undefined: nothing. */
   readonly policy: PolicyNarrowing | undefined;
+  /** The issuer asks for a recording (issue 18). */
+  readonly record?: true;
 };
 
 export type TokenRequestContext = {
@@ -18,7 +20,7 @@ export type TokenRequestContext = {
   readonly hasProfile: (name: string) => boolean;
 };
 
-const BODY_KEYS = ['target', 'node', 'profile', 'ttlSeconds', 'count', 'viewOnly', 'clipboard', 'maxClipboardBytes'] as const;
+const BODY_KEYS = ['target', 'node', 'profile', 'ttlSeconds', 'count', 'viewOnly', 'clipboard', 'maxClipboardBytes', 'record'] as const;
 const TARGET_KEYS = ['host', 'port'] as const;
 
 /** Longest piece of a client's key echoed back in a message. */
@@ -58,7 +60,7 @@ function staticTarget(target: unknown, profile: string | undefined): TargetParse
  * Checks the body of POST /v1/console-tokens strictly:
  * `{target: "host:port" | "[ipv6]:port" | {host, port}, profile?, ttlSeconds?, count?}` or
  * `{node, ttlSeconds?, count?}`, either with `viewOnly?`, `clipboard?`, `maxClipboardBytes?` (they
- * only narrow the profile's policy). Unknown properties are refused, never carried over: the target
+ * only narrow the profile's policy) and `record?` (only adds a recording). Unknown properties are refused, never carried over: the target
  * is built from the named fields only, so a body cannot smuggle in another `kind`.
  * TTL and count bounds are the token store's.
  */
@@ -87,5 +89,6 @@ export function parseTokenRequest(body: unknown, ctx: TokenRequestContext): Toke
   const { viewOnly, clipboard, maxClipboardBytes } = body;
   const policy = parsePolicyNarrowing({ viewOnly, clipboard, maxClipboardBytes });
   if (!policy.ok) throw bad(policy.problems.join('; '), policy.problems[0]?.split(' ')[0]);
-  return { target: parsed.target, ttlSeconds, count, policy: policy.narrowing };
+  if (body.record !== undefined && typeof body.record !== 'boolean') throw bad('record must be true or false', 'record');
+  return { target: parsed.target, ttlSeconds, count, policy: policy.narrowing, ...(body.record === true ? { record: true as const } : {}) };
 }

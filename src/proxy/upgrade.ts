@@ -18,6 +18,7 @@ import { ReconnectGrants, SessionGrant, pageKeyFrom } from './reconnect.js';
 import { ConsoleSession } from './session.js';
 import type { SessionEvents } from './session-events.js';
 import type { SessionRegistry } from './session-registry.js';
+import type { Recordings } from '../record/index.js';
 
 export type UpgradeDeps = {
   config: Config;
@@ -31,6 +32,8 @@ export type UpgradeDeps = {
   connections: ConnectionGuard;
   /** Metrics and audit events of each session; undefined when both are off. */
   events?: SessionEvents | undefined;
+  /** Session recordings (recordings.dir), or null. */
+  recordings?: Recordings | null;
 };
 
 /**
@@ -98,6 +101,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
           browserTls: Boolean(config.tls),
           ...(deps.events ? { events: deps.events } : {}),
           grant: sessionGrant,
+          recordings: deps.recordings ?? null,
         },
         node !== null ? { node: logSafeNode(node) } : {},
       );

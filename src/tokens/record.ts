@@ -25,10 +25,15 @@ export interface TokenRecord {
    * before issuing narrowed tokens.)
    */
   readonly policy?: PolicyNarrowing;
+  /** The issuer asked for the session to be recorded (issue 18; only ever adds to the profile's `record`). */
+  readonly record?: true;
 }
 
-/** What a token may carry besides its target and lifetime, each optional. */
-export type RecordExtras = { readonly issuedBy?: TokenIssuer | undefined; readonly policy?: PolicyNarrowing | undefined };
+/**
+ * What a token may carry besides its target and lifetime, each optional: who issued it, what it
+ * narrows in its profile's policy, and whether the issuer asked for a recording.
+ */
+export type RecordExtras = { readonly issuedBy?: TokenIssuer | undefined; readonly policy?: PolicyNarrowing | undefined; readonly record?: boolean | undefined };
 
 
 /** Longest `sub`/`iss` kept; longer ones are cut (they are informational, and records are bounded). */
@@ -59,7 +64,7 @@ function decodeIssuer(value: unknown): TokenIssuer | undefined {
 export const MAX_RECORD_CHARS = 4096;
 
 export function newRecord(target: ConsoleTarget, issuedAtMs: number, ttlMs: number, extras: RecordExtras = {}): TokenRecord {
-  const { issuedBy, policy } = extras;
+  const { issuedBy, policy, record } = extras;
   return {
     version: TOKEN_RECORD_VERSION,
     target,
@@ -67,6 +72,7 @@ export function newRecord(target: ConsoleTarget, issuedAtMs: number, ttlMs: numb
     expiresAt: new Date(issuedAtMs + ttlMs).toISOString(),
     ...(issuedBy ? { issuedBy: tokenIssuer(issuedBy.via, issuedBy) } : {}),
     ...(policy ? { policy: { ...policy } } : {}),
+    ...(record === true ? { record: true as const } : {}),
   };
 }
 
@@ -122,6 +128,7 @@ export function decodeRecord(json: string): RecordDecodeResult {
       expiresAt: r['expiresAt'],
       ...(issuedBy ? { issuedBy } : {}),
       ...(policy.policy ? { policy: policy.policy } : {}),
+      ...(r['record'] === true ? { record: true as const } : {}),
     },
   };
 }

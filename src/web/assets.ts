@@ -16,12 +16,15 @@ export interface WebAssets {
   readonly page: WebAsset;
   /** dist/public/index.html: what `/` shows a person who types the server's address. */
   readonly landing: WebAsset;
+  /** dist/public/playback.html (recordings), if the build has it. */
+  readonly playback: WebAsset | undefined;
   /** dist/public/assets/*, by file name (content-hashed, so immutable). */
   readonly assets: ReadonlyMap<string, WebAsset>;
 }
 
 export const PAGE_FILE = 'vnc.html';
 export const LANDING_FILE = 'index.html';
+export const PLAYBACK_FILE = 'playback.html';
 export const ASSETS_DIR = 'assets';
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
@@ -63,6 +66,8 @@ export function loadWebAssets(webRoot: string): WebAssets {
     return load(file);
   }) as [WebAsset, WebAsset];
 
+  const playbackFile = path.join(webRoot, PLAYBACK_FILE);
+  const playback = existsSync(playbackFile) ? load(playbackFile) : undefined;
   const assetsDir = path.join(webRoot, ASSETS_DIR);
   const assets = new Map<string, WebAsset>();
   if (existsSync(assetsDir)) {
@@ -73,12 +78,13 @@ export function loadWebAssets(webRoot: string): WebAssets {
   }
 
   // Every asset a page links must be there, or the page would load half-styled or dead.
-  for (const [name, asset] of [[PAGE_FILE, page], [LANDING_FILE, landing]] as const) {
+  const pages: [string, WebAsset][] = [[PAGE_FILE, page], [LANDING_FILE, landing], ...(playback ? [[PLAYBACK_FILE, playback] as [string, WebAsset]] : [])];
+  for (const [name, asset] of pages) {
     const missing = [...asset.body.toString('utf8').matchAll(/(?:src|href)="assets\/([^"]+)"/g)]
       .map((m) => m[1] ?? '')
       .filter((linked) => !assets.has(linked));
     if (missing.length > 0) throw notBuilt(webRoot, `${name} links missing assets (${missing.join(', ')})`);
   }
 
-  return { page, landing, assets };
+  return { page, landing, playback, assets };
 }

@@ -14,6 +14,9 @@ export const CONSOLE_PAGE_PATHS = ['/vnc.html', '/vnc_lite.html', '/vnc_auto.htm
 /** Where the landing page is served (web/index.html). */
 export const LANDING_PATH = '/';
 
+/** Where the recording playback page is served (web/playback.html). */
+export const PLAYBACK_PATH = '/playback.html';
+
 /** `<package>/dist/public`, both from src/web (tsx, vitest) and from the compiled dist/src/web. */
 export const DEFAULT_WEB_ROOT = join(PACKAGE_ROOT, 'dist', 'public') + sep;
 
@@ -75,7 +78,7 @@ export function registerConsolePage(app: FastifyInstance, options: ConsolePageOp
     frameAncestors: options.frameAncestors ?? ["'self'"],
     connectSources: options.connectSources ?? [],
   });
-  const { page, landing, assets } = loadWebAssets(options.webRoot ?? DEFAULT_WEB_ROOT);
+  const { page, landing, playback, assets } = loadWebAssets(options.webRoot ?? DEFAULT_WEB_ROOT);
   addUpgradeConstraint(app);
 
   const sendPage = (request: FastifyRequest, reply: FastifyReply): FastifyReply =>
@@ -101,6 +104,16 @@ export function registerConsolePage(app: FastifyInstance, options: ConsolePageOp
     handler: (request, reply) =>
       send(request, reply, landing, { 'content-security-policy': csp, 'referrer-policy': 'no-referrer', 'cache-control': 'no-cache' }),
   });
+
+  // The recording playback page (its data needs a ticket: src/proxy/recording-api.ts).
+  if (playback !== undefined) {
+    app.route({
+      method: 'GET',
+      url: PLAYBACK_PATH,
+      constraints: { [UPGRADE_CONSTRAINT]: 'http' satisfies RequestKind },
+      handler: (request, reply) => send(request, reply, playback, { 'content-security-policy': csp, 'referrer-policy': 'no-referrer', 'cache-control': 'no-store' }),
+    });
+  }
 
   app.get<{ Params: { name: string } }>(`/${ASSETS_DIR}/:name`, (request, reply) => {
     const asset = assets.get(request.params.name);

@@ -209,6 +209,7 @@ describe('issue 17: metrics and audit events of a real session', () => {
       ttlSeconds: 120,
       expiresAt: expect.any(String),
       tokenIds: [tokenLogId(did.token)],
+      record: false,
     });
     expect(Date.parse(issued.expiresAt as string) - Date.parse(issued.time)).toBeGreaterThan(115_000);
 
