@@ -5,7 +5,7 @@
  * holds exactly the bytes the live viewer received, handshake included, so this noVNC decodes the
  * same stream (zlib and Tight state and all) and draws the same picture. What it sends goes nowhere.
  */
-import RFB from '@novnc/novnc';
+import RFB, { type RawChannel } from '@novnc/novnc';
 import { readPlayback, RECORD_DATA, RECORD_EVENT, type Playback, type PlaybackRecord } from './playback-format.js';
 
 type State = 'connecting' | 'connected' | 'disconnected' | 'failed';
@@ -191,7 +191,7 @@ async function load(): Promise<void> {
   ui.truncated.hidden = playback.trailer !== null && !playback.trailer.truncated;
   if (playback.trailer === null) ui.truncated.textContent = 'Incomplete';
   const channel = new ReplayChannel();
-  const rfb = new RFB(ui.screen, channel as unknown as WebSocket, { shared: true });
+  const rfb = new RFB(ui.screen, channel as unknown as RawChannel, { shared: true });
   rfb.viewOnly = true;
   rfb.scaleViewport = true;
   rfb.addEventListener('disconnect', () => {
