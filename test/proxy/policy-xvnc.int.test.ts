@@ -13,6 +13,7 @@
  * existed: a user who edits the page gains nothing. The untampered page is checked separately for
  * what it shows (the view-only badge, the clipboard panel).
  */
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,6 +93,13 @@ describe('issue 18: view-only and clipboard policy against a real Xvnc, in Chrom
 
   const count = (xev: ManagedProcess, what: string): number => xev.output().split(`${what} event`).length - 1;
 
+  /** The log's `tokenId` of a console link (README "Logs": the token's SHA-256, first 12 hex digits). */
+  function tokenIdOf(url: string): string {
+    const path = new URL(url).searchParams.get('path') ?? '';
+    const token = new URLSearchParams(path.slice(path.indexOf('?') + 1)).get('token') ?? '';
+    return createHash('sha256').update(token, 'utf8').digest('hex').slice(0, 12);
+  }
+
   /** The X server's CLIPBOARD text, or null when nothing owns it. */
   async function xClipboard(): Promise<string | null> {
     try {
@@ -138,8 +146,8 @@ describe('issue 18: view-only and clipboard policy against a real Xvnc, in Chrom
 
   it('token create --view-only --clipboard none: the same steps change nothing on the X server; drops are logged', async () => {
     const xev = await startXev();
-    const before = vncgate.logLines().length;
-    const page = await openConsole(await mint('--view-only', '--clipboard', 'none'), true);
+    const url = await mint('--view-only', '--clipboard', 'none');
+    const page = await openConsole(url, true);
     await useConsole(page, 'view-only-paste');
     // The same steps registered above within this wait; the clipboard still holds the earlier text.
     expect(count(xev, 'KeyPress')).toBe(0);
@@ -147,10 +155,10 @@ describe('issue 18: view-only and clipboard policy against a real Xvnc, in Chrom
     expect(await xClipboard()).not.toBe('view-only-paste');
     await page.close();
     await xev.stop();
-    await expect
-      .poll(() => vncgate.logLines().slice(before).find((l) => l.includes('"msg":"session ended"')), { timeout: UI_TIMEOUT_MS })
-      .toBeDefined();
-    const ended = JSON.parse(vncgate.logLines().slice(before).find((l) => l.includes('"msg":"session ended"'))!) as { dropped?: { input: number; clipboard: number } };
+    // This session's line (the previous test's may be logged after this one began).
+    const endedLine = (): string | undefined => vncgate.logLines().find((l) => l.includes('"msg":"session ended"') && l.includes(`"tokenId":"${tokenIdOf(url)}"`));
+    await expect.poll(endedLine, { timeout: UI_TIMEOUT_MS }).toBeDefined();
+    const ended = JSON.parse(endedLine()!) as { dropped?: { input: number; clipboard: number } };
     expect(ended.dropped?.input).toBeGreaterThanOrEqual(5);
     expect(ended.dropped?.clipboard).toBeGreaterThanOrEqual(1);
   });
