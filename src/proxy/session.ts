@@ -2,38 +2,19 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { toVncgateError, type VncgateError } from '../errors.js';
-import type { Recordings } from '../record/index.js';
-import type { Authorize, StartedAuthorization } from '../target.js';
 import { runRelease, SessionAuthorization } from './authorization/index.js';
 import { ControlChannel } from './control-channel.js';
 import { connectBackend, exchangeInit, targetConnectOptions, type BackendConnection } from './backend-connector.js';
 import type { ReadBuffer } from './read-buffer.js';
 import { Relay } from './relay.js';
-import type { SessionEvents } from './session-events.js';
-import type { SessionGrant } from './reconnect.js';
 import { BrowserHandshake } from './browser-handshake.js';
 import { backendClosed, backendSocketError, browserPingFlood, browserWebSocketError, isDeadline } from './session-faults.js';
 import { SessionPolicy } from './session-policy.js';
 import { SessionReport } from './session-report.js';
-import type { SessionLimits, SessionStatus } from './session-types.js';
-import { releaseUpgradeRequest } from './ws-socket.js';
+import type { SessionDeps, SessionLimits, SessionStatus } from './session-types.js';
 
-export type SessionDeps = {
-  /** How to authorize the session, or an authorization already under way for it. */
-  authorize: Authorize | StartedAuthorization;
-  limits: SessionLimits;
-  log: Logger;
-  /** Called once when the session is closed (registry bookkeeping). */
-  onClosed: (s: ConsoleSession) => void;
-  /** The browser's connection is TLS (wss): see Relay for what that changes. */
-  browserTls?: boolean;
-  /** Metrics and audit events: told at authorization, each set-up phase, start and end. */
-  events?: SessionEvents;
-  /** Its reconnect grant (reconnect.ts), told by its report; absent when off. */
-  grant?: SessionGrant | null;
-  /** Opens the recorder of a session its profile or token says to record (record/). */
-  recordings?: Recordings | null;
-};
+export type { SessionDeps };
+import { releaseUpgradeRequest } from './ws-socket.js';
 
 /**
  * One console session: browser WebSocket ⇄ vncgate ⇄ console endpoint, its states and their
