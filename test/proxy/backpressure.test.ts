@@ -101,4 +101,33 @@ describe('backpressure', () => {
       await backend.close();
     }
   });
+  it('messages that arrive after the endpoint filled up add no drain listener each (one resumes them all)', async () => {
+    const backend = await startTinyVncServer({ after: 'stall' });
+    const warnings: string[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w.name);
+    process.on('warning', onWarning);
+    try {
+      const t = await tokens.issue({ kind: 'static', host: '127.0.0.1', port: backend.port }, 60);
+      const r = await wsRfbConnect(`ws://${srv.addresses[0]}/websockify?token=${t.token}`);
+      if (!r.ok) throw new Error(`session failed: ${r.code}`);
+      // Each round: a large message, then many small ones in the same burst, so that they reach
+      // vncgate in the same reads as the message that fills the endpoint's socket; ws hands over
+      // every message it has already read, paused or not.
+      const big = Buffer.alloc(64 * 1024, 1);
+      const key = Buffer.from([4, 1, 0, 0, 0, 0, 0, 0x61]);
+      const until = Date.now() + 3000;
+      while (Date.now() < until && r.ws.bufferedAmount < 4 * 1024 * 1024) {
+        r.ws.send(big);
+        for (let i = 0; i < 200; i++) r.ws.send(key);
+        await sleep(5);
+      }
+      await sleep(500);
+      expect(srv.registry.list()[0]?.status).toBe('piping');
+      expect(warnings).not.toContain('MaxListenersExceededWarning');
+      r.ws.terminate();
+    } finally {
+      process.off('warning', onWarning);
+      await backend.close();
+    }
+  });
 });
