@@ -181,6 +181,8 @@ export const CONFIG_SCHEMA = {
          * moment the endpoint accepts authentication (one round trip sooner); or the browser's own.
          */
         clientInit: { type: 'string', enum: ['shared', 'exclusive', 'browser'], default: 'shared' },
+        /** Bytes queued toward one viewer of a shared console above which that viewer is ended (SESSION_ERR_SHARED_SLOW). */
+        sharedViewerQueueBytes: { type: 'integer', minimum: 65_536, maximum: 268_435_456, default: 16_777_216 },
       },
     },
     /** Connection and abuse limits, on by default (the front end faces the internet). */
@@ -260,6 +262,8 @@ export const CONFIG_SCHEMA = {
               allowAnonymousTls: { type: 'boolean', default: false },
               /** Overrides limits.sessionsPerTarget for targets of this profile. */
               sessionsPerTarget: { type: 'integer', minimum: 0, maximum: 1_000 },
+              /** Sessions for the same endpoint share one backend connection (src/proxy/share). */
+              sharing: { type: 'boolean', default: false },
             },
           },
         },

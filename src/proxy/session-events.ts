@@ -37,6 +37,8 @@ export type SessionEndedInfo = {
   piped: boolean;
   /** The WebSocket close code: the browser's when it closed, else the one vncgate sent. */
   wsCloseCode: number;
+  /** A viewer of a shared console (share/registry.ts ShareSummary). */
+  shared?: { viewersAtJoin: number; hadControl: boolean; controlMs: number; peakViewers: number };
 };
 
 /** What a session reports, besides its log lines; at most a handful of calls per session, none per chunk. */
@@ -120,6 +122,7 @@ export function createSessionEvents(metrics: Metrics, audit: AuditLog, opts: { i
         closedBy: info.closedBy,
         code: info.code,
         wsCloseCode: info.wsCloseCode,
+        ...(info.shared ? { shared: { ...info.shared } } : {}),
       });
     },
   };

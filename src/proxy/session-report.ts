@@ -7,6 +7,7 @@ import type { BackendConnection } from './backend-connector.js';
 import type { SessionEvents, SessionFacts } from './session-events.js';
 import { isOrdinaryEnd } from './session-faults.js';
 import type { Initialised } from './session-init.js';
+import type { ShareSummary } from './share/registry.js';
 
 export type SessionEnd = {
   error: VncgateError | null;
@@ -18,6 +19,8 @@ export type SessionEnd = {
   bytesToBackend: number;
   /** It reached piping. */
   piped: boolean;
+  /** A viewer of a shared console: how many watched when it joined, whether it had control. */
+  shared?: ShareSummary;
 };
 
 /**
@@ -102,6 +105,7 @@ export class SessionReport {
       ...(end.browserCode !== undefined ? { browserCloseCode: end.browserCode } : {}),
       ...(e && end.closedBy !== 'browser' ? { reason: e.message } : {}),
       ...(this.target ? { target: this.target.label } : {}),
+      ...(end.shared ? { shared: end.shared } : {}),
     };
     const ordinary = isOrdinaryEnd(code);
     if (ordinary) this.log.info(line, 'session ended');

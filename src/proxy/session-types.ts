@@ -12,4 +12,6 @@ export type SessionLimits = {
   highWaterMarkBytes: number;
   /** ClientInit toward the endpoint: vncgate's own (shared/exclusive, sent at once) or the browser's. */
   clientInit: ClientInitMode;
+  /** Bytes queued toward one viewer of a shared console above which it is ended. */
+  sharedViewerQueueBytes?: number;
 };

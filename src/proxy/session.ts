@@ -2,17 +2,19 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { toVncgateError, type VncgateError } from '../errors.js';
-import type { Authorize, StartedAuthorization } from '../target.js';
+import type { Authorize, ResolvedTarget, StartedAuthorization } from '../target.js';
 import { SessionAuthorization } from './authorization/index.js';
-import { connectBackend, exchangeInit, targetConnectOptions, type BackendConnection } from './backend-connector.js';
+import { connectTarget, exchangeInit, type BackendConnection } from './backend-connector.js';
 import type { ReadBuffer } from './read-buffer.js';
 import { Relay } from './relay.js';
 import type { SessionEvents } from './session-events.js';
 import { BrowserHandshake } from './browser-handshake.js';
 import { backendClosed, backendSocketError, browserPingFlood, browserWebSocketError, isDeadline } from './session-faults.js';
 import { SessionReport } from './session-report.js';
+import type { ShareMember, ShareRegistry } from './share/registry.js';
+import { OPEN_POLICY, type SharedViewer } from './share/viewer.js';
 import type { SessionLimits, SessionStatus } from './session-types.js';
-import { releaseUpgradeRequest } from './ws-socket.js';
+import { closeBrowser, releaseUpgradeRequest } from './ws-socket.js';
 
 export type SessionDeps = {
   /** How to authorize the session, or an authorization already under way for it. */
@@ -25,6 +27,8 @@ export type SessionDeps = {
   browserTls?: boolean;
   /** Metrics and audit events: told at authorization, each set-up phase, start and end. */
   events?: SessionEvents;
+  /** Shared consoles (profiles with `sharing: true`); absent: every session has its own connection. */
+  share?: ShareRegistry;
 };
 
 /**
@@ -54,7 +58,10 @@ export class ConsoleSession {
   /** The browser's side until piping: its RFB handshake and ClientInit. */
   readonly #browser: BrowserHandshake;
   /** Owns both sockets' data paths once piping. */
-  #relay: Relay | null = null;
+  #relay: Relay | SharedViewer | null = null;
+  /** Shared consoles, and this session's hold on one (if its profile shares). */
+  readonly #share: ShareRegistry | null;
+  #member: ShareMember | null = null;
   #handshakeTimer: NodeJS.Timeout | null = null;
   #closeError: VncgateError | null = null;
   /** Clocks read and set by the registry's heartbeat. */
@@ -66,6 +73,7 @@ export class ConsoleSession {
     this.#limits = deps.limits;
     this.#onClosed = deps.onClosed;
     this.#browserTls = deps.browserTls === true;
+    this.#share = deps.share ?? null;
     this.#authorization = new SessionAuthorization(deps.authorize);
     this.id = this.#authorization.sessionId;
     this.#abort = this.#authorization.abort;
@@ -151,27 +159,16 @@ export class ConsoleSession {
       if (!authorization || !abort) throw new Error('session started twice');
       const { target, release } = await this.#report.authorized(authorization.result());
       this.#release = release ?? null;
-      if (this.#isEnding()) {
-        this.#runRelease();
-        return;
-      }
+      if (this.#isEnding()) return this.#runRelease();
       this.#setStatus('connecting');
-      const conn = await connectBackend({
-        ...targetConnectOptions(target),
-        connectTimeoutMs: this.#limits.connectTimeoutMs,
-        handshakeTimeoutMs: this.#limits.handshakeTimeoutMs,
-        signal: abort.signal,
-        log: this.#report.log,
-        onConnected: () => {
-          this.#report.phase('connect');
-          this.#setStatus('handshaking');
-        },
-      });
+      const onConnected = (): void => {
+        this.#report.phase('connect');
+        this.#setStatus('handshaking');
+      };
+      if (this.#share?.sharing(target)) return await this.#joinShared(target, onConnected);
+      const conn = await connectTarget(target, this.#limits, { signal: abort.signal, log: this.#report.log, onConnected });
       this.#report.phase('backend_handshake');
-      if (this.#isEnding()) {
-        conn.socket.destroy();
-        return;
-      }
+      if (this.#isEnding()) return void conn.socket.destroy();
       this.#backend = conn.socket;
       this.#backendInfo = conn;
       this.#reads = conn.reads;
@@ -182,6 +179,16 @@ export class ConsoleSession {
     } catch (err) {
       this.fail(toVncgateError(err));
     }
+  }
+
+  /** A shared console: the connection is the hub's (opened by the first session); ServerInit comes from it. */
+  async #joinShared(target: ResolvedTarget, onConnected: () => void): Promise<void> {
+    const member = (this.#member = await this.#share!.join(target, onConnected));
+    if (this.#isEnding()) return member.leave();
+    this.#report.phase('backend_handshake');
+    this.#backendInfo = member.hub.connection;
+    this.#browser.accept();
+    this.#browser.fromEndpoint(Buffer.alloc(0), Buffer.alloc(0), member.hub.init);
   }
 
   /**
@@ -204,18 +211,17 @@ export class ConsoleSession {
   #startPiping(): void {
     const backend = this.#backend;
     const info = this.#backendInfo;
-    if (!backend || !info) throw new Error('piping without a backend');
+    if ((!backend && !this.#member) || !info) throw new Error('piping without a backend');
     const init = this.#browser.take();
     if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = null;
     this.#abort = null;
     this.#setStatus('piping');
     this.#ws.off('message', this.#browser.onMessage);
-    const relay = new Relay(this.#ws, backend, this.#reads, {
-      highWaterMarkBytes: this.#limits.highWaterMarkBytes,
-      browserTls: this.#browserTls,
-      onBrowserFault: (e) => this.fail(e),
-    });
+    const fault = (e: VncgateError): void => this.fail(e);
+    const relay = this.#member
+      ? this.#member.pipe(this.#ws, { policy: OPEN_POLICY, takeControl: false, onFault: fault, onEnd: (e) => this.#close(e, 'backend') })
+      : new Relay(this.#ws, backend!, this.#reads, { highWaterMarkBytes: this.#limits.highWaterMarkBytes, browserTls: this.#browserTls, onBrowserFault: fault });
     this.#relay = relay;
     relay.start(init.serverInit, init.browserTrailing);
     this.#report.started(info, init);
@@ -239,9 +245,7 @@ export class ConsoleSession {
     return this.#backend?.writableLength ?? 0;
   }
 
-  readonly #onBrowserClose = (code: number): void => {
-    this.#close(null, 'browser', code);
-  };
+  readonly #onBrowserClose = (code: number): void => this.#close(null, 'browser', code);
 
   readonly #onBrowserError = (err: Error): void => {
     this.#report.log.warn({ err: { message: err.message, code: (err as { code?: unknown }).code } }, 'browser WebSocket error');
@@ -296,16 +300,10 @@ export class ConsoleSession {
     this.#abort?.abort();
     this.#relay?.stop();
     this.#backend?.destroy();
+    this.#member?.leave();
     const ws = this.#ws;
     ws.off('message', this.#browser.onMessage);
-    if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) {
-      const e = this.#closeError;
-      // Close frames carry at most 123 bytes of reason; ours are short ASCII.
-      if (e) ws.close(e.wsClose, e.publicReason.slice(0, 120));
-      else ws.close(1000);
-      // A browser that does not complete the closing handshake is cut off.
-      setTimeout(() => ws.terminate(), 5_000).unref();
-    }
+    closeBrowser(ws, this.#closeError);
     this.#runRelease();
     this.#setStatus('closed');
     this.#report.ended({
@@ -315,6 +313,7 @@ export class ConsoleSession {
       bytesToBrowser: this.bytesToBrowser,
       bytesToBackend: this.bytesToBackend,
       piped: this.#relay !== null,
+      ...(this.#member ? { shared: this.#member.summary() } : {}),
     });
     this.#onClosed(this);
   }

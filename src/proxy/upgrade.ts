@@ -13,6 +13,7 @@ import type { Lifecycle } from './drain.js';
 import type { ConnectionGuard } from './connection-guard.js';
 import type { OriginPolicy } from './origin.js';
 import { ConsoleSession } from './session.js';
+import { ShareRegistry } from './share/registry.js';
 import type { SessionEvents } from './session-events.js';
 import type { SessionRegistry } from './session-registry.js';
 
@@ -40,6 +41,11 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
   const { config, tokens, log, registry, origins, lifecycle } = deps;
   const raw = config.raw;
   const limits = raw.session;
+  // Shared consoles only when a profile asks for them: otherwise sessions carry no registry at all.
+  const profiles = raw.backends.profiles;
+  const share = Object.values(profiles).some((p) => p.sharing)
+    ? new ShareRegistry({ sharing: (name) => profiles[name]?.sharing === true, limits, log: log.child({ component: 'share' }) })
+    : undefined;
 
   await app.register(fastifyWebsocket, {
     options: {
@@ -90,6 +96,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
           onClosed: (s) => registry.delete(s),
           browserTls: Boolean(config.tls),
           ...(deps.events ? { events: deps.events } : {}),
+          ...(share ? { share } : {}),
         },
         node !== null ? { node: logSafeNode(node) } : {},
       );

@@ -84,7 +84,7 @@ const AFTER_TILE = 2;
  * resynchronise: a message type or encoding it cannot frame fails the stream (RFB_ERR_PROTOCOL).
  */
 export class ServerMessageFramer {
-  readonly #bpp: number;
+  #bpp: number;
   #state = S_TYPE;
   #type = 0;
   readonly #head = Buffer.alloc(16);
@@ -110,6 +110,12 @@ export class ServerMessageFramer {
 
   /** `bytesPerPixel`: of the pixel format in effect (vncgate sets it: 4 for noVNC's 32 bpp). */
   constructor(bytesPerPixel: number) {
+    if (![1, 2, 4].includes(bytesPerPixel)) throw new RangeError(`bytes per pixel ${bytesPerPixel}`);
+    this.#bpp = bytesPerPixel;
+  }
+
+  /** The pixel format changed (SetPixelFormat, before any update was asked for). */
+  setBytesPerPixel(bytesPerPixel: number): void {
     if (![1, 2, 4].includes(bytesPerPixel)) throw new RangeError(`bytes per pixel ${bytesPerPixel}`);
     this.#bpp = bytesPerPixel;
   }
