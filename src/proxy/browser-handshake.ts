@@ -10,6 +10,8 @@ export type BrowserHandshakeHooks = {
   end(error: VncgateError, by: 'browser' | 'vncgate'): void;
   /** The browser broke the protocol outside the RFB engine (a text frame, too much before ServerInit). */
   fault(error: VncgateError): void;
+  /** A text frame: a control request (control-channel.ts), or the fault returned. */
+  text(data: RawData): VncgateError | null;
   /** The browser's ClientInit, to be written to the endpoint now (`clientInit: browser`). */
   forward(bytes: Buffer): void;
   /** Both the browser's ClientInit and the endpoint's ServerInit are in: piping can start. */
@@ -85,12 +87,14 @@ export class BrowserHandshake {
   }
 
   readonly onMessage = (data: RawData, isBinary: boolean): void => {
-    const chunk = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     if (!isBinary) {
-      // noVNC only sends binary frames; base64 text framing (websockify's legacy mode) is not offered.
-      this.#hooks.fault(new VncgateError('SESSION_ERR_BROWSER_PROTOCOL', 'browser sent a text frame'));
+      // noVNC only sends binary frames; base64 text framing (websockify's legacy mode) is not
+      // offered. Text is vncgate's control channel, if negotiated.
+      const fault = this.#hooks.text(data);
+      if (fault !== null) this.#hooks.fault(fault);
       return;
     }
+    const chunk = Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data);
     this.lastActivity = Date.now();
     const rfb = this.#rfb;
     if (rfb === null) return;

@@ -11,6 +11,8 @@ export type RelayOptions = {
   browserTls: boolean;
   /** The browser broke the protocol while piping (a text frame): the session ends. */
   onBrowserFault: (error: VncgateError) => void;
+  /** A text frame: a control request (control-channel.ts), or the fault returned. */
+  onBrowserText: (data: RawData) => VncgateError | null;
 };
 
 /**
@@ -32,6 +34,7 @@ export class Relay {
   readonly #highWaterMarkBytes: number;
   readonly #browserTls: boolean;
   readonly #onBrowserFault: (error: VncgateError) => void;
+  readonly #onBrowserText: (data: RawData) => VncgateError | null;
   #backendPaused = false;
   /** Cleared by stop(): a drain after that resumes nothing. */
   #open = true;
@@ -44,6 +47,7 @@ export class Relay {
     this.#highWaterMarkBytes = opts.highWaterMarkBytes;
     this.#browserTls = opts.browserTls;
     this.#onBrowserFault = opts.onBrowserFault;
+    this.#onBrowserText = opts.onBrowserText;
   }
 
   /**
@@ -109,10 +113,14 @@ export class Relay {
     if (this.#open) this.#backend.resume();
   };
 
-  /** Browser → backend. noVNC only sends binary frames; base64 text framing (websockify's legacy mode) is not offered. */
+  /**
+   * Browser → backend. noVNC only sends binary frames; base64 text framing (websockify's legacy
+   * mode) is not offered. Text is vncgate's control channel, if negotiated.
+   */
   readonly #onBrowserMessage = (data: RawData, isBinary: boolean): void => {
     if (!isBinary) {
-      this.#onBrowserFault(new VncgateError('SESSION_ERR_BROWSER_PROTOCOL', 'browser sent a text frame'));
+      const fault = this.#onBrowserText(data);
+      if (fault !== null) this.#onBrowserFault(fault);
       return;
     }
     this.lastActivity = Date.now();

@@ -1,9 +1,10 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import { toVncgateError, type VncgateError } from '../errors.js';
 import type { Authorize, ResolvedTarget, StartedAuthorization } from '../target.js';
 import { SessionAuthorization } from './authorization/index.js';
+import { ControlChannel } from './control-channel.js';
 import { connectTarget, exchangeInit, type BackendConnection } from './backend-connector.js';
 import type { ReadBuffer } from './read-buffer.js';
 import { Relay } from './relay.js';
@@ -64,6 +65,8 @@ export class ConsoleSession {
   #member: ShareMember | null = null;
   #handshakeTimer: NodeJS.Timeout | null = null;
   #closeError: VncgateError | null = null;
+  /** vncgate's text frames to its own console page (a no-op toward stock noVNC). */
+  readonly control: ControlChannel;
   /** Clocks read and set by the registry's heartbeat. */
   lastPingAt = Date.now();
   pongPending = false;
@@ -77,9 +80,11 @@ export class ConsoleSession {
     this.#authorization = new SessionAuthorization(deps.authorize);
     this.id = this.#authorization.sessionId;
     this.#abort = this.#authorization.abort;
+    this.control = new ControlChannel(ws, () => this.#report.log);
     this.#browser = new BrowserHandshake(ws, deps.limits.clientInit, {
       end: (error, by) => this.#close(error, by),
       fault: (error) => this.fail(error),
+      text: (data) => this.control.receive(data),
       forward: (bytes) => this.#backend?.write(bytes),
       initialised: () => {
         if (!this.#isEnding()) this.#startPiping();
@@ -128,21 +133,16 @@ export class ConsoleSession {
     ws.on('message', this.#browser.onMessage);
     ws.on('close', this.#onBrowserClose);
     ws.on('error', this.#onBrowserError);
-    ws.on('pong', () => {
-      this.pongPending = false;
-    });
+    ws.on('pong', () => void (this.pongPending = false));
     ws.on('ping', this.#onBrowserPing);
-    this.#handshakeTimer = setTimeout(() => this.fail(this.#deadlineError()), this.#limits.handshakeTimeoutMs);
+    const ms = this.#limits.handshakeTimeoutMs;
+    this.#handshakeTimer = setTimeout(() => this.fail(this.#browser.deadlineError(this.#status, ms)), ms);
     this.#browser.start();
     if (refuse) {
       this.#authorization?.discard(this.#report.log);
       this.#authorization = null;
       this.fail(refuse);
     } else void this.#authorizeAndConnect();
-  }
-
-  #deadlineError(): VncgateError {
-    return this.#browser.deadlineError(this.#status, this.#limits.handshakeTimeoutMs);
   }
 
   #setStatus(to: SessionStatus): void {
@@ -218,10 +218,11 @@ export class ConsoleSession {
     this.#abort = null;
     this.#setStatus('piping');
     this.#ws.off('message', this.#browser.onMessage);
-    const fault = (e: VncgateError): void => this.fail(e);
+    const onBrowserFault = (e: VncgateError): void => this.fail(e);
+    const onBrowserText = (data: RawData): VncgateError | null => this.control.receive(data);
     const relay = this.#member
-      ? this.#member.pipe(this.#ws, { policy: OPEN_POLICY, takeControl: false, onFault: fault, onEnd: (e) => this.#close(e, 'backend') })
-      : new Relay(this.#ws, backend!, this.#reads, { highWaterMarkBytes: this.#limits.highWaterMarkBytes, browserTls: this.#browserTls, onBrowserFault: fault });
+      ? this.#member.pipe(this.#ws, { policy: OPEN_POLICY, takeControl: false, onFault: onBrowserFault, onEnd: (e) => this.#close(e, 'backend'), onBrowserText, control: this.control })
+      : new Relay(this.#ws, backend!, this.#reads, { highWaterMarkBytes: this.#limits.highWaterMarkBytes, browserTls: this.#browserTls, onBrowserFault, onBrowserText });
     this.#relay = relay;
     relay.start(init.serverInit, init.browserTrailing);
     this.#report.started(info, init);

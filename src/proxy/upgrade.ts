@@ -12,6 +12,7 @@ import { ConsoleAuthorizations, type TargetResolvers } from './authorization/ind
 import type { Lifecycle } from './drain.js';
 import type { ConnectionGuard } from './connection-guard.js';
 import type { OriginPolicy } from './origin.js';
+import { chooseSubprotocol } from './control-channel.js';
 import { ConsoleSession } from './session.js';
 import { ShareRegistry } from './share/registry.js';
 import type { SessionEvents } from './session-events.js';
@@ -51,8 +52,9 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
     options: {
       perMessageDeflate: false, // raw framebuffer data: deflate costs ~40× CPU for nothing
       maxPayload: raw.session.maxMessageBytes,
-      // Echo "binary" when offered; no subprotocol is also accepted (noVNC ≥ 1.0 and most clients).
-      handleProtocols: (protocols: Set<string>) => (protocols.has('binary') ? 'binary' : false),
+      // vncgate's control channel when offered (control-channel.ts), else "binary" when offered;
+      // no subprotocol is also accepted (noVNC ≥ 1.0 and most clients).
+      handleProtocols: chooseSubprotocol,
     },
   });
 

@@ -50,7 +50,9 @@ export function wsRfbConnect(
         finish(() => resolve({ ok: true, info: info!, init: r.init, ws, protocol: ws.protocol }));
       } else if (r.type === 'failed') finish(() => reject(r.error));
     };
-    const onMessage = (data: Buffer): void => {
+    const onMessage = (data: Buffer, isBinary: boolean): void => {
+      // Text frames are vncgate's control channel (protocols including vncgate.v1), not RFB.
+      if (!isBinary) return;
       if (reader) return onInit(data);
       for (const a of engine.receive(data)) {
         if (a.type === 'send') ws.send(a.bytes);

@@ -236,7 +236,8 @@ describe('console page in Chromium', () => {
     expect(pixels?.lit).toBeGreaterThan(1000);
 
     expect(relayUrls).toContain('/websockify?node=n-1&token=tok-connected');
-    expect(relayProtocols).toEqual(['binary']);
+    // The page offers vncgate.v1 first (its control channel); this stand-in relay takes the first offered.
+    expect(relayProtocols).toEqual(['vncgate.v1']);
     expect(page.url()).toBe(`${base}/vnc_lite.html?path=websockify%3Fnode%3Dn-1&resize=scale`);
     expect(await page.title()).toBe(`${DESKTOP_NAME} – Console`);
     expect(await page.locator('#btn-cad').isEnabled()).toBe(true);

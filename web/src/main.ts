@@ -5,6 +5,8 @@
  * SecurityResult reason) and keep the single-use token out of sight.
  */
 import RFB from '@novnc/novnc';
+import { ControlChannel, PAGE_PROTOCOLS } from './control-channel.js';
+import { clipboardRefusal, clipboardView, parsePolicy, type PagePolicy } from './policy.js';
 import { ConsoleLinkError, readConsoleSettings, RESIZE_MODES, scrubConsoleUrl } from './params.js';
 import type { ConsoleSettings, ResizeMode } from './params.js';
 import { resizeFallbackText, serverSupportsResize, watchRemoteResize } from './remote-resize.js';
@@ -39,6 +41,8 @@ interface Attempt {
   credentialsRequired: boolean;
   /** Whether the endpoint can change its resolution; undefined until its first framebuffer update. */
   resizable: boolean | undefined;
+  /** What vncgate said this session may do (its control channel); undefined until it says. */
+  policy: PagePolicy | undefined;
 }
 
 interface Outcome {
@@ -104,6 +108,29 @@ function hideNotice(): void {
   ui.notice.hidden = true;
 }
 
+/**
+ * View-only if vncgate says so (it enforces that in its relay) or the link asks for it; a link's
+ * `view_only=0` cannot undo vncgate's word.
+ */
+function isViewOnly(attempt: Attempt | undefined): boolean {
+  return settings?.viewOnly === true || attempt?.policy?.viewOnly === true;
+}
+
+/** Shows the policy vncgate sent for `attempt`: badge, noVNC's own view-only flag, clipboard panel. */
+function applyPolicy(attempt: Attempt): void {
+  if (attempt !== current) return;
+  const viewOnly = isViewOnly(attempt);
+  attempt.rfb.viewOnly = viewOnly;
+  ui.viewOnlyBadge.hidden = !viewOnly;
+  const policy = attempt.policy;
+  document.body.dataset['viewOnly'] = String(viewOnly);
+  if (policy !== undefined) {
+    document.body.dataset['clipboard'] = policy.clipboard;
+    ui.clipboardNote.textContent = clipboardView(policy).note;
+  }
+  setSessionControls(attempt.connected);
+}
+
 function setResizeMode(mode: ResizeMode): void {
   resizeMode = mode;
   ui.resizeMode.value = mode;
@@ -116,7 +143,7 @@ function setResizeMode(mode: ResizeMode): void {
  */
 function checkRemoteResize(attempt: Attempt): void {
   if (attempt !== current || resizeMode !== 'remote') return;
-  if (settings?.viewOnly === true) {
+  if (isViewOnly(attempt)) {
     // noVNC never asks a server to resize from a view-only session.
     setResizeMode('scale');
     toast.show(resizeFallbackText({ kind: 'view-only' }));
@@ -127,9 +154,10 @@ function checkRemoteResize(attempt: Attempt): void {
 }
 
 function setSessionControls(enabled: boolean): void {
-  const input = enabled && settings?.viewOnly !== true;
+  const input = enabled && !isViewOnly(current);
+  const policy = current?.policy;
   ui.cad.disabled = !input;
-  ui.clipboardSend.disabled = !input;
+  ui.clipboardSend.disabled = !input || (policy !== undefined && !clipboardView(policy).canSend);
 }
 
 function applyResize(rfb: RFB, mode: ResizeMode): void {
@@ -155,17 +183,19 @@ function connect(): void {
   // connected, the close code is known by the time noVNC reports `disconnect`.
   let created: Attempt | undefined;
   let rfb: RFB;
+  let channel: ControlChannel;
   try {
     // Our own WebSocket (rather than a URL for noVNC to open) so the close code and reason the
-    // proxy sends are visible; noVNC only reports clean/unclean. Subprotocol `binary` is what
-    // websockify-era proxies expect.
-    const ws = new WebSocket(settings.url, ['binary']);
+    // proxy sends are visible; noVNC only reports clean/unclean. Subprotocol `vncgate.v1` is
+    // vncgate's control channel (control-channel.ts), `binary` what websockify-era proxies expect.
+    const ws = new WebSocket(settings.url, [...PAGE_PROTOCOLS]);
+    channel = new ControlChannel(ws);
     ws.addEventListener('close', (ev) => {
       if (created === undefined) return;
       created.close = { code: ev.code, reason: ev.reason };
       if (created.ended !== undefined) settle(created);
     });
-    rfb = new RFB(ui.screen, ws, { shared: settings.shared });
+    rfb = new RFB(ui.screen, channel, { shared: settings.shared });
   } catch {
     // Chromium throws here when the page's CSP connect-src refuses the URL.
     current = undefined;
@@ -181,9 +211,16 @@ function connect(): void {
     securityFailure: undefined,
     credentialsRequired: false,
     resizable: undefined,
+    policy: undefined,
   };
   created = attempt;
   current = attempt;
+  channel.on('policy', (message) => {
+    const policy = parsePolicy(message);
+    if (policy === null) return;
+    attempt.policy = policy;
+    applyPolicy(attempt);
+  });
 
   watchRemoteResize(rfb, {
     supportKnown: (supported) => {
@@ -197,7 +234,7 @@ function connect(): void {
     },
   });
 
-  rfb.viewOnly = settings.viewOnly;
+  rfb.viewOnly = isViewOnly(attempt);
   rfb.showDotCursor = settings.showDot;
   applyResize(rfb, resizeMode);
 
@@ -224,6 +261,8 @@ function connect(): void {
     rfb.disconnect();
   });
   rfb.addEventListener('clipboard', (ev) => {
+    // vncgate cannot strip a console's plain ServerCutText; the page does not show it either.
+    if (attempt.policy !== undefined && !clipboardView(attempt.policy).canReceive) return;
     ui.clipboardText.value = ev.detail.text;
     ui.clipboardNote.textContent = 'Received from the remote machine.';
   });
@@ -314,6 +353,11 @@ function wireToolbar(): void {
   });
   ui.clipboardSend.addEventListener('click', () => {
     if (current?.connected !== true) return;
+    const refusal = current.policy === undefined ? null : clipboardRefusal(current.policy, ui.clipboardText.value);
+    if (refusal !== null) {
+      ui.clipboardNote.textContent = refusal;
+      return;
+    }
     current.rfb.clipboardPasteFrom(ui.clipboardText.value);
     ui.clipboardNote.textContent = 'Sent to the remote machine.';
   });

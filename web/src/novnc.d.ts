@@ -21,8 +21,21 @@ declare module '@novnc/novnc' {
     bell: CustomEvent<Record<string, never>>;
   }
 
+  /** noVNC 1.7's "raw channel" (core/websock.js `rawChannelProps`): a WebSocket-like object. */
+  export interface RawChannel {
+    binaryType: string;
+    readonly protocol: string;
+    readonly readyState: number;
+    send(data: Uint8Array): void;
+    close(): void;
+    onopen: ((ev: unknown) => void) | null;
+    onmessage: ((ev: unknown) => void) | null;
+    onclose: ((ev: unknown) => void) | null;
+    onerror: ((ev: unknown) => void) | null;
+  }
+
   export default class RFB extends EventTarget {
-    constructor(target: HTMLElement, urlOrChannel: string | WebSocket, options?: RfbOptions);
+    constructor(target: HTMLElement, urlOrChannel: string | RawChannel, options?: RfbOptions);
 
     viewOnly: boolean;
     scaleViewport: boolean;
