@@ -24,12 +24,12 @@ const CONTROL = ['vncgate.v1', 'binary'];
 /** Established TCP connections to Xvnc's RFB port, counted on the server's side. */
 async function xvncClients(xvnc: XvncServer): Promise<number> {
   const r = await runCommand('ss', ['-tnH', 'state', 'established', `( sport = :${xvnc.port} )`]);
-  return r.stdout.split('\n').filter((l) => l.trim() !== '').length;
+  return r.stdout.toString().split('\n').filter((l) => l.trim() !== '').length;
 }
 
 async function capsLock(xvnc: XvncServer): Promise<boolean> {
   const r = await runCommand('xset', ['q'], { env: { ...process.env, DISPLAY: `:${xvnc.display}` } });
-  const m = /Caps Lock:\s+(on|off)/.exec(r.stdout);
+  const m = /Caps Lock:\s+(on|off)/.exec(r.stdout.toString());
   if (!m) throw new Error(`xset q: no Caps Lock state in ${r.stdout}`);
   return m[1] === 'on';
 }
@@ -61,7 +61,7 @@ describe('shared console through the real vncgate and Xvnc', () => {
     return `${vncgate.wsBase}/websockify?token=${encodeURIComponent(token)}`;
   }
 
-  async function join(opts: { protocols?: string[] } = {}): Promise<TestViewer> {
+  async function viewer(opts: { protocols?: string[] } = {}): Promise<TestViewer> {
     const v = await TestViewer.connect(await link(), { protocols: opts.protocols ?? CONTROL });
     viewers.push(v);
     return v;
@@ -85,12 +85,12 @@ describe('shared console through the real vncgate and Xvnc', () => {
   });
 
   it('N viewers, one backend connection; a late joiner sees the same picture; control and input; leaving', async () => {
-    const first = await join();
+    const first = await viewer();
     await first.waitFor('a first full frame', () => first.updates >= 1);
     await first.waitFor('control state', () => first.control?.hasControl === true);
     expect(first.control).toMatchObject({ hasControl: true, viewers: 1, controlled: true });
 
-    const more = await Promise.all([join(), join(), join({ protocols: ['binary'] })]);
+    const more = await Promise.all([viewer(), viewer(), viewer({ protocols: ['binary'] })]);
     for (const v of more) await v.waitFor('a full frame', () => v.updates >= 1);
     expect(await xvncClients(xvnc)).toBe(1);
     await first.waitFor('four viewers', () => first.control?.viewers === 4);
@@ -102,7 +102,7 @@ describe('shared console through the real vncgate and Xvnc', () => {
     for (const v of all) await v.waitFor('the new root colour', () => painted(v));
 
     // A late joiner after the change: its first frame is the whole current picture.
-    const late = await join();
+    const late = await viewer();
     await late.waitFor('a full frame', () => late.updates >= 1 && painted(late));
     await sleep(300);
     expect(late.width).toBe(first.width);
@@ -143,14 +143,14 @@ describe('shared console through the real vncgate and Xvnc', () => {
     // The last viewer leaving closes the backend connection; the next one opens a new one.
     await Promise.all([...others, late].map((v) => v.close()));
     await until('Xvnc has no client', async () => (await xvncClients(xvnc)) === 0);
-    const again = await join();
+    const again = await viewer();
     await again.waitFor('a full frame', () => again.updates >= 1 && again.fb[0] === 0x99);
     expect(await xvncClients(xvnc)).toBe(1);
     await again.close();
   }, 120_000);
 
   it('a viewer asking for another pixel format is refused with SESSION_ERR_SHARED_PIXEL_FORMAT; the others go on', async () => {
-    const a = await join();
+    const a = await viewer();
     await a.waitFor('a frame', () => a.updates >= 1);
     const low = Buffer.from([0, 0, 0, 0, 8, 8, 0, 1, 0, 7, 0, 7, 0, 3, 0, 3, 6, 0, 0, 0]);
     const b = await TestViewer.connect(await link(), { protocols: CONTROL, pixelFormat: low });

@@ -263,7 +263,7 @@ export class TestViewer {
         if (s & 8) {
           const count = m[p++]!;
           for (let i = 0; i < count; i++) {
-            let colour = fg;
+            let colour: Buffer = fg;
             if (s & 16) {
               colour = m.subarray(p, p + 4);
               p += 4;
