@@ -58,6 +58,8 @@ export class TestViewer {
   readonly #framer = new ServerMessageFramer(4);
   #pending: Buffer[] = [];
   #autoRequest: boolean;
+  /** Decode into `fb` (else only count updates and answer them: the bench's many viewers). */
+  #decodes = true;
   readonly #waiters: { pred: () => boolean; resolve: () => void }[] = [];
 
   private constructor(ws: WebSocket, autoRequest: boolean) {
@@ -66,9 +68,10 @@ export class TestViewer {
   }
 
   /** Connects, completes the RFB handshake and starts noVNC's update loop (unless `autoRequest` is false). */
-  static connect(url: string, opts: { protocols?: string[]; autoRequest?: boolean; timeoutMs?: number; pixelFormat?: Buffer } = {}): Promise<TestViewer> {
+  static connect(url: string, opts: { protocols?: string[]; autoRequest?: boolean; timeoutMs?: number; pixelFormat?: Buffer; decode?: boolean } = {}): Promise<TestViewer> {
     const ws = new WebSocket(url, opts.protocols ?? ['binary'], { perMessageDeflate: false });
     const v = new TestViewer(ws, opts.autoRequest ?? true);
+    v.#decodes = opts.decode ?? true;
     return new Promise((resolve, reject) => {
       const engine = new RfbClientHandshake({ security: ['none'] });
       let reader: ServerInitReader | null = null;
@@ -163,6 +166,12 @@ export class TestViewer {
 
   #onBinary(data: Buffer): void {
     this.bytes += data.length;
+    if (!this.#decodes) {
+      const err = this.#framer.receive(data, { messageEnd: (type) => type === 0 && this.#updated(), desktopSize: () => {}, cursor: () => {} });
+      if (err) throw err;
+      this.#wake();
+      return;
+    }
     this.#pending.push(data);
     let consumed = 0;
     const ends: number[] = [];
@@ -234,6 +243,10 @@ export class TestViewer {
       } else if (e === -224) break;
       else if (e !== -258) throw new Error(`viewer: encoding ${e} not decoded`);
     }
+    this.#updated();
+  }
+
+  #updated(): void {
     this.updates++;
     if (this.#autoRequest && this.ws.readyState === WebSocket.OPEN) this.ws.send(updateRequest(true, this.width, this.height));
   }
