@@ -4,7 +4,7 @@
  * gets from one to the other. Types only (and one pure helper), at the bottom of the layout so
  * that proxy/, ironic/, nova/, tokens/ and config/ all import it from below.
  */
-import type { SecurityChoice } from './rfb/index.js';
+import type { ClientMessagePolicy, SecurityChoice } from './rfb/index.js';
 import type { TargetPolicy } from './target-policy.js';
 
 /** A fixed console endpoint, e.g. a BMC's VNC port, with an optional backend profile name. */
@@ -78,8 +78,11 @@ export interface TokenIssuer {
   readonly iss?: string;
 }
 
-/** What authorizing a session yields: where to connect, what to undo when it ends, and who issued its token (audit). */
-export type Authorized = { target: ResolvedTarget; release?: () => void; issuedBy?: TokenIssuer | undefined };
+/**
+ * What authorizing a session yields: where to connect, what to undo when it ends, who issued its
+ * token (audit), and what the browser may do (its profile's policy, narrowed by its token).
+ */
+export type Authorized = { target: ResolvedTarget; release?: () => void; issuedBy?: TokenIssuer | undefined; policy?: ClientMessagePolicy };
 
 /**
  * Decides whether a session may proceed and where it goes (consume a vncgate token and resolve

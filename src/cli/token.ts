@@ -6,17 +6,20 @@ import { NO_AUDIT } from '../observe/index.js';
 import { tokenIssuedEvent } from '../proxy/audit-events.js';
 import { consoleUrl } from '../proxy/console-url.js';
 import { allowedAddresses } from '../proxy/target-check.js';
+import { parsePolicyNarrowing, type PolicyNarrowing } from '../rfb/index.js';
 import { createTokenStore, parseStaticTargetText, parseTarget, tokenIssuer, type ConsoleTarget } from '../tokens/index.js';
 import { UsageError, type CliIo } from './io.js';
 import { tokenStoreConfig } from './token-store-config.js';
 import { openAudit } from './serve.js';
 
-export const TOKEN_USAGE = `Usage: vncgate token create (--target HOST:PORT [--profile NAME] | --node UUID|NAME) [--ttl SECONDS] [--count N] [--config FILE]
+export const TOKEN_USAGE = `Usage: vncgate token create (--target HOST:PORT [--profile NAME] | --node UUID|NAME) [--ttl SECONDS] [--count N]
+                            [--view-only] [--clipboard none|to-browser|to-remote|both] [--max-clipboard-bytes N] [--config FILE]
        vncgate token revoke TOKEN [--config FILE]
 
 create  mints single-use console tokens in the configured Redis and prints one JSON object
         {"token", "url", "expiresAt"} per line (N lines with --count). A --target must be
         allowed by backends.allowedTargets (a name is resolved and every address checked).
+        --view-only, --clipboard and --max-clipboard-bytes narrow the profile's policy (never widen it).
 revoke  deletes a token; prints {"revoked": true|false}.
 `;
 
@@ -32,6 +35,9 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
       profile: { type: 'string' },
       ttl: { type: 'string' },
       count: { type: 'string' },
+      'view-only': { type: 'boolean' },
+      clipboard: { type: 'string' },
+      'max-clipboard-bytes': { type: 'string' },
       config: { type: 'string' },
     },
   });
@@ -66,7 +72,7 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
       return 0;
     }
     if (!request) throw new Error('unreachable: create without a request');
-    const { target, ttl, count } = request;
+    const { target, ttl, count, policy } = request;
     // The same check as the token API's (the serving processes check again at connect time).
     if (target.kind === 'static') {
       await allowedAddresses(target.host, target.port, { policy: config.targetPolicy, timeoutMs: config.raw.session.connectTimeoutMs });
@@ -77,7 +83,7 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
     // Large counts go in batches the store accepts in one round trip.
     for (let left = count; left > 0; ) {
       const n = Math.min(left, 1000);
-      const issued = await tokens.issueMany(target, ttl, n, issuer);
+      const issued = await tokens.issueMany(target, ttl, n, { issuedBy: issuer, policy });
       audit.write('token.issued', tokenIssuedEvent(issuer, null, target, ttl, issued));
       for (const t of issued) io.out({ token: t.token, url: consoleUrl(base, t.token), expiresAt: t.expiresAt });
       left -= n;
@@ -103,10 +109,37 @@ function defaultBase(l: { host: string; port: number } | undefined, tls: boolean
   return `${tls ? 'https' : 'http'}://${host}:${l?.port ?? 6080}/`;
 }
 
-type CreateValues = { target?: string | undefined; node?: string | undefined; profile?: string | undefined; ttl?: string | undefined; count?: string | undefined };
+type CreateValues = {
+  target?: string | undefined;
+  node?: string | undefined;
+  profile?: string | undefined;
+  ttl?: string | undefined;
+  count?: string | undefined;
+  'view-only'?: boolean | undefined;
+  clipboard?: string | undefined;
+  'max-clipboard-bytes'?: string | undefined;
+};
+
+/** The policy options: what the token narrows, checked as the token API checks its body. */
+function policyNarrowing(values: CreateValues, usage: string[]): PolicyNarrowing | undefined {
+  const max = values['max-clipboard-bytes'];
+  const parsed = parsePolicyNarrowing({
+    viewOnly: values['view-only'],
+    clipboard: values.clipboard,
+    maxClipboardBytes: max === undefined ? undefined : /^\d+$/.test(max) ? Number(max) : max,
+  });
+  if (parsed.ok) return parsed.narrowing;
+  usage.push(...parsed.problems.map((p) => `--${p.replace(/^viewOnly/, 'view-only').replace(/^maxClipboardBytes/, 'max-clipboard-bytes')}`));
+  return undefined;
+}
 
 /** `token create`'s request from its options, every problem recorded (usage, or configuration). */
-function createRequest(values: CreateValues, config: Config | null, usage: string[], configProblems: string[]): { target: ConsoleTarget; ttl: number; count: number } | null {
+function createRequest(
+  values: CreateValues,
+  config: Config | null,
+  usage: string[],
+  configProblems: string[],
+): { target: ConsoleTarget; ttl: number; count: number; policy: PolicyNarrowing | undefined } | null {
   if ((values.target === undefined) === (values.node === undefined)) usage.push('give --target HOST:PORT or --node UUID|NAME');
   if (values.node !== undefined && values.profile !== undefined) usage.push('--profile goes with --target; node profiles come from the ironic section of the config');
   const ironic = config?.raw.ironic;
@@ -130,5 +163,6 @@ function createRequest(values: CreateValues, config: Config | null, usage: strin
     if (parsed.ok) target = parsed.target;
     else usage.push(`--target: ${parsed.problems.join('; ')}`);
   }
-  return target ? { target, ttl, count } : null;
+  const policy = policyNarrowing(values, usage);
+  return target ? { target, ttl, count, policy } : null;
 }

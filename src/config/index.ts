@@ -5,3 +5,4 @@ export type { Config, IronicSettings, KeystoneSettings, ListenAddress, LoadOptio
 export { CONFIG_SCHEMA, ENV_OVERRIDES, type RawConfig } from './schema.js';
 export { parseCellDbUrl, type CellDb } from './db-url.js';
 export { checkTlsPair, type CertificateSummary, type TlsListenerSettings, type TlsPairCheck } from './tls-pair.js';
+export { DEFAULT_MAX_CLIPBOARD_BYTES, profilePolicy } from './profile-schema.js';

@@ -1,4 +1,4 @@
-import { SECURITY_CHOICES, type SecurityChoice } from '../rfb/index.js';
+import { PROFILE_SCHEMA } from './profile-schema.js';
 import type { Infer } from './infer.js';
 
 /** TLS 1.2 suites offered by default: ECDHE key exchange, AEAD ciphers (Mozilla "intermediate", without DHE). */
@@ -243,30 +243,7 @@ export const CONFIG_SCHEMA = {
         /** Profile used by targets that name none. */
         defaultProfile: { type: 'string', default: 'none' },
         /** Named backend security profiles. "none" (security None) always exists unless redefined. */
-        profiles: {
-          type: 'object',
-          default: {},
-          additionalProperties: {
-            type: 'object',
-            additionalProperties: false,
-            required: ['security'],
-            properties: {
-              security: { type: 'array', minItems: 1, items: { enum: Object.keys(SECURITY_CHOICES) as SecurityChoice[] } },
-              passwordFile: { type: 'string' },
-              username: { type: 'string' },
-              caFile: { type: 'string' },
-              certFile: { type: 'string' },
-              keyFile: { type: 'string' },
-              verifyHostname: { type: 'boolean', default: true },
-              servername: { type: 'string' },
-              allowAnonymousTls: { type: 'boolean', default: false },
-              /** Overrides limits.sessionsPerTarget for targets of this profile. */
-              sessionsPerTarget: { type: 'integer', minimum: 0, maximum: 1_000 },
-              /** Sessions for the same endpoint share one backend connection (src/proxy/share). */
-              sharing: { type: 'boolean', default: false },
-            },
-          },
-        },
+        profiles: { type: 'object', default: {}, additionalProperties: PROFILE_SCHEMA },
       },
     },
     /** Keystone v3 credentials shared by the Ironic and Nova clients (auth: keystone). */

@@ -18,5 +18,7 @@ export function tokenIssuedEvent(issuer: TokenIssuer, client: string | null, tar
     ttlSeconds,
     expiresAt: issued[0]?.expiresAt ?? null,
     tokenIds: issued.map((t) => tokenLogId(t.token)),
+    // What the tokens narrow in their profile's view-only and clipboard policy (issue 18).
+    ...(issued[0]?.record.policy ? { policy: { ...issued[0].record.policy } } : {}),
   };
 }

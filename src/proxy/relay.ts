@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { WebSocket, RawData } from 'ws';
-import { VncgateError } from '../errors.js';
+import type { VncgateError } from '../errors.js';
+import type { ClientMessageFilter } from '../rfb/index.js';
 import type { ReadBuffer } from './read-buffer.js';
 import { rawSocketOf } from './ws-socket.js';
 
@@ -13,6 +14,8 @@ export type RelayOptions = {
   onBrowserFault: (error: VncgateError) => void;
   /** A text frame: a control request (control-channel.ts), or the fault returned. */
   onBrowserText: (data: RawData) => VncgateError | null;
+  /** The session's view-only/clipboard filter (session-policy.ts); null: browser bytes pass untouched. */
+  filter?: ClientMessageFilter | null;
 };
 
 /**
@@ -35,6 +38,7 @@ export class Relay {
   readonly #browserTls: boolean;
   readonly #onBrowserFault: (error: VncgateError) => void;
   readonly #onBrowserText: (data: RawData) => VncgateError | null;
+  readonly #filter: ClientMessageFilter | null;
   #backendPaused = false;
   /** Cleared by stop(): a drain after that resumes nothing. */
   #open = true;
@@ -48,6 +52,7 @@ export class Relay {
     this.#browserTls = opts.browserTls;
     this.#onBrowserFault = opts.onBrowserFault;
     this.#onBrowserText = opts.onBrowserText;
+    this.#filter = opts.filter ?? null;
   }
 
   /**
@@ -56,10 +61,11 @@ export class Relay {
    * backend stays paused until resume().
    */
   start(serverInit: Buffer, browserTrailing: Buffer | null): void {
-    this.#ws.on('message', this.#onBrowserMessage);
+    // Chosen once: without a filter the browser's path is the unfiltered handler, no check per message.
+    this.#ws.on('message', this.#filter === null ? this.#onBrowserMessage : this.#onFilteredMessage);
     this.#backend.on('data', this.#onBackendData);
     this.#onBackendData(serverInit);
-    if (browserTrailing !== null && browserTrailing.length > 0) this.#toBackend(browserTrailing);
+    if (browserTrailing !== null && browserTrailing.length > 0) this.#fromBrowser(browserTrailing);
   }
 
   resume(): void {
@@ -70,6 +76,7 @@ export class Relay {
   stop(): void {
     this.#open = false;
     this.#ws.off('message', this.#onBrowserMessage);
+    this.#ws.off('message', this.#onFilteredMessage);
   }
 
   /**
@@ -126,6 +133,26 @@ export class Relay {
     this.lastActivity = Date.now();
     this.#toBackend(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
   };
+
+  /** Browser → backend through the session's filter: what the policy drops never reaches the backend. */
+  readonly #onFilteredMessage = (data: RawData, isBinary: boolean): void => {
+    if (!isBinary) {
+      const fault = this.#onBrowserText(data);
+      if (fault !== null) this.#onBrowserFault(fault);
+      return;
+    }
+    this.lastActivity = Date.now();
+    this.#fromBrowser(Array.isArray(data) ? Buffer.concat(data) : Buffer.isBuffer(data) ? data : Buffer.from(data));
+  };
+
+  /** Browser bytes, filtered if the session has a filter; a message it cannot frame ends the session. */
+  #fromBrowser(chunk: Buffer): void {
+    if (this.#filter === null) return this.#toBackend(chunk);
+    const fault = this.#filter.receive(chunk, this.#forward);
+    if (fault !== null) this.#onBrowserFault(fault);
+  }
+
+  readonly #forward = (bytes: Buffer): void => this.#toBackend(bytes);
 
   /** Browser → backend, pausing the WebSocket while the backend socket is full. */
   #toBackend(chunk: Buffer): void {

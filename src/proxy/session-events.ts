@@ -2,6 +2,7 @@ import type { ErrorCode, VncgateError } from '../errors.js';
 import type { AuditFields, AuditLog, ClosedBy, Metrics, SetupPhase, TokenResult } from '../observe/index.js';
 import type { TokenIssuer } from '../target.js';
 import type { ResolvedTarget } from '../target.js';
+import type { DroppedMessages } from './session-policy.js';
 
 /** Who and what a session is, as its events report it (never the token: its short hash). */
 export type SessionFacts = {
@@ -39,6 +40,8 @@ export type SessionEndedInfo = {
   wsCloseCode: number;
   /** A viewer of a shared console (share/registry.ts ShareSummary). */
   shared?: { viewersAtJoin: number; hadControl: boolean; controlMs: number; peakViewers: number };
+  /** Messages the view-only/clipboard policy dropped (counts only); absent when nothing was filtered. */
+  dropped?: DroppedMessages;
 };
 
 /** What a session reports, besides its log lines; at most a handful of calls per session, none per chunk. */
@@ -123,6 +126,7 @@ export function createSessionEvents(metrics: Metrics, audit: AuditLog, opts: { i
         code: info.code,
         wsCloseCode: info.wsCloseCode,
         ...(info.shared ? { shared: { ...info.shared } } : {}),
+        ...(info.dropped !== undefined ? { dropped: { ...info.dropped } } : {}),
       });
     },
   };

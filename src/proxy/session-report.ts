@@ -8,6 +8,7 @@ import type { SessionEvents, SessionFacts } from './session-events.js';
 import { isOrdinaryEnd } from './session-faults.js';
 import type { Initialised } from './session-init.js';
 import type { ShareSummary } from './share/registry.js';
+import type { DroppedMessages } from './session-policy.js';
 
 export type SessionEnd = {
   error: VncgateError | null;
@@ -92,8 +93,11 @@ export class SessionReport {
     this.#events?.started(this.#facts(), started);
   }
 
-  /** The one line (and event) at the end of every session: peer faults warn, ordinary ends are info. */
-  ended(end: SessionEnd): void {
+  /**
+   * The one line (and event) at the end of every session: peer faults warn, ordinary ends are
+   * info. `dropped`: what the view-only/clipboard filter dropped, if the session had one.
+   */
+  ended(end: SessionEnd, dropped?: DroppedMessages): void {
     const e = end.error;
     const code: ErrorCode | null = e?.code ?? null;
     const line = {
@@ -106,6 +110,7 @@ export class SessionReport {
       ...(e && end.closedBy !== 'browser' ? { reason: e.message } : {}),
       ...(this.target ? { target: this.target.label } : {}),
       ...(end.shared ? { shared: end.shared } : {}),
+      ...(dropped !== undefined ? { dropped } : {}),
     };
     const ordinary = isOrdinaryEnd(code);
     if (ordinary) this.log.info(line, 'session ended');

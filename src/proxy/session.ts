@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
 import { toVncgateError, type VncgateError } from '../errors.js';
 import type { Authorize, ResolvedTarget, StartedAuthorization } from '../target.js';
-import { SessionAuthorization } from './authorization/index.js';
+import { runRelease, SessionAuthorization } from './authorization/index.js';
 import { ControlChannel } from './control-channel.js';
 import { connectTarget, exchangeInit, type BackendConnection } from './backend-connector.js';
 import type { ReadBuffer } from './read-buffer.js';
@@ -11,6 +11,7 @@ import { Relay } from './relay.js';
 import type { SessionEvents } from './session-events.js';
 import { BrowserHandshake } from './browser-handshake.js';
 import { backendClosed, backendSocketError, browserPingFlood, browserWebSocketError, isDeadline } from './session-faults.js';
+import { SessionPolicy } from './session-policy.js';
 import { SessionReport } from './session-report.js';
 import type { ShareMember, ShareRegistry } from './share/registry.js';
 import { OPEN_POLICY, type SharedViewer } from './share/viewer.js';
@@ -67,6 +68,7 @@ export class ConsoleSession {
   #closeError: VncgateError | null = null;
   /** vncgate's text frames to its own console page (a no-op toward stock noVNC). */
   readonly control: ControlChannel;
+  readonly #policy = new SessionPolicy(); // view-only and clipboard: told to the page, enforced in the relay
   /** Clocks read and set by the registry's heartbeat. */
   lastPingAt = Date.now();
   pongPending = false;
@@ -157,8 +159,9 @@ export class ConsoleSession {
       const abort = this.#abort;
       this.#authorization = null;
       if (!authorization || !abort) throw new Error('session started twice');
-      const { target, release } = await this.#report.authorized(authorization.result());
+      const { target, release, policy } = await this.#report.authorized(authorization.result());
       this.#release = release ?? null;
+      this.#policy.apply(policy, this.control);
       if (this.#isEnding()) return this.#runRelease();
       this.#setStatus('connecting');
       const onConnected = (): void => {
@@ -221,8 +224,8 @@ export class ConsoleSession {
     const onBrowserFault = (e: VncgateError): void => this.fail(e);
     const onBrowserText = (data: RawData): VncgateError | null => this.control.receive(data);
     const relay = this.#member
-      ? this.#member.pipe(this.#ws, { policy: OPEN_POLICY, takeControl: false, onFault: onBrowserFault, onEnd: (e) => this.#close(e, 'backend'), onBrowserText, control: this.control })
-      : new Relay(this.#ws, backend!, this.#reads, { highWaterMarkBytes: this.#limits.highWaterMarkBytes, browserTls: this.#browserTls, onBrowserFault, onBrowserText });
+      ? this.#member.pipe(this.#ws, { policy: this.#policy.policy ?? OPEN_POLICY, takeControl: false, onFault: onBrowserFault, onEnd: (e) => this.#close(e, 'backend'), onBrowserText, control: this.control })
+      : new Relay(this.#ws, backend!, this.#reads, { highWaterMarkBytes: this.#limits.highWaterMarkBytes, browserTls: this.#browserTls, onBrowserFault, onBrowserText, filter: this.#policy.filter });
     this.#relay = relay;
     relay.start(init.serverInit, init.browserTrailing);
     this.#report.started(info, init);
@@ -315,18 +318,14 @@ export class ConsoleSession {
       bytesToBackend: this.bytesToBackend,
       piped: this.#relay !== null,
       ...(this.#member ? { shared: this.#member.summary() } : {}),
-    });
+    }, this.#policy.dropped());
     this.#onClosed(this);
   }
 
   #runRelease(): void {
     const r = this.#release;
     this.#release = null;
-    try {
-      r?.();
-    } catch (err) {
-      this.#report.log.error({ err }, 'session release failed');
-    }
+    runRelease(r, this.#report.log);
   }
 
   /** Immediate close (idle, lifetime, heartbeat, shutdown) from the registry. */

@@ -1,8 +1,15 @@
 import { VncgateError } from '../errors.js';
+import { parsePolicyNarrowing, type PolicyNarrowing } from '../rfb/index.js';
 import { parseStaticTargetText, parseTarget, type ConsoleTarget, type TargetParseResult } from '../tokens/index.js';
 
 /** A checked body of POST /v1/console-tokens. */
-export type TokenRequest = { readonly target: ConsoleTarget; readonly ttlSeconds: number; readonly count: number | undefined };
+export type TokenRequest = {
+  readonly target: ConsoleTarget;
+  readonly ttlSeconds: number;
+  readonly count: number | undefined;
+  /** What the token narrows in its profile's view-only and clipboard policy; undefined: nothing. */
+  readonly policy: PolicyNarrowing | undefined;
+};
 
 export type TokenRequestContext = {
   readonly defaultTtlSeconds: number;
@@ -11,7 +18,7 @@ export type TokenRequestContext = {
   readonly hasProfile: (name: string) => boolean;
 };
 
-const BODY_KEYS = ['target', 'node', 'profile', 'ttlSeconds', 'count'] as const;
+const BODY_KEYS = ['target', 'node', 'profile', 'ttlSeconds', 'count', 'viewOnly', 'clipboard', 'maxClipboardBytes'] as const;
 const TARGET_KEYS = ['host', 'port'] as const;
 
 /** Longest piece of a client's key echoed back in a message. */
@@ -50,7 +57,8 @@ function staticTarget(target: unknown, profile: string | undefined): TargetParse
 /**
  * Checks the body of POST /v1/console-tokens strictly:
  * `{target: "host:port" | "[ipv6]:port" | {host, port}, profile?, ttlSeconds?, count?}` or
- * `{node, ttlSeconds?, count?}`. Unknown properties are refused, never carried over: the target
+ * `{node, ttlSeconds?, count?}`, either with `viewOnly?`, `clipboard?`, `maxClipboardBytes?` (they
+ * only narrow the profile's policy). Unknown properties are refused, never carried over: the target
  * is built from the named fields only, so a body cannot smuggle in another `kind`.
  * TTL and count bounds are the token store's.
  */
@@ -76,5 +84,8 @@ export function parseTokenRequest(body: unknown, ctx: TokenRequestContext): Toke
 
   const ttlSeconds = body.ttlSeconds === undefined ? ctx.defaultTtlSeconds : integer(body.ttlSeconds, 'ttlSeconds', 1);
   const count = body.count === undefined ? undefined : integer(body.count, 'count', 1);
-  return { target: parsed.target, ttlSeconds, count };
+  const { viewOnly, clipboard, maxClipboardBytes } = body;
+  const policy = parsePolicyNarrowing({ viewOnly, clipboard, maxClipboardBytes });
+  if (!policy.ok) throw bad(policy.problems.join('; '), policy.problems[0]?.split(' ')[0]);
+  return { target: parsed.target, ttlSeconds, count, policy: policy.narrowing };
 }

@@ -64,3 +64,57 @@ export function resolveClientMessagePolicy(policy: ClientMessagePolicy): ClientM
   if (!unrestricted) removedEncodings.push(PSEUDO_ENCODING.extendedMouseButtons);
   return { input, clipboardToRemote, clipboardToBrowser, resize, power, maxClipboardBytes: max, removedEncodings, unrestricted };
 }
+
+/** The largest clipboard limit that means anything: RFB's clipboard lengths are signed 32-bit. */
+export const MAX_CLIPBOARD_LIMIT = 2 ** 31;
+
+/**
+ * What a token may add to its profile's policy (issue 18). Every field only ever narrows: the
+ * session gets the narrowest of the two (narrowPolicy), so a token cannot open what its profile
+ * closes.
+ */
+export type PolicyNarrowing = {
+  readonly viewOnly?: true;
+  readonly clipboard?: ClipboardPolicy;
+  readonly maxClipboardBytes?: number;
+};
+
+const toRemote = (c: ClipboardPolicy): boolean => c === 'to-remote' || c === 'both';
+const toBrowser = (c: ClipboardPolicy): boolean => c === 'to-browser' || c === 'both';
+
+/** The narrowest of a profile's policy and a token's narrowing. */
+export function narrowPolicy(base: ClientMessagePolicy, narrowing: PolicyNarrowing | undefined): ClientMessagePolicy {
+  if (narrowing === undefined) return base;
+  const c = narrowing.clipboard ?? base.clipboard;
+  const remote = toRemote(base.clipboard) && toRemote(c);
+  const browser = toBrowser(base.clipboard) && toBrowser(c);
+  return {
+    ...base,
+    viewOnly: base.viewOnly || narrowing.viewOnly === true,
+    clipboard: remote ? (browser ? 'both' : 'to-remote') : browser ? 'to-browser' : 'none',
+    maxClipboardBytes: Math.min(base.maxClipboardBytes, narrowing.maxClipboardBytes ?? Infinity),
+  };
+}
+
+export type NarrowingParse = { readonly ok: true; readonly narrowing: PolicyNarrowing | undefined } | { readonly ok: false; readonly problems: string[] };
+
+/**
+ * A narrowing from untrusted JSON (a token API body, a stored record), strictly: only the three
+ * fields, each of its type; `viewOnly: false` narrows nothing and is dropped. Empty: undefined.
+ */
+export function parsePolicyNarrowing(value: Readonly<Record<string, unknown>>): NarrowingParse {
+  const problems: string[] = [];
+  for (const key of Object.keys(value)) if (key !== 'viewOnly' && key !== 'clipboard' && key !== 'maxClipboardBytes') problems.push(`unknown field ${JSON.stringify(key.slice(0, 40))}`);
+  const { viewOnly, clipboard, maxClipboardBytes } = value;
+  if (viewOnly !== undefined && typeof viewOnly !== 'boolean') problems.push('viewOnly must be true or false');
+  if (clipboard !== undefined && !CLIPBOARD_POLICIES.includes(clipboard as ClipboardPolicy)) problems.push(`clipboard must be one of ${CLIPBOARD_POLICIES.join(', ')}`);
+  const maxOk = typeof maxClipboardBytes === 'number' && Number.isInteger(maxClipboardBytes) && maxClipboardBytes >= 0 && maxClipboardBytes <= MAX_CLIPBOARD_LIMIT;
+  if (maxClipboardBytes !== undefined && !maxOk) problems.push(`maxClipboardBytes must be a whole number from 0 to ${MAX_CLIPBOARD_LIMIT}`);
+  if (problems.length > 0) return { ok: false, problems };
+  const narrowing: PolicyNarrowing = {
+    ...(viewOnly === true ? { viewOnly: true as const } : {}),
+    ...(clipboard !== undefined ? { clipboard: clipboard as ClipboardPolicy } : {}),
+    ...(maxClipboardBytes !== undefined ? { maxClipboardBytes: maxClipboardBytes as number } : {}),
+  };
+  return { ok: true, narrowing: Object.keys(narrowing).length > 0 ? narrowing : undefined };
+}

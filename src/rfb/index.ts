@@ -7,10 +7,15 @@ export {
 } from './client-message-filter.js';
 export {
   CLIPBOARD_POLICIES,
+  MAX_CLIPBOARD_LIMIT,
+  narrowPolicy,
+  parsePolicyNarrowing,
   resolveClientMessagePolicy,
   type ClientMessagePolicy,
   type ClientMessageRules,
   type ClipboardPolicy,
+  type NarrowingParse,
+  type PolicyNarrowing,
 } from './client-message-policy.js';
 export {
   CLIENT_MESSAGE,

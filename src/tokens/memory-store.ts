@@ -1,5 +1,5 @@
 import { MemoryLimits } from './memory-limits.js';
-import { newRecord, type TokenIssuer, type TokenRecord } from './record.js';
+import { newRecord, type RecordExtras, type TokenRecord } from './record.js';
 import type { ConsoleTarget } from './target.js';
 import { generateToken, hashToken, isWellFormedToken, tokenLogId } from './token.js';
 import {
@@ -94,12 +94,12 @@ export class MemoryTokenStore implements TokenStore {
     return removed;
   }
 
-  async issue(target: ConsoleTarget, ttlSeconds: number, issuedBy?: TokenIssuer): Promise<IssuedToken> {
-    const [issued] = await this.issueMany(target, ttlSeconds, 1, issuedBy);
+  async issue(target: ConsoleTarget, ttlSeconds: number, extras?: RecordExtras): Promise<IssuedToken> {
+    const [issued] = await this.issueMany(target, ttlSeconds, 1, extras);
     return issued!;
   }
 
-  async issueMany(target: ConsoleTarget, ttlSeconds: number, count: number, issuedBy?: TokenIssuer): Promise<IssuedToken[]> {
+  async issueMany(target: ConsoleTarget, ttlSeconds: number, count: number, extras?: RecordExtras): Promise<IssuedToken[]> {
     this.#assertOpen('issue');
     const clean = checkIssueTarget(target);
     const ttlMs = ttlToMs(ttlSeconds, this.#maxTtlSeconds);
@@ -114,7 +114,7 @@ export class MemoryTokenStore implements TokenStore {
     const out: IssuedToken[] = [];
     for (let i = 0; i < count; i++) {
       const token = generateToken();
-      const record = newRecord(clean, issuedAtMs, ttlMs, issuedBy);
+      const record = newRecord(clean, issuedAtMs, ttlMs, extras);
       this.#entries.set(hashToken(token), { record, expiresAtMs: issuedAtMs + ttlMs });
       out.push({ token, expiresAt: record.expiresAt, record });
     }

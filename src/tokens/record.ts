@@ -1,3 +1,4 @@
+import { parsePolicyNarrowing, type PolicyNarrowing } from '../rfb/index.js';
 import type { TokenIssuer } from '../target.js';
 import { parseTarget, type ConsoleTarget } from './target.js';
 
@@ -17,7 +18,17 @@ export interface TokenRecord {
    * records written before it existed decode without it, and a vncgate that predates it ignores it.
    */
   readonly issuedBy?: TokenIssuer;
+  /**
+   * What this token narrows in its profile's view-only and clipboard policy (issue 18). Optional
+   * within version 1, and decoded strictly: a record whose policy cannot be read is refused, never
+   * read as "no narrowing". (A vncgate that predates it would ignore it: upgrade every process
+   * before issuing narrowed tokens.)
+   */
+  readonly policy?: PolicyNarrowing;
 }
+
+/** What a token may carry besides its target and lifetime, each optional. */
+export type RecordExtras = { readonly issuedBy?: TokenIssuer | undefined; readonly policy?: PolicyNarrowing | undefined };
 
 
 /** Longest `sub`/`iss` kept; longer ones are cut (they are informational, and records are bounded). */
@@ -47,14 +58,24 @@ function decodeIssuer(value: unknown): TokenIssuer | undefined {
 /** Bound on the stored JSON we are willing to parse; a real record is a few hundred bytes. */
 export const MAX_RECORD_CHARS = 4096;
 
-export function newRecord(target: ConsoleTarget, issuedAtMs: number, ttlMs: number, issuedBy?: TokenIssuer): TokenRecord {
+export function newRecord(target: ConsoleTarget, issuedAtMs: number, ttlMs: number, extras: RecordExtras = {}): TokenRecord {
+  const { issuedBy, policy } = extras;
   return {
     version: TOKEN_RECORD_VERSION,
     target,
     issuedAt: new Date(issuedAtMs).toISOString(),
     expiresAt: new Date(issuedAtMs + ttlMs).toISOString(),
     ...(issuedBy ? { issuedBy: tokenIssuer(issuedBy.via, issuedBy) } : {}),
+    ...(policy ? { policy: { ...policy } } : {}),
   };
+}
+
+/** The stored `policy`: absent, or a valid narrowing; anything else refuses the record. */
+function decodePolicy(value: unknown): { ok: true; policy: PolicyNarrowing | undefined } | { ok: false } {
+  if (value === undefined) return { ok: true, policy: undefined };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false };
+  const r = parsePolicyNarrowing(value as Record<string, unknown>);
+  return r.ok ? { ok: true, policy: r.narrowing } : { ok: false };
 }
 
 export function encodeRecord(record: TokenRecord): string {
@@ -90,8 +111,17 @@ export function decodeRecord(json: string): RecordDecodeResult {
   const target = parseTarget(r['target']);
   if (!target.ok) return { ok: false, problem: `record has an invalid target: ${target.problems.join('; ')}` };
   const issuedBy = decodeIssuer(r['issuedBy']);
+  const policy = decodePolicy(r['policy']);
+  if (!policy.ok) return { ok: false, problem: 'record has an invalid policy' };
   return {
     ok: true,
-    record: { version: TOKEN_RECORD_VERSION, target: target.target, issuedAt: r['issuedAt'], expiresAt: r['expiresAt'], ...(issuedBy ? { issuedBy } : {}) },
+    record: {
+      version: TOKEN_RECORD_VERSION,
+      target: target.target,
+      issuedAt: r['issuedAt'],
+      expiresAt: r['expiresAt'],
+      ...(issuedBy ? { issuedBy } : {}),
+      ...(policy.policy ? { policy: policy.policy } : {}),
+    },
   };
 }

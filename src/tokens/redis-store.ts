@@ -1,6 +1,6 @@
 import { VncgateError } from '../errors.js';
 import type { UpstreamObserver } from '../observe/upstream.js';
-import { decodeRecord, newRecord, type TokenIssuer, type TokenRecord } from './record.js';
+import { decodeRecord, newRecord, type RecordExtras, type TokenRecord } from './record.js';
 import { scriptBudgetMs } from './redis-clock.js';
 import { RedisCommands, type ScriptPipeline } from './redis-commands.js';
 import { storeNewTokens } from './redis-issue.js';
@@ -167,19 +167,19 @@ export class RedisTokenStore implements TokenStore {
     this.#limits = new RedisLimits(this.#cmd, this.#keys);
   }
 
-  async issue(target: ConsoleTarget, ttlSeconds: number, issuedBy?: TokenIssuer): Promise<IssuedToken> {
-    const [issued] = await this.issueMany(target, ttlSeconds, 1, issuedBy);
+  async issue(target: ConsoleTarget, ttlSeconds: number, extras?: RecordExtras): Promise<IssuedToken> {
+    const [issued] = await this.issueMany(target, ttlSeconds, 1, extras);
     return issued!;
   }
 
-  async issueMany(target: ConsoleTarget, ttlSeconds: number, count: number, issuedBy?: TokenIssuer): Promise<IssuedToken[]> {
+  async issueMany(target: ConsoleTarget, ttlSeconds: number, count: number, extras?: RecordExtras): Promise<IssuedToken[]> {
     const clean = checkIssueTarget(target);
     const ttlMs = ttlToMs(ttlSeconds, this.#maxTtlSeconds);
     checkIssueCount(count, this.#maxIssueCount);
     const issuedAtMs = this.#now();
     const batch = Array.from({ length: count }, () => {
       const token = generateToken();
-      return { token, record: newRecord(clean, issuedAtMs, ttlMs, issuedBy) };
+      return { token, record: newRecord(clean, issuedAtMs, ttlMs, extras) };
     });
     await storeNewTokens(this.#cmd, this.#keys, this.#mode === 'cluster', batch, ttlMs);
     return batch.map(({ token, record }) => ({ token, expiresAt: record.expiresAt, record }));

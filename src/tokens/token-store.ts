@@ -1,5 +1,5 @@
 import { VncgateError } from '../errors.js';
-import type { TokenIssuer, TokenRecord } from './record.js';
+import type { RecordExtras, TokenRecord } from './record.js';
 import { parseTarget, type ConsoleTarget } from './target.js';
 import { isWellFormedToken, tokenLogId } from './token.js';
 
@@ -48,12 +48,13 @@ export interface ConsumeOptions {
 export interface TokenStore {
   readonly kind: TokenStoreKind;
   /**
-   * Stores a new token for `target`, valid for `ttlSeconds` (0 < ttl ≤ maxTtlSeconds); `issuedBy`
-   * is kept in its record for the audit events of the session it opens.
+   * Stores a new token for `target`, valid for `ttlSeconds` (0 < ttl ≤ maxTtlSeconds); `extras`
+   * go into its record: `issuedBy` for the audit events of the session it opens, `policy` to
+   * narrow its profile's view-only and clipboard policy.
    */
-  issue(target: ConsoleTarget, ttlSeconds: number, issuedBy?: TokenIssuer): Promise<IssuedToken>;
+  issue(target: ConsoleTarget, ttlSeconds: number, extras?: RecordExtras): Promise<IssuedToken>;
   /** `count` independent tokens for the same target, stored all-or-nothing in one round trip. */
-  issueMany(target: ConsoleTarget, ttlSeconds: number, count: number, issuedBy?: TokenIssuer): Promise<IssuedToken[]>;
+  issueMany(target: ConsoleTarget, ttlSeconds: number, count: number, extras?: RecordExtras): Promise<IssuedToken[]>;
   /**
    * Atomically removes the token and returns its record: of any number of concurrent calls (from
    * any number of processes sharing the store) exactly one succeeds. Unknown, expired, used,

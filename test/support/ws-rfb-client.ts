@@ -20,6 +20,8 @@ export function wsRfbConnect(
     headers?: Record<string, string>;
     /** The client's own address, e.g. 127.0.0.2 to be another client on loopback. */
     localAddress?: string;
+    /** Text frames (vncgate's control channel, with protocols including vncgate.v1), as they arrive. */
+    onText?: (text: string) => void;
   } = {},
 ): Promise<WsRfbResult> {
   return new Promise((resolve, reject) => {
@@ -52,7 +54,7 @@ export function wsRfbConnect(
     };
     const onMessage = (data: Buffer, isBinary: boolean): void => {
       // Text frames are vncgate's control channel (protocols including vncgate.v1), not RFB.
-      if (!isBinary) return;
+      if (!isBinary) return void opts.onText?.(data.toString('utf8'));
       if (reader) return onInit(data);
       for (const a of engine.receive(data)) {
         if (a.type === 'send') ws.send(a.bytes);

@@ -68,7 +68,7 @@ describe('token records', () => {
 describe('issue 17: token records remember who issued them', () => {
   it('round-trips the issuer, cut to its bound', () => {
     const issuedBy = tokenIssuer('api', { sub: 'x'.repeat(300), iss: 'https://portal.example', aud: 'ignored' } as { sub: string; iss: string });
-    const record = newRecord(target, 0, 1000, issuedBy);
+    const record = newRecord(target, 0, 1000, { issuedBy });
     expect(record.issuedBy).toEqual({ via: 'api', sub: 'x'.repeat(MAX_ISSUER_CHARS), iss: 'https://portal.example' });
     expect(decodeRecord(encodeRecord(record))).toEqual({ ok: true, record });
   });

@@ -1,7 +1,8 @@
-import type { Config } from '../../config/index.js';
+import { profilePolicy, type Config } from '../../config/index.js';
 import { VncgateError } from '../../errors.js';
 import type { IronicNodeResolver } from '../../ironic/index.js';
 import { isNovaToken, novaTokenHash, type NovaTokenLookup } from '../../nova/index.js';
+import { narrowPolicy, type ClientMessagePolicy, type PolicyNarrowing } from '../../rfb/index.js';
 import type { ConsoleTarget, TokenStore } from '../../tokens/index.js';
 import { normalizeHost, type Authorize, type Authorized, type ResolvedTarget, type TargetResolver } from '../../target.js';
 import { anySessionLimit, holdSlots, InvalidLinkLimiter, keepRenewed, leaseTtlMs, slotRequest, type LimitLog } from './target-limits.js';
@@ -165,14 +166,29 @@ function authorizeVncgate(token: string | null, deps: AuthDeps, limiter: Invalid
   return async (signal, sessionId) => {
     if (!anySessionLimit(config)) {
       const record = await tokens.consume(token, { client });
-      return { target: await resolvers.resolve(record.target, signal), issuedBy: record.issuedBy };
+      const resolved = await resolvers.resolve(record.target, signal);
+      return { target: resolved, issuedBy: record.issuedBy, policy: policyFor(config, resolved, record.policy) };
     }
     const record = await tokens.peek(token, { client });
     const target = await resolvers.resolve(record.target, signal);
     const uuid = (target as { uuid?: unknown }).uuid;
     const slots = slotRequest(config, target, record.target.kind === 'node' && typeof uuid === 'string' ? `node:${uuid}` : null, sessionId);
     await tokens.consume(token, { client, slots: slots ?? undefined });
-    return slots ? { target, release: holdSlots(tokens, slots, deps.log), issuedBy: record.issuedBy } : { target, issuedBy: record.issuedBy };
+    const policy = policyFor(config, target, record.policy);
+    return slots ? { target, release: holdSlots(tokens, slots, deps.log), issuedBy: record.issuedBy, policy } : { target, issuedBy: record.issuedBy, policy };
+  };
+}
+
+/** The session's view-only and clipboard policy: its target's profile's, narrowed by its token. */
+function policyFor(config: Config, target: ResolvedTarget, narrowing?: PolicyNarrowing): ClientMessagePolicy {
+  return narrowPolicy(profilePolicy(config.raw.backends.profiles, target.profile), narrowing);
+}
+
+/** Ironic and Nova console links carry no narrowing: their profile's policy. */
+function withProfilePolicy(authorize: Authorize, config: Config): Authorize {
+  return async (signal, sessionId) => {
+    const a = await authorize(signal, sessionId);
+    return a.policy !== undefined ? a : { ...a, policy: policyFor(config, a.target) };
   };
 }
 
@@ -205,10 +221,10 @@ export function authorizeRequest(query: URLSearchParams, cookieHeader: string | 
   const limiter = InvalidLinkLimiter.for(config, tokens, remote, deps.log);
   // Nova also accepts the token as a cookie (noVNC 0.x pages set one).
   if (token === null && nova && config.raw.nova.acceptCookie) token = cookieToken(cookieHeader);
-  if (token !== null && nova && isNovaToken(token)) return counting(authorizeNova(token, nova, deps, limiter), limiter);
+  if (token !== null && nova && isNovaToken(token)) return counting(withProfilePolicy(authorizeNova(token, nova, deps, limiter), config), limiter);
   if (node !== null && resolvers.ironic && ironic.acceptIronicUrls) {
     const resolver = resolvers.ironic;
-    return counting(async (signal, sessionId): Promise<Authorized> => {
+    const ironicAuthorize: Authorize = async (signal, sessionId): Promise<Authorized> => {
       await refuseWhileCoolingDown(tokens, limiter);
       if (!token) throw new VncgateError('TOKEN_ERR_MISSING', 'Ironic console URL without token');
       const target = await resolver.resolveWithIronicToken(node, token, signal);
@@ -221,7 +237,8 @@ export function authorizeRequest(query: URLSearchParams, cookieHeader: string | 
         if (ironic.ironicTokenReuse === 'one-session') return leased(deps, `ironic-node:${target.uuid}`, sessionId, target, `node ${target.uuid}`);
         return { target };
       });
-    }, limiter);
+    };
+    return counting(withProfilePolicy(ironicAuthorize, config), limiter);
   }
   return counting(authorizeVncgate(token, deps, limiter), limiter);
 }

@@ -6,5 +6,5 @@
  */
 export { authorizeRequest, cookieToken, TargetResolvers, type AuthDeps } from './authorize.js';
 export { ConsoleAuthorizations, type ConsoleAuthorizationDeps, type SessionGrant } from './console-authorizations.js';
-export { discardAuthorization, newSessionId, SessionAuthorization, startAuthorization } from './started.js';
+export { discardAuthorization, newSessionId, runRelease, SessionAuthorization, startAuthorization } from './started.js';
 export { anySessionLimit, holdSlots, InvalidLinkLimiter, keepRenewed, leaseTtlMs, sessionLimitFor, slotKeys, slotRequest, type LimitLog } from './target-limits.js';

@@ -20,15 +20,18 @@ export function startAuthorization(authorize: Authorize): StartedAuthorization {
 export function discardAuthorization(a: StartedAuthorization, log: Pick<Logger, 'error'>): void {
   a.abort.abort();
   a.result.then(
-    (r) => {
-      try {
-        r.release?.();
-      } catch (err) {
-        log.error({ err }, 'session release failed');
-      }
-    },
+    (r) => runRelease(r.release, log),
     () => undefined,
   );
+}
+
+/** Undoes what an authorization won (slots, a lease), once; a failure is our bug, logged. */
+export function runRelease(release: (() => void) | null | undefined, log: Pick<Logger, 'error'>): void {
+  try {
+    release?.();
+  } catch (err) {
+    log.error({ err }, 'session release failed');
+  }
 }
 
 /**
