@@ -51,8 +51,8 @@ describe('shared console through the real vncgate and Xvnc', () => {
   let env: Record<string, string>;
   const viewers: TestViewer[] = [];
 
-  async function link(): Promise<string> {
-    const r = await runVncgate(['token', 'create', '--target', `127.0.0.1:${xvnc.port}`, '--profile', 'shared'], {
+  async function link(extra: string[] = []): Promise<string> {
+    const r = await runVncgate(['token', 'create', '--target', `127.0.0.1:${xvnc.port}`, '--profile', 'shared', ...extra], {
       env: { ...env, VNCGATE_PUBLIC_URL: vncgate.baseUrl, VNCGATE_LOG_LEVEL: 'warn' },
       timeoutMs: 20_000,
     });
@@ -148,6 +148,22 @@ describe('shared console through the real vncgate and Xvnc', () => {
     expect(await xvncClients(xvnc)).toBe(1);
     await again.close();
   }, 120_000);
+
+  it('a view-only token watches: first or not, asking or not, it never gets control and its keys never reach the X server', async () => {
+    const ro = await TestViewer.connect(await link(['--view-only']), { protocols: CONTROL });
+    viewers.push(ro);
+    await ro.waitFor('a frame and control state', () => ro.updates >= 1 && ro.control !== null);
+    expect(ro.control).toMatchObject({ hasControl: false, canControl: false, viewers: 1, controlled: false });
+    ro.sendControl('request');
+    const before = await capsLock(xvnc);
+    ro.ws.send(Buffer.concat([keyEvent(true, CAPS_LOCK), keyEvent(false, CAPS_LOCK)]));
+    const full = await viewer();
+    await full.waitFor('control', () => full.control?.hasControl === true);
+    await ro.waitFor('two viewers', () => ro.control?.viewers === 2);
+    expect(ro.control?.hasControl).toBe(false);
+    expect(await capsLock(xvnc)).toBe(before);
+    await Promise.all([ro.close(), full.close()]);
+  }, 60_000);
 
   it('a viewer asking for another pixel format is refused with SESSION_ERR_SHARED_PIXEL_FORMAT; the others go on', async () => {
     const a = await viewer();

@@ -41,7 +41,7 @@ export function keyEvent(down: boolean, keysym: number): Buffer {
   return b;
 }
 
-export type ControlMessage = { type: 'control'; hasControl: boolean; viewers: number; requests: number; requested: boolean; controlled: boolean };
+export type ControlMessage = { type: 'control'; hasControl: boolean; canControl: boolean; viewers: number; requests: number; requested: boolean; controlled: boolean };
 
 export class TestViewer {
   readonly ws: WebSocket;
@@ -55,6 +55,8 @@ export class TestViewer {
   cursors = 0;
   closeCode: number | null = null;
   control: ControlMessage | null = null;
+  /** The policy vncgate sent on the control channel, if any. */
+  policy: { type: string } | null = null;
   readonly #framer = new ServerMessageFramer(4);
   #pending: Buffer[] = [];
   #autoRequest: boolean;
@@ -97,7 +99,9 @@ export class TestViewer {
         if (r.trailing.length > 0) v.#onBinary(r.trailing);
         resolve(v);
       };
-      const onMessage = (data: Buffer): void => {
+      const onMessage = (data: Buffer, isBinary: boolean): void => {
+        // vncgate's control channel may speak (the policy) before ServerInit.
+        if (!isBinary) return v.#onMessage(data, false);
         if (reader) return onInit(data);
         for (const a of engine.receive(data)) {
           if (a.type === 'send') ws.send(a.bytes);
@@ -158,6 +162,7 @@ export class TestViewer {
     if (!isBinary) {
       const m = JSON.parse(data.toString('utf8')) as { type: string };
       if (m.type === 'control') this.control = m as ControlMessage;
+      if (m.type === 'policy') this.policy = m;
       this.#wake();
       return;
     }

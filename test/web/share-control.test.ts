@@ -5,7 +5,7 @@ const base = { type: 'control', shared: true, hasControl: false, viewers: 2, req
 
 describe('shared console toolbar (web/src/share.ts)', () => {
   it('reads the control message, refusing malformed ones', () => {
-    expect(parseShareState(base)).toEqual({ hasControl: false, viewers: 2, requests: 0, requested: false, controlled: true });
+    expect(parseShareState(base)).toEqual({ hasControl: false, canControl: true, viewers: 2, requests: 0, requested: false, controlled: true });
     expect(parseShareState({ ...base, viewers: -1 })).toBeNull();
     expect(parseShareState({ ...base, viewers: 1.5 })).toBeNull();
     expect(parseShareState({ ...base, hasControl: 'yes' })).toBeNull();
@@ -18,6 +18,7 @@ describe('shared console toolbar (web/src/share.ts)', () => {
     expect(shareView(parseShareState({ ...base, requested: true })!)).toMatchObject({ button: 'Control requested…', action: 'release', watching: true });
     expect(shareView(parseShareState({ ...base, hasControl: true })!)).toMatchObject({ badge: 'Shared: 2 viewers, you have control', action: 'release', watching: false });
     expect(shareView(parseShareState({ ...base, hasControl: true, requests: 2 })!)).toMatchObject({ button: 'Give control (2 waiting)', action: 'grant' });
+    expect(shareView(parseShareState({ ...base, canControl: false })!)).toMatchObject({ button: 'View only', action: null, watching: true });
     expect(shareView(parseShareState({ ...base, hasControl: true, viewers: 1 })!).badge).toBe('Shared: 1 viewer, you have control');
   });
 });

@@ -9,6 +9,8 @@ import type { ControlMessage } from './control-channel.js';
 
 export interface ShareState {
   readonly hasControl: boolean;
+  /** False for a view-only link: it can never have control. */
+  readonly canControl: boolean;
   readonly viewers: number;
   /** Viewers waiting for control (shown to the one who has it). */
   readonly requests: number;
@@ -23,10 +25,11 @@ export type ShareAction = 'request' | 'release' | 'grant';
 /** A control message, or null for anything malformed (then nothing changes). */
 export function parseShareState(m: ControlMessage): ShareState | null {
   const { hasControl, viewers, requests, requested, controlled } = m;
+  const canControl = m['canControl'] !== false;
   if (typeof hasControl !== 'boolean' || typeof requested !== 'boolean' || typeof controlled !== 'boolean') return null;
   if (typeof viewers !== 'number' || !Number.isInteger(viewers) || viewers < 0) return null;
   if (typeof requests !== 'number' || !Number.isInteger(requests) || requests < 0) return null;
-  return { hasControl, viewers, requests, requested, controlled };
+  return { hasControl, canControl, viewers, requests, requested, controlled };
 }
 
 export interface ShareView {
@@ -44,6 +47,7 @@ export function shareView(s: ShareState): ShareView {
     if (s.requests > 0) return { badge, button: `Give control (${s.requests} waiting)`, action: 'grant', watching: false };
     return { badge, button: 'Release control', action: 'release', watching: false };
   }
+  if (!s.canControl) return { badge, button: 'View only', action: null, watching: true };
   if (s.requested) return { badge, button: 'Control requested…', action: 'release', watching: true };
   return { badge, button: s.controlled ? 'Request control' : 'Take control', action: 'request', watching: true };
 }

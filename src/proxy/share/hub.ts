@@ -8,7 +8,7 @@ import { backendClosed, backendSocketError } from '../session-faults.js';
 import { ControlState, type ControlAction } from './control-state.js';
 
 /** What a viewer's page is told about control (`{"type":"control",…}`). */
-export type ControlView = { hasControl: boolean; viewers: number; requests: number; requested: boolean; controlled: boolean };
+export type ControlView = { hasControl: boolean; canControl: boolean; viewers: number; requests: number; requested: boolean; controlled: boolean };
 
 /** One browser watching (or controlling) a shared console: what the hub needs of it. */
 export interface HubViewer {
@@ -296,7 +296,7 @@ export class ShareHub {
     const requests = c.requests.length;
     const controlled = c.controller !== null;
     for (const v of [...this.#viewers, ...this.#pending]) {
-      v.controlChanged({ hasControl: c.controller === v, viewers, requests, requested: c.requests.includes(v), controlled });
+      v.controlChanged({ hasControl: c.controller === v, canControl: v.canControl, viewers, requests, requested: c.requests.includes(v), controlled });
     }
   }
 
