@@ -82,7 +82,7 @@ export interface TokenIssuer {
  * What authorizing a session yields: where to connect, what to undo when it ends, who issued its
  * token (audit), and what the browser may do (its profile's policy, narrowed by its token).
  */
-export type Authorized = { target: ResolvedTarget; release?: () => void; issuedBy?: TokenIssuer | undefined; policy?: ClientMessagePolicy };
+export type Authorized = { target: ResolvedTarget; release?: () => void; issuedBy?: TokenIssuer | undefined; policy?: ClientMessagePolicy; takeControl?: boolean };
 
 /**
  * Decides whether a session may proceed and where it goes (consume a vncgate token and resolve

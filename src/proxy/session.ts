@@ -159,7 +159,7 @@ export class ConsoleSession {
       const abort = this.#abort;
       this.#authorization = null;
       if (!authorization || !abort) throw new Error('session started twice');
-      const { target, release, policy } = await this.#report.authorized(authorization.result());
+      const { target, release, policy, takeControl } = await this.#report.authorized(authorization.result());
       this.#release = release ?? null;
       this.#policy.apply(policy, this.control);
       if (this.#isEnding()) return this.#runRelease();
@@ -168,7 +168,7 @@ export class ConsoleSession {
         this.#report.phase('connect');
         this.#setStatus('handshaking');
       };
-      if (this.#share?.sharing(target)) return await this.#joinShared(target, onConnected);
+      if (this.#share?.sharing(target)) return await this.#joinShared(target, onConnected, takeControl === true);
       const conn = await connectTarget(target, this.#limits, { signal: abort.signal, log: this.#report.log, onConnected });
       this.#report.phase('backend_handshake');
       if (this.#isEnding()) return void conn.socket.destroy();
@@ -185,8 +185,8 @@ export class ConsoleSession {
   }
 
   /** A shared console: the connection is the hub's (opened by the first session); ServerInit comes from it. */
-  async #joinShared(target: ResolvedTarget, onConnected: () => void): Promise<void> {
-    const member = (this.#member = await this.#share!.join(target, onConnected));
+  async #joinShared(target: ResolvedTarget, onConnected: () => void, takeControl: boolean): Promise<void> {
+    const member = (this.#member = await this.#share!.join(target, onConnected, takeControl));
     if (this.#isEnding()) return member.leave();
     this.#report.phase('backend_handshake');
     this.#backendInfo = member.hub.connection;
@@ -224,7 +224,7 @@ export class ConsoleSession {
     const onBrowserFault = (e: VncgateError): void => this.fail(e);
     const onBrowserText = (data: RawData): VncgateError | null => this.control.receive(data);
     const relay = this.#member
-      ? this.#member.pipe(this.#ws, { policy: this.#policy.policy ?? OPEN_POLICY, takeControl: false, onFault: onBrowserFault, onEnd: (e) => this.#close(e, 'backend'), onBrowserText, control: this.control })
+      ? this.#member.pipe(this.#ws, { policy: this.#policy.policy ?? OPEN_POLICY, onFault: onBrowserFault, onEnd: (e) => this.#close(e, 'backend'), onBrowserText, control: this.control })
       : new Relay(this.#ws, backend!, this.#reads, { highWaterMarkBytes: this.#limits.highWaterMarkBytes, browserTls: this.#browserTls, onBrowserFault, onBrowserText, filter: this.#policy.filter });
     this.#relay = relay;
     relay.start(init.serverInit, init.browserTrailing);

@@ -9,6 +9,8 @@ export type TokenRequest = {
   readonly count: number | undefined;
   /** What the token narrows in its profile's view-only and clipboard policy; undefined: nothing. */
   readonly policy: PolicyNarrowing | undefined;
+  /** On a shared console, the token's viewer takes control on joining. */
+  readonly control?: true;
 };
 
 export type TokenRequestContext = {
@@ -18,7 +20,7 @@ export type TokenRequestContext = {
   readonly hasProfile: (name: string) => boolean;
 };
 
-const BODY_KEYS = ['target', 'node', 'profile', 'ttlSeconds', 'count', 'viewOnly', 'clipboard', 'maxClipboardBytes'] as const;
+const BODY_KEYS = ['target', 'node', 'profile', 'ttlSeconds', 'count', 'viewOnly', 'clipboard', 'maxClipboardBytes', 'control'] as const;
 const TARGET_KEYS = ['host', 'port'] as const;
 
 /** Longest piece of a client's key echoed back in a message. */
@@ -87,5 +89,6 @@ export function parseTokenRequest(body: unknown, ctx: TokenRequestContext): Toke
   const { viewOnly, clipboard, maxClipboardBytes } = body;
   const policy = parsePolicyNarrowing({ viewOnly, clipboard, maxClipboardBytes });
   if (!policy.ok) throw bad(policy.problems.join('; '), policy.problems[0]?.split(' ')[0]);
-  return { target: parsed.target, ttlSeconds, count, policy: policy.narrowing };
+  if (body.control !== undefined && typeof body.control !== 'boolean') throw bad('control must be true or false', 'control');
+  return { target: parsed.target, ttlSeconds, count, policy: policy.narrowing, ...(body.control === true ? { control: true as const } : {}) };
 }

@@ -25,10 +25,12 @@ export interface TokenRecord {
    * before issuing narrowed tokens.)
    */
   readonly policy?: PolicyNarrowing;
+  /** On a shared console (issue 18), its viewer takes control on joining. Optional within version 1; anything but `true` refuses the record. */
+  readonly control?: true;
 }
 
 /** What a token may carry besides its target and lifetime, each optional. */
-export type RecordExtras = { readonly issuedBy?: TokenIssuer | undefined; readonly policy?: PolicyNarrowing | undefined };
+export type RecordExtras = { readonly issuedBy?: TokenIssuer | undefined; readonly policy?: PolicyNarrowing | undefined; readonly control?: boolean | undefined };
 
 
 /** Longest `sub`/`iss` kept; longer ones are cut (they are informational, and records are bounded). */
@@ -59,7 +61,7 @@ function decodeIssuer(value: unknown): TokenIssuer | undefined {
 export const MAX_RECORD_CHARS = 4096;
 
 export function newRecord(target: ConsoleTarget, issuedAtMs: number, ttlMs: number, extras: RecordExtras = {}): TokenRecord {
-  const { issuedBy, policy } = extras;
+  const { issuedBy, policy, control } = extras;
   return {
     version: TOKEN_RECORD_VERSION,
     target,
@@ -67,6 +69,7 @@ export function newRecord(target: ConsoleTarget, issuedAtMs: number, ttlMs: numb
     expiresAt: new Date(issuedAtMs + ttlMs).toISOString(),
     ...(issuedBy ? { issuedBy: tokenIssuer(issuedBy.via, issuedBy) } : {}),
     ...(policy ? { policy: { ...policy } } : {}),
+    ...(control === true ? { control: true as const } : {}),
   };
 }
 
@@ -113,6 +116,7 @@ export function decodeRecord(json: string): RecordDecodeResult {
   const issuedBy = decodeIssuer(r['issuedBy']);
   const policy = decodePolicy(r['policy']);
   if (!policy.ok) return { ok: false, problem: 'record has an invalid policy' };
+  if (r['control'] !== undefined && r['control'] !== true) return { ok: false, problem: 'record has an invalid control' };
   return {
     ok: true,
     record: {
@@ -122,6 +126,7 @@ export function decodeRecord(json: string): RecordDecodeResult {
       expiresAt: r['expiresAt'],
       ...(issuedBy ? { issuedBy } : {}),
       ...(policy.policy ? { policy: policy.policy } : {}),
+      ...(r['control'] === true ? { control: true as const } : {}),
     },
   };
 }

@@ -149,7 +149,7 @@ describe('shared console through the real vncgate and Xvnc', () => {
     await again.close();
   }, 120_000);
 
-  it('a view-only token watches: first or not, asking or not, it never gets control and its keys never reach the X server', async () => {
+  it('a view-only token watches: first or not, asking or not, it never gets control and its keys never reach the X server; a --control token takes it', async () => {
     const ro = await TestViewer.connect(await link(['--view-only']), { protocols: CONTROL });
     viewers.push(ro);
     await ro.waitFor('a frame and control state', () => ro.updates >= 1 && ro.control !== null);
@@ -162,7 +162,12 @@ describe('shared console through the real vncgate and Xvnc', () => {
     await ro.waitFor('two viewers', () => ro.control?.viewers === 2);
     expect(ro.control?.hasControl).toBe(false);
     expect(await capsLock(xvnc)).toBe(before);
-    await Promise.all([ro.close(), full.close()]);
+    // A link minted with --control takes control on joining.
+    const boss = await TestViewer.connect(await link(['--control']), { protocols: CONTROL });
+    viewers.push(boss);
+    await boss.waitFor('control on joining', () => boss.control?.hasControl === true);
+    await full.waitFor('control taken', () => full.control?.hasControl === false);
+    await Promise.all([ro.close(), full.close(), boss.close()]);
   }, 60_000);
 
   it('a viewer asking for another pixel format is refused with SESSION_ERR_SHARED_PIXEL_FORMAT; the others go on', async () => {

@@ -167,7 +167,7 @@ function authorizeVncgate(token: string | null, deps: AuthDeps, limiter: Invalid
     if (!anySessionLimit(config)) {
       const record = await tokens.consume(token, { client });
       const resolved = await resolvers.resolve(record.target, signal);
-      return { target: resolved, issuedBy: record.issuedBy, policy: policyFor(config, resolved, record.policy) };
+      return { target: resolved, issuedBy: record.issuedBy, policy: policyFor(config, resolved, record.policy), takeControl: record.control === true };
     }
     const record = await tokens.peek(token, { client });
     const target = await resolvers.resolve(record.target, signal);
@@ -175,7 +175,8 @@ function authorizeVncgate(token: string | null, deps: AuthDeps, limiter: Invalid
     const slots = slotRequest(config, target, record.target.kind === 'node' && typeof uuid === 'string' ? `node:${uuid}` : null, sessionId);
     await tokens.consume(token, { client, slots: slots ?? undefined });
     const policy = policyFor(config, target, record.policy);
-    return slots ? { target, release: holdSlots(tokens, slots, deps.log), issuedBy: record.issuedBy, policy } : { target, issuedBy: record.issuedBy, policy };
+    const takeControl = record.control === true;
+    return slots ? { target, release: holdSlots(tokens, slots, deps.log), issuedBy: record.issuedBy, policy, takeControl } : { target, issuedBy: record.issuedBy, policy, takeControl };
   };
 }
 

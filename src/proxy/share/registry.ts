@@ -28,17 +28,20 @@ export function shareKey(t: ResolvedTarget): string {
 export class ShareMember {
   readonly hub: ShareHub;
   readonly viewersAtJoin: number;
+  /** Its token says `control`: it takes control on joining. */
+  readonly takeControl: boolean;
   #viewer: SharedViewer | null = null;
   #left = false;
 
-  constructor(hub: ShareHub) {
+  constructor(hub: ShareHub, takeControl: boolean) {
     this.hub = hub;
+    this.takeControl = takeControl;
     this.viewersAtJoin = hub.viewers;
   }
 
   /** The session's piping: a viewer of the hub in place of a Relay. */
-  pipe(ws: WebSocket, opts: ViewerOptions): SharedViewer {
-    this.#viewer = new SharedViewer(ws, this.hub, opts);
+  pipe(ws: WebSocket, opts: Omit<ViewerOptions, 'takeControl'>): SharedViewer {
+    this.#viewer = new SharedViewer(ws, this.hub, { ...opts, takeControl: this.takeControl });
     return this.#viewer;
   }
 
@@ -80,7 +83,7 @@ export class ShareRegistry {
     return this.#opts.sharing(target.profile);
   }
 
-  async join(target: ResolvedTarget, onConnected?: () => void): Promise<ShareMember> {
+  async join(target: ResolvedTarget, onConnected?: () => void, takeControl = false): Promise<ShareMember> {
     const key = shareKey(target);
     // A connection that closed between its opening and this join is replaced once.
     for (let attempt = 0; attempt < 2; attempt++) {
@@ -97,7 +100,7 @@ export class ShareRegistry {
         );
       } else onConnected?.();
       const hub = await entry.opening;
-      if (hub.addMember()) return new ShareMember(hub);
+      if (hub.addMember()) return new ShareMember(hub, takeControl);
       if (this.#hubs.get(key) === entry) this.#hubs.delete(key);
     }
     throw backendClosed(false);
