@@ -1,5 +1,5 @@
 /**
- * `npx tsx scripts/fuzz-rfb.mts [--inputs 1000000] [--seed 15] [--workers 2] [--roles client,server,serverInit,clientFilter]`
+ * `npx tsx scripts/fuzz-rfb.mts [--inputs 1000000] [--seed 15] [--workers 2] [--roles client,server,serverInit,clientFilter,serverFramer]`
  *
  * The RFB engines' fuzz run (issue 15) outside vitest, for figures to quote: the same generator,
  * invariants and oracle as test/rfb/fuzz-million.test.ts. Prints one JSON object to stdout (inputs,
@@ -15,7 +15,7 @@ const { values } = parseArgs({
     inputs: { type: 'string', default: '1000000' },
     seed: { type: 'string', default: '15' },
     workers: { type: 'string', default: '2' },
-    roles: { type: 'string', default: 'client,server,serverInit,clientFilter' },
+    roles: { type: 'string', default: 'client,server,serverInit,clientFilter,serverFramer' },
   },
 });
 

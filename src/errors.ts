@@ -102,6 +102,9 @@ export const ERROR_CODES = {
   SESSION_ERR_BUSY: { httpStatus: 409, wsClose: 4409, reason: 'Another console session is open for this machine - close it first' },
   SESSION_ERR_TARGET_BUSY: { httpStatus: 409, wsClose: 4409, reason: 'This console already has the maximum number of viewers - try again later' },
   SESSION_ERR_SHUTDOWN: { httpStatus: 503, wsClose: 1001, reason: 'The console service is restarting' },
+  // Shared consoles (src/proxy/share).
+  SESSION_ERR_SHARED_SLOW: { httpStatus: 429, wsClose: 4002, reason: 'This browser could not keep up with the shared console' },
+  SESSION_ERR_SHARED_PIXEL_FORMAT: { httpStatus: 400, wsClose: 4003, reason: 'This viewer asked for a pixel format other than the shared console uses' },
 
   // Reconnect grants (src/proxy/reconnect.ts).
   RECONNECT_ERR_INVALID: { httpStatus: 403, wsClose: 4403, reason: 'This console cannot be reopened automatically - open it again from your cloud' },

@@ -94,8 +94,8 @@ export type Reconnectable = {
 
 /**
  * What authorizing a session yields: where to connect, what to undo when it ends, who issued its
- * token (audit), what the browser may do (its profile's policy, narrowed by its token), and
- * whether its token asked for a recording.
+ * token (audit), what the browser may do (its profile's policy, narrowed by its token), whether
+ * its token asked for a recording, and whether its viewer takes control of a shared console.
  */
 export type Authorized = {
   target: ResolvedTarget;
@@ -106,6 +106,8 @@ export type Authorized = {
   reconnectable?: Reconnectable;
   /** The token asks for the session to be recorded (on top of its profile's `record`, never instead). */
   record?: boolean;
+  /** On a shared console, this viewer takes control on joining (token `control`). */
+  takeControl?: boolean;
 };
 
 /**

@@ -13,13 +13,14 @@ import { tokenStoreConfig } from './token-store-config.js';
 import { openAudit } from './serve.js';
 
 export const TOKEN_USAGE = `Usage: vncgate token create (--target HOST:PORT [--profile NAME] | --node UUID|NAME) [--ttl SECONDS] [--count N]
-                            [--view-only] [--clipboard none|to-browser|to-remote|both] [--max-clipboard-bytes N] [--record] [--config FILE]
+                            [--view-only] [--clipboard none|to-browser|to-remote|both] [--max-clipboard-bytes N] [--record] [--control] [--config FILE]
        vncgate token revoke TOKEN [--config FILE]
 
 create  mints single-use console tokens in the configured Redis and prints one JSON object
         {"token", "url", "expiresAt"} per line (N lines with --count). A --target must be
         allowed by backends.allowedTargets (a name is resolved and every address checked).
         --view-only, --clipboard and --max-clipboard-bytes narrow the profile's policy (never widen it).
+        --control: on a shared console (profile sharing: true), this link's viewer takes control on joining.
 revoke  deletes a token; prints {"revoked": true|false}.
 `;
 
@@ -39,6 +40,7 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
       clipboard: { type: 'string' },
       'max-clipboard-bytes': { type: 'string' },
       record: { type: 'boolean' },
+      control: { type: 'boolean' },
       config: { type: 'string' },
     },
   });
@@ -75,6 +77,7 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
     }
     if (!request) throw new Error('unreachable: create without a request');
     const { target, ttl, count, policy } = request;
+    const control = values.control === true;
     // The same check as the token API's (the serving processes check again at connect time).
     if (target.kind === 'static') {
       await allowedAddresses(target.host, target.port, { policy: config.targetPolicy, timeoutMs: config.raw.session.connectTimeoutMs });
@@ -85,7 +88,7 @@ export async function tokenCommand(argv: string[], io: CliIo): Promise<number> {
     // Large counts go in batches the store accepts in one round trip.
     for (let left = count; left > 0; ) {
       const n = Math.min(left, 1000);
-      const issued = await tokens.issueMany(target, ttl, n, { issuedBy: issuer, policy, record: values.record === true });
+      const issued = await tokens.issueMany(target, ttl, n, { issuedBy: issuer, policy, record: values.record === true, control });
       audit.write('token.issued', { ...tokenIssuedEvent(issuer, null, target, ttl, issued), record: values.record === true });
       for (const t of issued) io.out({ token: t.token, url: consoleUrl(base, t.token), expiresAt: t.expiresAt });
       left -= n;

@@ -30,6 +30,8 @@ export const PROFILE_SCHEMA = {
     allowAnonymousTls: { type: 'boolean', default: false },
     /** Overrides limits.sessionsPerTarget for targets of this profile. */
     sessionsPerTarget: { type: 'integer', minimum: 0, maximum: 1_000 },
+    /** Sessions for the same endpoint share one backend connection (src/proxy/share, README "Shared consoles"). */
+    sharing: { type: 'boolean', default: false },
     /** Enforced in the relay: keys, pointer, clipboard writes, resize and power requests are dropped. */
     viewOnly: { type: 'boolean', default: false },
     /** Which way clipboard text may travel ("to-browser": from the console to the person). */

@@ -99,6 +99,8 @@ export function resolveConfig(raw: RawConfig, source: string | null, purpose: Lo
     const key = p.keyFile !== undefined ? readFile(`${where}.keyFile`, p.keyFile) : null;
     if (!p.verifyHostname) hostnameCheckDisabled.push(name);
     if (p.record && raw.recordings.dir === null) problems.push(`${where}: record needs recordings.dir`);
+    // A shared console's viewers read the hub's stream, which no recorder taps: refuse rather than record nothing.
+    if (p.record && p.sharing) problems.push(`${where}: record and sharing cannot both be on (shared consoles are not recorded)`);
     profiles.set(name, {
       security: p.security,
       ...(password ? { password: firstLine(password) } : {}),

@@ -196,6 +196,8 @@ export const CONFIG_SCHEMA = {
          * moment the endpoint accepts authentication (one round trip sooner); or the browser's own.
          */
         clientInit: { type: 'string', enum: ['shared', 'exclusive', 'browser'], default: 'shared' },
+        /** Bytes queued toward one viewer of a shared console above which that viewer is ended (SESSION_ERR_SHARED_SLOW). */
+        sharedViewerQueueBytes: { type: 'integer', minimum: 65_536, maximum: 268_435_456, default: 16_777_216 },
       },
     },
     /** Connection and abuse limits, on by default (the front end faces the internet). */

@@ -114,3 +114,19 @@ export async function connectBackend(opts: ConnectOptions): Promise<BackendConne
 export function targetConnectOptions(target: ResolvedTarget): Pick<ConnectOptions, 'host' | 'port' | 'security' | 'tunnelPath' | 'policy'> {
   return { host: target.host, port: target.port, security: target.security, tunnelPath: target.tunnelPath ?? null, policy: target.policy ?? null };
 }
+
+/** connectBackend for an authorized target within the session deadlines (sessions and shared consoles). */
+export function connectTarget(
+  target: ResolvedTarget,
+  limits: { connectTimeoutMs: number; handshakeTimeoutMs: number },
+  opts: Pick<ConnectOptions, 'log' | 'onConnected'> & { signal?: AbortSignal | undefined },
+): Promise<BackendConnection> {
+  return connectBackend({
+    ...targetConnectOptions(target),
+    connectTimeoutMs: limits.connectTimeoutMs,
+    handshakeTimeoutMs: limits.handshakeTimeoutMs,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
+    ...(opts.onConnected ? { onConnected: opts.onConnected } : {}),
+  });
+}

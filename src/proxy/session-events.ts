@@ -42,6 +42,8 @@ export type SessionEndedInfo = {
   piped: boolean;
   /** The WebSocket close code: the browser's when it closed, else the one vncgate sent. */
   wsCloseCode: number;
+  /** A viewer of a shared console (share/registry.ts ShareSummary). */
+  shared?: { viewersAtJoin: number; hadControl: boolean; controlMs: number; peakViewers: number };
   /** Messages the view-only/clipboard policy dropped (counts only); absent when nothing was filtered. */
   dropped?: DroppedMessages;
 };
@@ -130,6 +132,7 @@ export function createSessionEvents(metrics: Metrics, audit: AuditLog, opts: { i
         closedBy: info.closedBy,
         code: info.code,
         wsCloseCode: info.wsCloseCode,
+        ...(info.shared ? { shared: { ...info.shared } } : {}),
         ...(info.dropped !== undefined ? { dropped: { ...info.dropped } } : {}),
       });
     },

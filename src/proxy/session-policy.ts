@@ -22,10 +22,13 @@ export type DroppedMessages = { input: number; clipboard: number; other: number 
  */
 export class SessionPolicy {
   #filter: ClientMessageFilter | null = null;
+  /** The policy as authorized (a shared console's viewer enforces it itself); undefined until then or without one. */
+  policy: ClientMessagePolicy | undefined;
 
   /** Sets the policy (once, after authorization) and tells the page. */
   apply(policy: ClientMessagePolicy | undefined, control: ControlChannel): void {
     if (policy === undefined) return;
+    this.policy = policy;
     const rules = resolveClientMessagePolicy(policy);
     this.#filter = rules.unrestricted ? null : new ClientMessageFilter(policy);
     control.send({

@@ -10,6 +10,7 @@ import type { SessionEvents, SessionFacts } from './session-events.js';
 import { isOrdinaryEnd } from './session-faults.js';
 import type { SessionGrant } from './reconnect.js';
 import type { Initialised } from './session-init.js';
+import type { ShareSummary } from './share/registry.js';
 import { reportedPolicy, type DroppedMessages, type ReportedPolicy } from './session-policy.js';
 
 export type SessionEnd = {
@@ -22,6 +23,8 @@ export type SessionEnd = {
   bytesToBackend: number;
   /** It reached piping. */
   piped: boolean;
+  /** A viewer of a shared console: how many watched when it joined, whether it had control. */
+  shared?: ShareSummary;
 };
 
 /**
@@ -137,6 +140,7 @@ export class SessionReport {
       ...(end.browserCode !== undefined ? { browserCloseCode: end.browserCode } : {}),
       ...(e && end.closedBy !== 'browser' ? { reason: e.message } : {}),
       ...(this.target ? { target: this.target.label } : {}),
+      ...(end.shared ? { shared: end.shared } : {}),
       ...(dropped !== undefined ? { dropped } : {}),
     };
     const ordinary = isOrdinaryEnd(code);

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Recordings } from '../record/index.js';
 import type { Authorize, StartedAuthorization } from '../target.js';
 import type { SessionGrant } from './reconnect.js';
+import type { ShareRegistry } from './share/registry.js';
 import type { SessionEvents } from './session-events.js';
 import type { ClientInitMode } from './session-init.js';
 import type { ConsoleSession } from './session.js';
@@ -18,6 +19,8 @@ export type SessionLimits = {
   highWaterMarkBytes: number;
   /** ClientInit toward the endpoint: vncgate's own (shared/exclusive, sent at once) or the browser's. */
   clientInit: ClientInitMode;
+  /** Bytes queued toward one viewer of a shared console above which it is ended. */
+  sharedViewerQueueBytes?: number;
 };
 
 /** What a console session is built with (session.ts). */
@@ -36,4 +39,6 @@ export type SessionDeps = {
   grant?: SessionGrant | null;
   /** Opens the recorder of a session its profile or token says to record (record/). */
   recordings?: Recordings | null;
+  /** Shared consoles (profiles with `sharing: true`); absent: every session has its own connection. */
+  share?: ShareRegistry;
 };

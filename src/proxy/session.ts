@@ -1,20 +1,23 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import { toVncgateError, type VncgateError } from '../errors.js';
+import type { ResolvedTarget } from '../target.js';
 import { runRelease, SessionAuthorization } from './authorization/index.js';
 import { ControlChannel } from './control-channel.js';
-import { connectBackend, exchangeInit, targetConnectOptions, type BackendConnection } from './backend-connector.js';
+import { connectTarget, exchangeInit, type BackendConnection } from './backend-connector.js';
 import type { ReadBuffer } from './read-buffer.js';
 import { Relay } from './relay.js';
 import { BrowserHandshake } from './browser-handshake.js';
 import { backendClosed, backendSocketError, browserPingFlood, browserWebSocketError, isDeadline } from './session-faults.js';
 import { SessionPolicy } from './session-policy.js';
 import { SessionReport } from './session-report.js';
+import type { ShareMember, ShareRegistry } from './share/registry.js';
+import { OPEN_POLICY, type SharedViewer } from './share/viewer.js';
 import type { SessionDeps, SessionLimits, SessionStatus } from './session-types.js';
+import { closeBrowser, releaseUpgradeRequest } from './ws-socket.js';
 
 export type { SessionDeps };
-import { releaseUpgradeRequest } from './ws-socket.js';
 
 /**
  * One console session: browser WebSocket ⇄ vncgate ⇄ console endpoint, its states and their
@@ -43,7 +46,10 @@ export class ConsoleSession {
   /** The browser's side until piping: its RFB handshake and ClientInit. */
   readonly #browser: BrowserHandshake;
   /** Owns both sockets' data paths once piping. */
-  #relay: Relay | null = null;
+  #relay: Relay | SharedViewer | null = null;
+  /** Shared consoles, and this session's hold on one (if its profile shares). */
+  readonly #share: ShareRegistry | null;
+  #member: ShareMember | null = null;
   #handshakeTimer: NodeJS.Timeout | null = null;
   #closeError: VncgateError | null = null;
   /** vncgate's text frames to its own console page (a no-op toward stock noVNC). */
@@ -58,6 +64,7 @@ export class ConsoleSession {
     this.#limits = deps.limits;
     this.#onClosed = deps.onClosed;
     this.#browserTls = deps.browserTls === true;
+    this.#share = deps.share ?? null;
     this.#authorization = new SessionAuthorization(deps.authorize);
     this.id = this.#authorization.sessionId;
     this.#abort = this.#authorization.abort;
@@ -136,30 +143,19 @@ export class ConsoleSession {
       const abort = this.#abort;
       this.#authorization = null;
       if (!authorization || !abort) throw new Error('session started twice');
-      const { target, release, policy } = await this.#report.authorized(authorization.result());
+      const { target, release, policy, takeControl } = await this.#report.authorized(authorization.result());
       this.#release = release ?? null;
       this.#policy.apply(policy, this.control);
-      if (this.#isEnding()) {
-        this.#runRelease();
-        return;
-      }
+      if (this.#isEnding()) return this.#runRelease();
       this.#setStatus('connecting');
-      const conn = await connectBackend({
-        ...targetConnectOptions(target),
-        connectTimeoutMs: this.#limits.connectTimeoutMs,
-        handshakeTimeoutMs: this.#limits.handshakeTimeoutMs,
-        signal: abort.signal,
-        log: this.#report.log,
-        onConnected: () => {
-          this.#report.phase('connect');
-          this.#setStatus('handshaking');
-        },
-      });
+      const onConnected = (): void => {
+        this.#report.phase('connect');
+        this.#setStatus('handshaking');
+      };
+      if (this.#share?.sharing(target)) return await this.#joinShared(target, onConnected, takeControl === true);
+      const conn = await connectTarget(target, this.#limits, { signal: abort.signal, log: this.#report.log, onConnected });
       this.#report.phase('backend_handshake');
-      if (this.#isEnding()) {
-        conn.socket.destroy();
-        return;
-      }
+      if (this.#isEnding()) return void conn.socket.destroy();
       this.#backend = conn.socket;
       this.#backendInfo = conn;
       this.#reads = conn.reads;
@@ -170,6 +166,16 @@ export class ConsoleSession {
     } catch (err) {
       this.fail(toVncgateError(err));
     }
+  }
+
+  /** A shared console: the connection is the hub's (opened by the first session); ServerInit comes from it. */
+  async #joinShared(target: ResolvedTarget, onConnected: () => void, takeControl: boolean): Promise<void> {
+    const member = (this.#member = await this.#share!.join(target, onConnected, takeControl));
+    if (this.#isEnding()) return member.leave();
+    this.#report.phase('backend_handshake');
+    this.#backendInfo = member.hub.connection;
+    this.#browser.accept();
+    this.#browser.fromEndpoint(Buffer.alloc(0), Buffer.alloc(0), member.hub.init);
   }
 
   /**
@@ -192,21 +198,26 @@ export class ConsoleSession {
   #startPiping(): void {
     const backend = this.#backend;
     const info = this.#backendInfo;
-    if (!backend || !info) throw new Error('piping without a backend');
+    if ((!backend && !this.#member) || !info) throw new Error('piping without a backend');
     const init = this.#browser.take();
     if (this.#handshakeTimer) clearTimeout(this.#handshakeTimer);
     this.#handshakeTimer = null;
     this.#abort = null;
     this.#setStatus('piping');
     this.#ws.off('message', this.#browser.onMessage);
-    const relay = new Relay(this.#ws, backend, this.#reads, {
-      highWaterMarkBytes: this.#limits.highWaterMarkBytes,
-      browserTls: this.#browserTls,
-      onBrowserFault: (e) => this.fail(e),
-      onBrowserText: (data) => this.control.receive(data),
-      filter: this.#policy.filter,
-      tap: this.#report.recorder(init.init),
-    });
+    const onBrowserFault = (e: VncgateError): void => this.fail(e);
+    const onBrowserText = (data: RawData): VncgateError | null => this.control.receive(data);
+    // A shared console's viewer is not recorded (the hub's stream is not this browser's alone).
+    const relay = this.#member
+      ? this.#member.pipe(this.#ws, { policy: this.#policy.policy ?? OPEN_POLICY, onFault: onBrowserFault, onEnd: (e) => this.#close(e, 'backend'), onBrowserText, control: this.control })
+      : new Relay(this.#ws, backend!, this.#reads, {
+          highWaterMarkBytes: this.#limits.highWaterMarkBytes,
+          browserTls: this.#browserTls,
+          onBrowserFault,
+          onBrowserText,
+          filter: this.#policy.filter,
+          tap: this.#report.recorder(init.init),
+        });
     this.#relay = relay;
     relay.start(init.serverInit, init.browserTrailing);
     this.#report.started(info, init);
@@ -229,9 +240,7 @@ export class ConsoleSession {
     return this.#backend?.writableLength ?? 0;
   }
 
-  readonly #onBrowserClose = (code: number): void => {
-    this.#close(null, 'browser', code);
-  };
+  readonly #onBrowserClose = (code: number): void => this.#close(null, 'browser', code);
 
   readonly #onBrowserError = (err: Error): void => {
     this.#report.log.warn({ err: { message: err.message, code: (err as { code?: unknown }).code } }, 'browser WebSocket error');
@@ -286,16 +295,10 @@ export class ConsoleSession {
     this.#abort?.abort();
     this.#relay?.stop();
     this.#backend?.destroy();
+    this.#member?.leave();
     const ws = this.#ws;
     ws.off('message', this.#browser.onMessage);
-    if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) {
-      const e = this.#closeError;
-      // Close frames carry at most 123 bytes of reason; ours are short ASCII.
-      if (e) ws.close(e.wsClose, e.publicReason.slice(0, 120));
-      else ws.close(1000);
-      // A browser that does not complete the closing handshake is cut off.
-      setTimeout(() => ws.terminate(), 5_000).unref();
-    }
+    closeBrowser(ws, this.#closeError);
     this.#runRelease();
     this.#setStatus('closed');
     this.#report.ended({
@@ -305,6 +308,7 @@ export class ConsoleSession {
       bytesToBrowser: this.bytesToBrowser,
       bytesToBackend: this.bytesToBackend,
       piped: this.#relay !== null,
+      ...(this.#member ? { shared: this.#member.summary() } : {}),
     }, this.#policy.dropped());
     this.#onClosed(this);
   }

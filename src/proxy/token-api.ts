@@ -47,7 +47,7 @@ export function registerTokenApi(app: FastifyInstance, deps: TokenApiDeps): void
     if (!lifecycle.accepting) return sendError(reply, lifecycle.refusal('token request'));
     try {
       const claims = await verifyJwt(firstHeader(req.headers.authorization));
-      const { target, ttlSeconds, count, policy, record = false } = parseTokenRequest(req.body, {
+      const { target, ttlSeconds, count, policy, record = false, control } = parseTokenRequest(req.body, {
         defaultTtlSeconds: config.raw.tokens.defaultTtlSeconds,
         ironic: resolvers.ironic !== null,
         hasProfile: (name) => resolvers.static.hasProfile(name),
@@ -57,7 +57,7 @@ export function registerTokenApi(app: FastifyInstance, deps: TokenApiDeps): void
       if (target.kind === 'static') await checkPolicy(target, claims.sub, req.log);
       const base = config.publicUrl ?? `${origins.ownOrigin(req) ?? `${scheme}://localhost`}/`;
       const issuer = tokenIssuer('api', claims);
-      const extras = { issuedBy: issuer, policy, record };
+      const extras = { issuedBy: issuer, policy, record, control };
       const issued = count === undefined ? [await tokens.issue(target, ttlSeconds, extras)] : await tokens.issueMany(target, ttlSeconds, count, extras);
       audit.write('token.issued', { ...tokenIssuedEvent(issuer, config.raw.audit.includeClientAddress ? req.ip : null, target, ttlSeconds, issued), record });
       req.log.info({ sub: claims.sub, target: describeTarget(target), count: issued.length, ttlSeconds }, 'console tokens issued');

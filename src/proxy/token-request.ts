@@ -11,6 +11,8 @@ export type TokenRequest = {
   readonly policy: PolicyNarrowing | undefined;
   /** The issuer asks for a recording (issue 18). */
   readonly record?: true;
+  /** On a shared console, the token's viewer takes control on joining. */
+  readonly control?: true;
 };
 
 export type TokenRequestContext = {
@@ -20,7 +22,7 @@ export type TokenRequestContext = {
   readonly hasProfile: (name: string) => boolean;
 };
 
-const BODY_KEYS = ['target', 'node', 'profile', 'ttlSeconds', 'count', 'viewOnly', 'clipboard', 'maxClipboardBytes', 'record'] as const;
+const BODY_KEYS = ['target', 'node', 'profile', 'ttlSeconds', 'count', 'viewOnly', 'clipboard', 'maxClipboardBytes', 'record', 'control'] as const;
 const TARGET_KEYS = ['host', 'port'] as const;
 
 /** Longest piece of a client's key echoed back in a message. */
@@ -90,5 +92,13 @@ export function parseTokenRequest(body: unknown, ctx: TokenRequestContext): Toke
   const policy = parsePolicyNarrowing({ viewOnly, clipboard, maxClipboardBytes });
   if (!policy.ok) throw bad(policy.problems.join('; '), policy.problems[0]?.split(' ')[0]);
   if (body.record !== undefined && typeof body.record !== 'boolean') throw bad('record must be true or false', 'record');
-  return { target: parsed.target, ttlSeconds, count, policy: policy.narrowing, ...(body.record === true ? { record: true as const } : {}) };
+  if (body.control !== undefined && typeof body.control !== 'boolean') throw bad('control must be true or false', 'control');
+  return {
+    target: parsed.target,
+    ttlSeconds,
+    count,
+    policy: policy.narrowing,
+    ...(body.record === true ? { record: true as const } : {}),
+    ...(body.control === true ? { control: true as const } : {}),
+  };
 }

@@ -16,6 +16,7 @@ import type { OriginPolicy } from './origin.js';
 import { chooseSubprotocol } from './control-channel.js';
 import { ReconnectGrants, SessionGrant, pageKeyFrom } from './reconnect.js';
 import { ConsoleSession } from './session.js';
+import { ShareRegistry } from './share/registry.js';
 import type { SessionEvents } from './session-events.js';
 import type { SessionRegistry } from './session-registry.js';
 import type { Recordings } from '../record/index.js';
@@ -46,6 +47,11 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
   const { config, tokens, log, registry, origins, lifecycle } = deps;
   const raw = config.raw;
   const limits = raw.session;
+  // Shared consoles only when a profile asks for them: otherwise sessions carry no registry at all.
+  const profiles = raw.backends.profiles;
+  const share = Object.values(profiles).some((p) => p.sharing)
+    ? new ShareRegistry({ sharing: (name) => profiles[name]?.sharing === true, limits, log: log.child({ component: 'share' }) })
+    : undefined;
 
   await app.register(fastifyWebsocket, {
     options: {
@@ -102,6 +108,7 @@ export async function registerConsoleUpgrades(app: FastifyInstance, deps: Upgrad
           ...(deps.events ? { events: deps.events } : {}),
           grant: sessionGrant,
           recordings: deps.recordings ?? null,
+          ...(share ? { share } : {}),
         },
         node !== null ? { node: logSafeNode(node) } : {},
       );

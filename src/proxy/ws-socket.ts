@@ -20,3 +20,15 @@ export function releaseUpgradeRequest(ws: WebSocket): void {
 export function rawSocketOf(ws: WebSocket): Socket | undefined {
   return (ws as unknown as { _socket?: Socket })._socket;
 }
+
+/**
+ * Closes the browser's WebSocket with the code and reason of `error` (1000 when none), unless it
+ * is already closing; a browser that does not complete the closing handshake is cut off after 5 s.
+ */
+export function closeBrowser(ws: WebSocket, error: { wsClose: number; publicReason: string } | null): void {
+  if (ws.readyState !== ws.OPEN && ws.readyState !== ws.CONNECTING) return;
+  // Close frames carry at most 123 bytes of reason; ours are short ASCII.
+  if (error) ws.close(error.wsClose, error.publicReason.slice(0, 120));
+  else ws.close(1000);
+  setTimeout(() => ws.terminate(), 5_000).unref();
+}

@@ -27,13 +27,21 @@ export interface TokenRecord {
   readonly policy?: PolicyNarrowing;
   /** The issuer asked for the session to be recorded (issue 18; only ever adds to the profile's `record`). */
   readonly record?: true;
+  /** On a shared console (issue 18), its viewer takes control on joining. Optional within version 1; anything but `true` refuses the record. */
+  readonly control?: true;
 }
 
 /**
  * What a token may carry besides its target and lifetime, each optional: who issued it, what it
- * narrows in its profile's policy, and whether the issuer asked for a recording.
+ * narrows in its profile's policy, whether the issuer asked for a recording, and whether its viewer
+ * takes control of a shared console.
  */
-export type RecordExtras = { readonly issuedBy?: TokenIssuer | undefined; readonly policy?: PolicyNarrowing | undefined; readonly record?: boolean | undefined };
+export type RecordExtras = {
+  readonly issuedBy?: TokenIssuer | undefined;
+  readonly policy?: PolicyNarrowing | undefined;
+  readonly record?: boolean | undefined;
+  readonly control?: boolean | undefined;
+};
 
 
 /** Longest `sub`/`iss` kept; longer ones are cut (they are informational, and records are bounded). */
@@ -64,7 +72,7 @@ function decodeIssuer(value: unknown): TokenIssuer | undefined {
 export const MAX_RECORD_CHARS = 4096;
 
 export function newRecord(target: ConsoleTarget, issuedAtMs: number, ttlMs: number, extras: RecordExtras = {}): TokenRecord {
-  const { issuedBy, policy, record } = extras;
+  const { issuedBy, policy, record, control } = extras;
   return {
     version: TOKEN_RECORD_VERSION,
     target,
@@ -73,6 +81,7 @@ export function newRecord(target: ConsoleTarget, issuedAtMs: number, ttlMs: numb
     ...(issuedBy ? { issuedBy: tokenIssuer(issuedBy.via, issuedBy) } : {}),
     ...(policy ? { policy: { ...policy } } : {}),
     ...(record === true ? { record: true as const } : {}),
+    ...(control === true ? { control: true as const } : {}),
   };
 }
 
@@ -119,6 +128,7 @@ export function decodeRecord(json: string): RecordDecodeResult {
   const issuedBy = decodeIssuer(r['issuedBy']);
   const policy = decodePolicy(r['policy']);
   if (!policy.ok) return { ok: false, problem: 'record has an invalid policy' };
+  if (r['control'] !== undefined && r['control'] !== true) return { ok: false, problem: 'record has an invalid control' };
   return {
     ok: true,
     record: {
@@ -129,6 +139,7 @@ export function decodeRecord(json: string): RecordDecodeResult {
       ...(issuedBy ? { issuedBy } : {}),
       ...(policy.policy ? { policy: policy.policy } : {}),
       ...(r['record'] === true ? { record: true as const } : {}),
+      ...(r['control'] === true ? { control: true as const } : {}),
     },
   };
 }

@@ -167,6 +167,12 @@ describe('one pass, with suggestions (issue 16)', () => {
     expect(problems.some((p) => p.startsWith('backends.defaultProfile: no profile named "nope"'))).toBe(true);
   });
 
+  it('refuses a profile that is both shared and recorded (a shared console is not recorded)', () => {
+    const profiles = { kvm: { security: ['none'], sharing: true, record: true } };
+    const problems = problemsOf(() => loadConfig({ env: {}, overrides: { tls: { plainHttp: true }, recordings: { dir: dir }, backends: { profiles } } }));
+    expect(problems).toEqual([expect.stringContaining('record and sharing cannot both be on')]);
+  });
+
   it('suggests nothing for a key that resembles no option', () => {
     const problems = problemsOf(() => loadConfig({ env: {}, overrides: { tls: { plainHttp: true }, zzzzqqqq: 1 } }));
     expect(problems).toEqual(['(top level): unknown option "zzzzqqqq"']);

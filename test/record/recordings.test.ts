@@ -44,8 +44,8 @@ const cfg = (over: Partial<RecordingsConfig> = {}): RecordingsConfig => ({
 });
 
 const profiles = {
-  audited: { security: ['none' as const], verifyHostname: true, allowAnonymousTls: false, viewOnly: false, clipboard: 'both' as const, maxClipboardBytes: null, record: true, recordKeys: false },
-  plain: { security: ['none' as const], verifyHostname: true, allowAnonymousTls: false, viewOnly: false, clipboard: 'both' as const, maxClipboardBytes: null, record: false, recordKeys: true },
+  audited: { security: ['none' as const], verifyHostname: true, allowAnonymousTls: false, viewOnly: false, clipboard: 'both' as const, maxClipboardBytes: null, sharing: false, record: true, recordKeys: false },
+  plain: { security: ['none' as const], verifyHostname: true, allowAnonymousTls: false, viewOnly: false, clipboard: 'both' as const, maxClipboardBytes: null, sharing: false, record: false, recordKeys: true },
 };
 
 function recordings(over: Partial<RecordingsConfig> = {}): Recordings {

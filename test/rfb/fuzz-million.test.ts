@@ -10,14 +10,15 @@ import { runFuzz } from './fuzz/run.js';
  * truncated and fed in random chunkings. No engine may throw, hold more than it may, wait on a
  * length it should refuse, or (for unmutated transcripts) do other than the recorded outcome; what
  * follows security must be handed over whole. Issue 18 added the client message filter as a fourth
- * role: generated noVNC message streams under random policies, checked against the policy table. A finding's seed and index regenerate its input
+ * role: generated noVNC message streams under random policies, checked against the policy table;
+ * and the shared console's server message framer as a fifth: generated server streams, checked against the boundaries they were built with. A finding's seed and index regenerate its input
  * (test/rfb/fuzz/stats.ts inputRng). scripts/fuzz-rfb.mts prints the same run as JSON.
  */
 const INPUTS = Number(process.env.FUZZ_INPUTS ?? 1_000_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 15);
 
 describe('fuzz: a million inputs per RFB role', () => {
-  it(`client role, server role, ServerInit reader and client message filter: ${INPUTS} inputs each, no crash, no violation`, async () => {
+  it(`client role, server role, ServerInit reader, client message filter and server message framer: ${INPUTS} inputs each, no crash, no violation`, async () => {
     const figures = await runFuzz({ inputs: INPUTS, seed: SEED, workers: 2 });
     for (const s of figures.roles) {
       console.log(
@@ -36,9 +37,9 @@ describe('fuzz: a million inputs per RFB role', () => {
     for (const heap of figures.workerHeapUsedBytes) expect(heap).toBeLessThan(256 * 2 ** 20);
 
     // The generator must keep reaching every outcome, or the figures above mean less than they say.
-    const [client, server, serverInit, clientFilter] = figures.roles;
+    const [client, server, serverInit, clientFilter, serverFramer] = figures.roles;
     if (INPUTS >= 100_000) {
-      for (const s of [client!, server!, serverInit!, clientFilter!]) {
+      for (const s of [client!, server!, serverInit!, clientFilter!, serverFramer!]) {
         expect(s.established / s.inputs).toBeGreaterThan(0.05);
         expect(s.failed / s.inputs).toBeGreaterThan(0.05);
         expect(s.pending / s.inputs).toBeGreaterThan(0.01);
@@ -59,6 +60,7 @@ describe('fuzz: a million inputs per RFB role', () => {
       expect(server!.codes).toHaveProperty('RFB_ERR_CLIENT_AUTH');
       expect(serverInit!.codes).toHaveProperty('RFB_ERR_LIMIT');
       expect(Object.keys(clientFilter!.codes)).toEqual(['RFB_ERR_CLIENT_PROTOCOL']);
+      expect(serverFramer!.codes).toHaveProperty('RFB_ERR_PROTOCOL');
     }
   }, 600_000);
 });

@@ -12,6 +12,7 @@ import { ConsoleLinkError, readConsoleSettings, RESIZE_MODES, scrubConsoleUrl } 
 import type { ConsoleSettings, ResizeMode } from './params.js';
 import { resizeFallbackText, serverSupportsResize, watchRemoteResize } from './remote-resize.js';
 import { cleanText, decodeRfbText } from './text.js';
+import { mountShareControl } from './share-ui.js';
 import { createToast } from './toast.js';
 
 /** Automatic reconnecting stops after this many attempts in a row that never got connected. */
@@ -44,6 +45,8 @@ interface Attempt {
   resizable: boolean | undefined;
   /** What vncgate said this session may do (its control channel); undefined until it says. */
   policy: PagePolicy | undefined;
+  /** A shared console where another viewer has control (share-ui.ts). */
+  watching?: boolean;
 }
 
 interface Outcome {
@@ -116,7 +119,7 @@ function hideNotice(): void {
  * `view_only=0` cannot undo vncgate's word.
  */
 function isViewOnly(attempt: Attempt | undefined): boolean {
-  return settings?.viewOnly === true || attempt?.policy?.viewOnly === true;
+  return settings?.viewOnly === true || attempt?.policy?.viewOnly === true || attempt?.watching === true;
 }
 
 /** Shows the policy vncgate sent for `attempt`: badge, noVNC's own view-only flag, clipboard panel. */
@@ -224,6 +227,10 @@ function connect(): void {
     const policy = parsePolicy(message);
     if (policy === null) return;
     attempt.policy = policy;
+    applyPolicy(attempt);
+  });
+  mountShareControl(channel, (watching) => {
+    attempt.watching = watching;
     applyPolicy(attempt);
   });
 

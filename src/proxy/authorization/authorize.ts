@@ -170,7 +170,14 @@ function authorizeVncgate(token: string | null, deps: AuthDeps, limiter: Invalid
     if (!anySessionLimit(config)) {
       const record = await tokens.consume(token, { client });
       const resolved = await resolvers.resolve(record.target, signal);
-      return { target: resolved, issuedBy: record.issuedBy, policy: policyFor(config, resolved, record.policy), reconnectable: firstSession(record.target), record: record.record === true };
+      return {
+        target: resolved,
+        issuedBy: record.issuedBy,
+        policy: policyFor(config, resolved, record.policy),
+        reconnectable: firstSession(record.target),
+        record: record.record === true,
+        takeControl: record.control === true,
+      };
     }
     const record = await tokens.peek(token, { client });
     const target = await resolvers.resolve(record.target, signal);
@@ -179,7 +186,7 @@ function authorizeVncgate(token: string | null, deps: AuthDeps, limiter: Invalid
     await tokens.consume(token, { client, slots: slots ?? undefined });
     const policy = policyFor(config, target, record.policy);
     const reconnectable = firstSession(record.target);
-    const grants = { issuedBy: record.issuedBy, policy, reconnectable, record: record.record === true };
+    const grants = { issuedBy: record.issuedBy, policy, reconnectable, record: record.record === true, takeControl: record.control === true };
     return slots ? { target, release: holdSlots(tokens, slots, deps.log), ...grants } : { target, ...grants };
   };
 }

@@ -29,7 +29,7 @@ type WorkerReply = { results: { stats: RoleStats; ms: number }[]; heapUsedBytes:
  * split evenly over worker threads (the engines are pure, so a slice is reproducible alone).
  */
 export async function runFuzz(opts: FuzzOptions): Promise<FuzzFigures> {
-  const roles = opts.roles ?? (['client', 'server', 'serverInit', 'clientFilter'] as const);
+  const roles = opts.roles ?? (['client', 'server', 'serverInit', 'clientFilter', 'serverFramer'] as const);
   const t0 = performance.now();
   const replies = await Promise.all(
     Array.from({ length: opts.workers }, (_, w) => {

@@ -2,7 +2,7 @@ import { LIMITS } from '../../../src/rfb/index.js';
 import { Rng } from './rng.js';
 import type { Decision } from './script.js';
 
-export type Role = 'client' | 'server' | 'serverInit' | 'clientFilter';
+export type Role = 'client' | 'server' | 'serverInit' | 'clientFilter' | 'serverFramer';
 
 /** Something the fuzzer found: enough to reproduce it (`seed` and `index` regenerate the input). */
 export type Finding = { role: Role; seed: number; index: number; kind: 'crash' | 'violation'; message: string; inputHex: string; inputLength: number };

@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { fuzzClientFilter } from './client-filter-role.js';
 import { fuzzClientRole } from './client-role.js';
 import { fuzzServerInit } from './server-init-role.js';
+import { fuzzServerFramer } from './server-framer-role.js';
 import { fuzzServerRole } from './server-role.js';
 import type { Role, RoleStats } from './stats.js';
 
@@ -13,6 +14,7 @@ const RUNNERS: Record<Role, (seed: number, start: number, count: number) => Role
   server: fuzzServerRole,
   serverInit: fuzzServerInit,
   clientFilter: fuzzClientFilter,
+  serverFramer: fuzzServerFramer,
 };
 
 // Engine errors are created by the hundred thousand; their stack traces are never read here, and
