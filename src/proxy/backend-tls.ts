@@ -95,13 +95,18 @@ export function startBackendTls(
     hooks.fail(new VncgateError('BACKEND_ERR_TLS', `TLS setup failed: ${(err as Error).message}`, { cause: err }));
     return null;
   }
+  const onClose = (): void => hooks.fail(new VncgateError('BACKEND_ERR_CLOSED', 'console endpoint closed the connection during TLS'));
   const onTlsError = (err: NodeJS.ErrnoException): void => {
     tlsSocket.off('secureConnect', onSecure);
+    tlsSocket.off('close', onClose);
     const code = tlsErrorCode(err);
     hooks.fail(new VncgateError(code, `TLS with the console endpoint failed: ${err.code ?? ''} ${err.message}`.trim(), { cause: err }));
   };
   const onSecure = (): void => {
     tlsSocket.off('error', onTlsError);
+    // The caller watches the TLS socket from here on; left in place, this listener would keep the
+    // hooks (and through them the RFB engine, which holds the VNC password) alive all session.
+    tlsSocket.off('close', onClose);
     const peer = anonymous ? null : tlsSocket.getPeerCertificate();
     const summary: TlsSummary = {
       protocol: tlsSocket.getProtocol(),
@@ -116,6 +121,6 @@ export function startBackendTls(
   };
   tlsSocket.once('error', onTlsError);
   tlsSocket.once('secureConnect', onSecure);
-  tlsSocket.on('close', () => hooks.fail(new VncgateError('BACKEND_ERR_CLOSED', 'console endpoint closed the connection during TLS')));
+  tlsSocket.once('close', onClose);
   return tlsSocket;
 }

@@ -1,11 +1,18 @@
 import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
+import { connect as netConnect, createServer as createNetServer, type AddressInfo } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log.js';
 import { createNova } from '../../src/nova/index.js';
 import { buildServer, type VncgateServer } from '../../src/proxy/server.js';
 import { MemoryTokenStore } from '../../src/tokens/index.js';
+import { RfbClientHandshake } from '../../src/rfb/index.js';
+import { runHandshake } from '../../src/proxy/backend-handshake.js';
+import { tcpConnect } from '../../src/proxy/backend-tcp.js';
+import { ReadBuffer } from '../../src/proxy/read-buffer.js';
 import { getTestPki, type TestPki } from '../support/pki.js';
 import { stopAll } from '../support/proc.js';
 import { wsRfbConnect } from '../support/ws-rfb-client.js';
@@ -39,6 +46,20 @@ async function proxy(profile: Record<string, unknown>): Promise<VncgateServer> {
   const srv = await buildServer({ config, tokens, log: createLogger({ level: 'silent' }), nova: createNova(config) });
   servers.push(srv);
   return srv;
+}
+
+/** How many 'close' listeners a TLSSocket over a connected TCP socket has before any code of ours touches it. */
+async function nodeOwnCloseListeners(): Promise<number> {
+  const idle = createNetServer((s) => s.destroy());
+  await new Promise<void>((r) => idle.listen(0, '127.0.0.1', r));
+  const tcp = netConnect((idle.address() as AddressInfo).port, '127.0.0.1');
+  await once(tcp, 'connect');
+  const t = tlsConnect({ socket: tcp, rejectUnauthorized: false });
+  t.on('error', () => undefined);
+  const n = t.listenerCount('close');
+  t.destroy();
+  await new Promise<void>((r) => idle.close(() => r()));
+  return n;
 }
 
 function novaToken(port: number): string {
@@ -77,6 +98,21 @@ describe('VeNCrypt X509None toward the console endpoint, through the proxy', () 
     const viaToken = await wsRfbConnect(`ws://${srv.addresses[0]}/websockify?token=${t.token}`);
     expect(viaToken).toMatchObject({ ok: true, init: { name: 'compute-x509' } });
     if (viaToken.ok) viaToken.ws.close();
+  });
+
+  it('once TLS is up, the upgrade leaves no close listener on the TLS socket (it would keep the engine, and its password, alive for the whole session)', async () => {
+    const security = { security: ['vencrypt-x509none'] as const, tls: { ca: pki.ca.cert.pem, cert: pki.client.cert.pem, key: pki.client.key.pem } };
+    const raw = await tcpConnect('127.0.0.1', good.port, 5_000, undefined, new ReadBuffer(), null);
+    const engine = new RfbClientHandshake(security);
+    const out = await runHandshake(raw, engine, '127.0.0.1', { port: good.port, security, handshakeTimeoutMs: 5_000 });
+    try {
+      expect(out.tls).not.toBeNull();
+      expect(out.socket).not.toBe(raw);
+      // What Node's TLSSocket itself listens with, wrapping a connected socket; anything beyond is ours.
+      expect(out.socket.listenerCount('close')).toBe(await nodeOwnCloseListeners());
+    } finally {
+      out.socket.destroy();
+    }
   });
 
   it('without the CA the user is told the certificate is untrusted (no crash, other sessions fine)', async () => {
