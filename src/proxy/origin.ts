@@ -65,7 +65,9 @@ export class OriginPolicy {
     }
     const o = normalizeOrigin(origin);
     if (o !== null && (o === this.ownOrigin(req) || this.#allowed.has(o))) return;
-    req.log.warn({ origin: logSafeOrigin(origin), path: requestLogPath(req) }, 'WebSocket request from a foreign origin refused');
-    await sendError(reply, new VncgateError('HTTP_ERR_ORIGIN', `origin ${origin} is not allowed`));
+    // The header is the client's to fill (it may carry a token-like string): its safe form only.
+    const safe = logSafeOrigin(origin);
+    req.log.warn({ origin: safe, path: requestLogPath(req) }, 'WebSocket request from a foreign origin refused');
+    await sendError(reply, new VncgateError('HTTP_ERR_ORIGIN', `origin ${safe} is not allowed`));
   }
 }

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consoleUrl } from '../../src/proxy/console-url.js';
 import type { VncgateServer } from '../../src/proxy/server.js';
@@ -128,6 +130,22 @@ describe('WebSocket console route', () => {
     const r = await wsRfbConnect(`ws://${srv.addresses[0]}/websockify?token=${t.token}`, { origin: base });
     expect(r.ok).toBe(true);
     if (r.ok) r.ws.close();
+  });
+
+  it('the 403 for a foreign Origin does not echo a token-like Origin back (only its log-safe form)', async () => {
+    const secret = 'A'.repeat(43);
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = httpRequest(`${base}/websockify`, {
+        headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64'), origin: `https://${secret}.evil.test` },
+      });
+      req.on('response', resolve).on('upgrade', () => reject(new Error('upgraded'))).on('error', reject).end();
+    });
+    let body = '';
+    for await (const c of res) body += String(c);
+    expect(res.statusCode).toBe(403);
+    expect(JSON.parse(body)).toMatchObject({ error: { code: 'HTTP_ERR_ORIGIN' } });
+    expect(body).not.toContain(secret);
+    expect(body).toContain('[redacted]');
   });
 
   it('accepts configured origins and the own origin; any path carrying a token', async () => {
