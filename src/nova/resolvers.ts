@@ -38,6 +38,12 @@ export interface NovaTokenLookup {
   close(): Promise<void>;
 }
 
+/** `v` as a TCP port (an integer 1..65535, or its decimal digits), else null. */
+function tcpPort(v: number | string): number | null {
+  const n = typeof v === 'number' ? v : /^[0-9]{1,5}$/.test(v) ? Number(v) : NaN;
+  return Number.isInteger(n) && n >= 1 && n <= 65535 ? n : null;
+}
+
 export type NovaApiAuth = { type: 'noauth' } | { type: 'keystone'; session: KeystoneSession };
 
 /** Microversion for GET /os-console-auth-tokens/{token}: 2.31 is the first that accepts noVNC tokens. */
@@ -91,10 +97,12 @@ export class NovaApiLookup implements NovaTokenLookup {
         if (!c || typeof c.host !== 'string' || (typeof c.port !== 'number' && typeof c.port !== 'string') || typeof c.instance_uuid !== 'string') {
           throw new VncgateError('NOVA_ERR_BAD_RESPONSE', 'console auth token without host/port/instance_uuid');
         }
+        const port = tcpPort(c.port);
+        if (port === null) throw new VncgateError('NOVA_ERR_BAD_RESPONSE', `console auth token with a port that is not a TCP port: ${JSON.stringify(String(c.port).slice(0, 16))}`);
         return {
           instanceUuid: c.instance_uuid,
           host: c.host,
-          port: Number(c.port),
+          port,
           internalAccessPath: typeof c.internal_access_path === 'string' && c.internal_access_path !== '' ? c.internal_access_path : null,
           consoleType: null,
           expires: null,
