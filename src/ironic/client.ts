@@ -1,6 +1,6 @@
 import { VncgateError } from '../errors.js';
 import type { UpstreamObserver } from '../observe/upstream.js';
-import { httpJson, isKeystoneTransient, isTransportFailure, parseJsonBody, type HttpResponse, type KeystoneSession, type OpenStackService } from '../openstack/index.js';
+import { abortableSleep, httpJson, isKeystoneTransient, isTransportFailure, parseJsonBody, retryDelayMs, type HttpResponse, type KeystoneSession, type OpenStackService } from '../openstack/index.js';
 import { ironicFault } from './fault.js';
 
 /** How the OpenStack client names Ironic: its metric label and failure codes. */
@@ -114,7 +114,7 @@ export class IronicClient {
     const attempts = method === 'GET' ? 1 + o.retries : 1;
     let lastErr: unknown;
     for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0) await sleep(Math.min(2_000, 200 * 2 ** (attempt - 1)), signal);
+      if (attempt > 0) await abortableSleep(retryDelayMs(attempt), signal);
       try {
         const headers: Record<string, string> = { 'X-OpenStack-Ironic-API-Version': microversion };
         if (o.auth.type === 'http_basic') headers.authorization = `Basic ${Buffer.from(`${o.auth.username}:${o.auth.password}`).toString('base64')}`;
@@ -152,19 +152,4 @@ function ident(node: string): string {
   return encodeURIComponent(node);
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(new VncgateError('SESSION_ERR_SHUTDOWN', 'aborted'));
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(new VncgateError('SESSION_ERR_SHUTDOWN', 'aborted'));
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-export { sleep as abortableSleep };
+export { abortableSleep };

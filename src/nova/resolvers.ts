@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { VncgateError } from '../errors.js';
 import { parseCellDbUrl, type CellDb } from '../config/index.js';
 import { timed, type UpstreamObserver } from '../observe/upstream.js';
-import { httpJson, isKeystoneTransient, isTransportFailure, parseJsonBody, type HttpResponse, type KeystoneSession, type OpenStackService } from '../openstack/index.js';
+import { abortableSleep, httpJson, isKeystoneTransient, retryDelayMs, isTransportFailure, parseJsonBody, type HttpResponse, type KeystoneSession, type OpenStackService } from '../openstack/index.js';
 
 /** How the OpenStack client names Nova's API: its metric label and failure codes. */
 const NOVA: OpenStackService = { service: 'nova', unreachable: 'NOVA_ERR_UNREACHABLE', timeout: 'NOVA_ERR_TIMEOUT', badResponse: 'NOVA_ERR_BAD_RESPONSE' };
@@ -67,6 +67,8 @@ export class NovaApiLookup implements NovaTokenLookup {
     const o = this.#opts;
     let last: unknown;
     for (let attempt = 0; attempt <= o.retries; attempt++) {
+      // Back off as the Ironic client does: a Nova API that just failed is given a moment.
+      if (attempt > 0) await abortableSleep(retryDelayMs(attempt), signal);
       try {
         const send = (base: string, authToken: string): Promise<HttpResponse> =>
           httpJson({

@@ -124,3 +124,24 @@ export function parseJsonBody(res: HttpResponse, what: string, from: OpenStackSe
 export function isTransportFailure(err: unknown, svc: OpenStackService): boolean {
   return err instanceof VncgateError && (err.code === svc.unreachable || err.code === svc.timeout);
 }
+
+/** The pause before retry `attempt` (1, 2, …) of an idempotent OpenStack call: 200 ms, doubling, at most 2 s. */
+export function retryDelayMs(attempt: number): number {
+  return Math.min(2_000, 200 * 2 ** (attempt - 1));
+}
+
+/** Waits `ms`, or rejects with SESSION_ERR_SHUTDOWN as soon as `signal` fires. */
+export function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new VncgateError('SESSION_ERR_SHUTDOWN', 'aborted'));
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(new VncgateError('SESSION_ERR_SHUTDOWN', 'aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -4,5 +4,5 @@
  * resolvers above (ironic/, nova/) never import each other and every error names the service
  * actually called.
  */
-export { httpJson, isTransportFailure, parseJsonBody, type HttpOptions, type HttpResponse, type OpenStackService } from './http.js';
+export { abortableSleep, httpJson, isTransportFailure, retryDelayMs, parseJsonBody, type HttpOptions, type HttpResponse, type OpenStackService } from './http.js';
 export { KeystoneSession, findEndpoint, isKeystoneTransient, type KeystoneCredentials, type KeystoneToken } from './keystone.js';
