@@ -35,17 +35,12 @@ export class RedisLimits {
   }
 
   async renewLease(key: string, owner: string, ttlMs: number): Promise<boolean> {
-    // Compare-and-extend in one step, so a lease that expired and went to someone else stays theirs.
-    const reply = await this.#cmd.run('lease', (client) =>
-      client.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end", 1, this.#keys.lease('lease', key), owner, String(Math.max(1, Math.round(ttlMs)))),
-    );
+    const reply = await this.#cmd.run('lease', () => this.#cmd.script('vncgateRenewLease', this.#keys.lease('lease', key), owner, Math.max(1, Math.round(ttlMs))));
     return reply === 1;
   }
 
   async releaseLease(key: string, owner: string): Promise<void> {
-    await this.#cmd.run('lease', (client) =>
-      client.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end", 1, this.#keys.lease('lease', key), owner),
-    );
+    await this.#cmd.run('lease', () => this.#cmd.script('vncgateReleaseLease', this.#keys.lease('lease', key), owner));
   }
 
   async acquireSlots(request: SlotRequest): Promise<boolean> {

@@ -123,6 +123,19 @@ ${TOO_LATE}
 if redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3], 'NX') then return 1 end
 return 0`,
   },
+  /**
+   * renewLease: KEYS[1]; ARGV[1] owner, ARGV[2] TTL ms. Compare-and-extend in one step, so a lease
+   * that expired and went to someone else stays theirs. 1 renewed, 0 not the owner's.
+   */
+  vncgateRenewLease: {
+    numberOfKeys: 1,
+    lua: `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`,
+  },
+  /** releaseLease: KEYS[1]; ARGV[1] owner. Deletes the lease only if it is still the owner's. */
+  vncgateReleaseLease: {
+    numberOfKeys: 1,
+    lua: `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`,
+  },
   /** acquireSlots: KEYS slot sets; ARGV[1] deadline, ARGV[2] owner, ARGV[3] limit, ARGV[4] TTL ms. 1 taken, BUSY refused. */
   vncgateSlots: {
     lua: `${NOW}

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { isVncgateError } from '../../src/errors.js';
-import { RedisTokenStore, type ConsoleTarget, type SlotRequest } from '../../src/tokens/index.js';
+import { hashToken, RedisTokenStore, type ConsoleTarget, type SlotRequest } from '../../src/tokens/index.js';
 import { useSharedRedis } from '../support/redis-fixture.js';
 import { rejectionCode } from './expect-code.js';
 
@@ -103,6 +103,36 @@ describe('session slots across replicas', () => {
     await eventually(async () => expect(await a.acquireSlots(slots('s2'))).toBe(true), 15_000);
     expect(await a.acquireSlots(slots('s3'))).toBe(true);
     expect(await a.acquireSlots(slots('s4'))).toBe(false);
+  });
+});
+
+/** Calls of `command` (eval, evalsha) the server has counted so far (INFO commandstats). */
+async function commandCalls(command: string): Promise<number> {
+  const info = await redis.admin.info('commandstats');
+  const m = new RegExp(`^cmdstat_${command}:calls=(\\d+)`, 'm').exec(info);
+  return m ? Number(m[1]) : 0;
+}
+
+describe('one-session leases across replicas', () => {
+  it('renew and release act only for the owner, and run as EVALSHA (script text sent at most once)', async () => {
+    const { a, b, prefix } = await replicas();
+    const evalBefore = await commandCalls('eval');
+    const shaBefore = await commandCalls('evalsha');
+    for (let i = 0; i < 10; i++) {
+      const key = `lease-${i}`;
+      expect(await a.acquireLease(key, 'owner', 15_000)).toBe(true);
+      expect(await b.renewLease(key, 'intruder', 60_000)).toBe(false);
+      expect(await b.renewLease(key, 'owner', 60_000)).toBe(true);
+      expect(await redis.admin.pttl(`${prefix}lease:${hashToken(key)}`)).toBeGreaterThan(15_000);
+      await b.releaseLease(key, 'intruder');
+      expect(await a.acquireLease(key, 'other', 15_000)).toBe(false);
+      await b.releaseLease(key, 'owner');
+      expect(await a.acquireLease(key, 'other', 15_000)).toBe(true);
+    }
+    // 10 rounds × (2 renews + 2 releases) by script: without registration all 40 would be EVALs.
+    // With it, at most the first of each (NOSCRIPT fallback) on each of the two connections.
+    expect((await commandCalls('eval')) - evalBefore).toBeLessThanOrEqual(4);
+    expect((await commandCalls('evalsha')) - shaBefore).toBeGreaterThanOrEqual(40);
   });
 });
 
