@@ -33,6 +33,7 @@ const FLOORS: Record<string, number> = {
   'target-policy.ts': 1,
   'ws-frame.ts': 1,
   'proxy-protocol.ts': 1,
+  'client-key.ts': 1,
   'package-root.ts': 1,
 };
 

@@ -1,5 +1,6 @@
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { clientKey } from '../client-key.js';
 import type { Config } from '../config/index.js';
 
 export type ConnectionLimits = Pick<Config['raw']['limits'], 'maxConnections' | 'maxConnectionsPerClient'> & Partial<Pick<Config['raw']['limits'], 'tcpKeepaliveMs'>>;
@@ -26,14 +27,13 @@ export type GuardCounters = {
 };
 
 /**
- * The client address a cap counts against: an IPv4-mapped IPv6 address (a dual-stack `[::]`
- * listener shows IPv4 clients so) is the IPv4 client it stands for. null: the socket has no peer
- * any more (reset before it was accepted).
+ * The client a cap counts against (`clientKey`): IPv4 by address, an IPv4-mapped IPv6 address (a
+ * dual-stack `[::]` listener shows IPv4 clients so) as the IPv4 client it stands for, other IPv6
+ * by its /64. null: the socket has no peer any more (reset before it was accepted).
  */
 export function clientAddress(remoteAddress: string | undefined): string | null {
   if (remoteAddress === undefined || remoteAddress === '') return null;
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(remoteAddress);
-  return mapped ? mapped[1]! : remoteAddress.toLowerCase();
+  return clientKey(remoteAddress);
 }
 
 /** The 4-tuple naming one TCP connection, the same for the raw socket and the TLS socket over it. */

@@ -1,10 +1,11 @@
+import { clientKey } from '../client-key.js';
 import { hashToken } from './token.js';
 import { INVALID_WINDOW_MS, type SlotRequest } from './token-store.js';
 
 /**
  * The session slots and the invalid-link counter of the memory store, with the Redis store's
  * semantics (redis-scripts.ts) inside one process. Synchronous, so each operation is atomic.
- * Addresses are kept by hash, like tokens.
+ * Addresses are counted by `clientKey` (IPv6 by its /64) and kept by hash, like tokens.
  */
 export class MemoryLimits {
   /** Slot key → owner → expiry (epoch ms). */
@@ -68,7 +69,7 @@ export class MemoryLimits {
   }
 
   coolingDown(client: string): boolean {
-    const h = hashToken(client);
+    const h = hashToken(clientKey(client));
     const until = this.#cooling.get(h);
     if (until === undefined) return false;
     if (until > this.#now()) return true;
@@ -77,7 +78,7 @@ export class MemoryLimits {
   }
 
   countInvalid(client: string, allowedPerMinute: number, cooldownMs: number): boolean {
-    const h = hashToken(client);
+    const h = hashToken(clientKey(client));
     const now = this.#now();
     let entry = this.#invalid.get(h);
     if (!entry || entry.windowEndsMs <= now) this.#invalid.set(h, (entry = { count: 0, windowEndsMs: now + INVALID_WINDOW_MS }));

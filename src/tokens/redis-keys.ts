@@ -1,3 +1,4 @@
+import { clientKey } from '../client-key.js';
 import { hashToken } from './token.js';
 
 /**
@@ -61,14 +62,14 @@ export class RedisKeys {
     return this.#cluster ? `${this.#prefix}{lim}:${key}` : `${this.#prefix}lim:${key}`;
   }
 
-  /** An address' invalid-link counter, by the address' hash. */
+  /** A client's invalid-link counter, by the hash of its `clientKey` (IPv6: its /64). */
   bad(client: string): string {
-    return this.#tagged('bad', hashToken(client));
+    return this.#tagged('bad', hashToken(clientKey(client)));
   }
 
-  /** An address' cool-down mark, by the address' hash. */
+  /** A client's cool-down mark, by the hash of its `clientKey` (IPv6: its /64). */
   cool(client: string): string {
-    return this.#tagged('cool', hashToken(client));
+    return this.#tagged('cool', hashToken(clientKey(client)));
   }
 
   /** Single-use claims and one-session leases (always one key per script). */

@@ -42,12 +42,12 @@ function capture(): { lines: Record<string, unknown>[]; log: ReturnType<typeof c
 const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('clientAddress', () => {
-  it('counts an IPv4-mapped IPv6 peer as its IPv4 address, and IPv6 case-insensitively', () => {
+  it('counts an IPv4-mapped IPv6 peer as its IPv4 address, and IPv6 by its /64 (clientKey)', () => {
     expect(clientAddress('::ffff:192.0.2.7')).toBe('192.0.2.7');
     expect(clientAddress('::FFFF:192.0.2.7')).toBe('192.0.2.7');
     expect(clientAddress('192.0.2.7')).toBe('192.0.2.7');
-    expect(clientAddress('2001:DB8::1')).toBe('2001:db8::1');
-    expect(clientAddress('::ffff:c000:207')).toBe('::ffff:c000:207'); // not the dotted form Node reports: left alone
+    expect(clientAddress('2001:DB8::1')).toBe('2001:db8::/64');
+    expect(clientAddress('::ffff:c000:207')).toBe('192.0.2.7');
     expect(clientAddress(undefined)).toBeNull();
   });
 });
@@ -79,6 +79,19 @@ describe('ConnectionGuard (issue 15)', () => {
     expect(g.openFrom('::ffff:10.0.0.1')).toBe(1);
     expect(g.admit(sock('10.0.0.1'))).toBe(true);
     expect(g.size).toBe(3);
+  });
+
+  it('counts two IPv6 addresses of one /64 as one client (a host cannot step around the cap by changing address); another /64 is another client', async () => {
+    const { lines, log } = capture();
+    const g = new ConnectionGuard({ maxConnections: 100, maxConnectionsPerClient: 1 }, log);
+    expect(g.admit(sock('2001:db8:1:2::1'))).toBe(true);
+    const sameNet = sock('2001:db8:1:2:dead:beef:0:2');
+    expect(g.admit(sameNet)).toBe(false);
+    expect(sameNet.destroyed).toBe(true);
+    expect(g.openFrom('2001:db8:1:2::99')).toBe(1);
+    expect(g.admit(sock('2001:db8:1:3::1'))).toBe(true);
+    await flush();
+    expect(lines.find((l) => l.level === 40)).toMatchObject({ refusedClientCap: 1, busiestClient: '2001:db8:1:2::/64' });
   });
 
   it('refuses past the process cap whatever the address; per-client 0 means no per-client cap', () => {

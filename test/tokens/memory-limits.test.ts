@@ -94,6 +94,19 @@ describe('MemoryTokenStore invalid-link cool-down', () => {
     expect(await store.countInvalid('192.0.2.7', 3, 60_000)).toBe(false);
   });
 
+  it('counts IPv6 clients by their /64 and IPv4-mapped IPv6 as IPv4: changing address within them does not get around it', async () => {
+    const store = makeStore();
+    const { token } = await store.issue(target, 600);
+    for (let i = 1; i <= 3; i++) expect(await store.countInvalid(`2001:db8:5:6::${i}`, 3, 60_000)).toBe(false);
+    expect(await store.countInvalid('2001:db8:5:6:ffff::9', 3, 60_000)).toBe(true);
+    expect(await store.coolingDown('2001:db8:5:6:1:2:3:4')).toBe(true);
+    expect(await rejectionCode(store.consume(token, { client: '2001:db8:5:6::77' }))).toBe('TOKEN_ERR_RATE_LIMITED');
+    expect(await store.coolingDown('2001:db8:5:7::1')).toBe(false);
+    for (let i = 0; i < 3; i++) expect(await store.countInvalid('::ffff:192.0.2.10', 3, 60_000)).toBe(false);
+    expect(await store.countInvalid('192.0.2.10', 3, 60_000)).toBe(true);
+    expect(await store.coolingDown('::ffff:192.0.2.10')).toBe(true);
+  });
+
   it('counts in a one-minute window', async () => {
     const store = makeStore();
     for (let i = 0; i < 3; i++) expect(await store.countInvalid('192.0.2.9', 3, 60_000)).toBe(false);

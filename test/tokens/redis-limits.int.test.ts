@@ -154,4 +154,18 @@ describe('invalid links per client address across replicas', () => {
     await eventually(async () => expect(await a.coolingDown('198.51.100.4')).toBe(false), 5_000);
     await expect(b.consume(token, { client: '198.51.100.4' })).resolves.toBeDefined();
   });
+
+  it('counts IPv6 clients by their /64 and IPv4-mapped IPv6 as IPv4, on both replicas', async () => {
+    const { a, b } = await replicas();
+    const { token } = await a.issue(target, 60);
+    for (let i = 1; i <= 2; i++) expect(await (i % 2 ? a : b).countInvalid(`2001:db8:9:9::${i}`, 2, 5_000)).toBe(false);
+    expect(await a.countInvalid('2001:db8:9:9:abcd::1', 2, 5_000)).toBe(true);
+    expect(await b.coolingDown('2001:db8:9:9:1:2:3:4')).toBe(true);
+    expect(await rejectionCode(b.consume(token, { client: '2001:db8:9:9::42' }))).toBe('TOKEN_ERR_RATE_LIMITED');
+    expect(await rejectionCode(a.peek(token, { client: '2001:db8:9:9::43' }))).toBe('TOKEN_ERR_RATE_LIMITED');
+    expect(await a.coolingDown('2001:db8:9:a::1')).toBe(false);
+    for (let i = 0; i < 2; i++) expect(await b.countInvalid('::ffff:198.51.100.9', 2, 5_000)).toBe(false);
+    expect(await a.countInvalid('198.51.100.9', 2, 5_000)).toBe(true);
+    expect(await b.coolingDown('::ffff:198.51.100.9')).toBe(true);
+  });
 });
