@@ -55,6 +55,8 @@ export function registerTokenApi(app: FastifyInstance, deps: TokenApiDeps): void
       // Recording is an audit decision: a token that asks for one on a service that cannot record is refused, not quietly unrecorded.
       if (record && config.raw.recordings.dir === null) throw new VncgateError('RECORDING_ERR_DISABLED', 'record: true needs recordings.dir');
       if (target.kind === 'static') await checkPolicy(target, claims.sub, req.log);
+      // Without publicUrl, the origin the (authenticated) caller addressed: a Host it forges only
+      // misleads its own, uncached answer, and the listen address would give it unusable links.
       const base = config.publicUrl ?? `${origins.ownOrigin(req) ?? `${scheme}://localhost`}/`;
       const issuer = tokenIssuer('api', claims);
       const extras = { issuedBy: issuer, policy, record, control };

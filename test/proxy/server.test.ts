@@ -64,6 +64,40 @@ describe('POST /v1/console-tokens', () => {
     expect(record.target).toEqual({ kind: 'static', host: '127.0.0.1', port: backend.port });
   });
 
+  it('without publicUrl, a link names the host the caller addressed (Host), never an X-Forwarded-Host from an untrusted peer; no-store', async () => {
+    // Kept on purpose (see README, publicUrl): the caller is authenticated and the link is in its
+    // own, uncached answer, so a Host it sends misleads only itself; the listen address would
+    // hand API callers unusable links (a wildcard shows as localhost).
+    const r = await srv.app.inject({
+      method: 'POST',
+      url: '/v1/console-tokens',
+      payload: { target: `127.0.0.1:${backend.port}` },
+      headers: { authorization: `Bearer ${await jwt()}`, host: 'vncgate.example.test:6080', 'x-forwarded-host': 'evil.test' },
+    });
+    expect(r.statusCode).toBe(201);
+    expect(r.headers['cache-control']).toBe('no-store');
+    const body = r.json() as { token: string; url: string };
+    expect(body.url).toBe(consoleUrl('http://vncgate.example.test:6080/', body.token));
+  });
+
+  it('with publicUrl, links name publicUrl whatever Host the caller sends', async () => {
+    const { srv: pub } = await startInProcess({ overrides: { publicUrl: 'https://console.example.test/prefix/' } });
+    try {
+      const r = await pub.app.inject({
+        method: 'POST',
+        url: '/v1/console-tokens',
+        payload: { target: `127.0.0.1:${backend.port}` },
+        headers: { authorization: `Bearer ${await jwt()}`, host: 'evil.test' },
+      });
+      expect(r.statusCode).toBe(201);
+      const body = r.json() as { token: string; url: string };
+      expect(body.url).toBe(consoleUrl('https://console.example.test/prefix/', body.token));
+      expect(body.url).not.toContain('evil.test');
+    } finally {
+      await pub.close();
+    }
+  });
+
   it('issues N tokens with count', async () => {
     const r = await post({ target: { host: '::1', port: 5901 }, count: 3 }, await jwt());
     expect(r.statusCode).toBe(201);
