@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import { formatIpAddress, parseIpAddress } from './target-policy.js';
 
 /**
@@ -17,6 +18,8 @@ const HOST_BITS = BigInt(128 - IPV6_CLIENT_PREFIX_BITS);
  * (lower-cased). Logs keep showing the full address; this is only what is counted.
  */
 export function clientKey(address: string): string {
+  // The common case, as Node reports an IPv4 peer: itself, without parsing it into a number.
+  if (isIPv4(address)) return address;
   const ip = parseIpAddress(address);
   if (ip === null) return address.toLowerCase();
   if (ip.family === 4) return formatIpAddress(ip);
