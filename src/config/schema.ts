@@ -247,6 +247,18 @@ export const CONFIG_SCHEMA = {
         bindTo: { type: 'string', enum: ['address', 'key'], default: 'address' },
       },
     },
+    health: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /**
+         * Whether GET /readyz answers 503 while the token store does not answer. Off: a store
+         * shared by every replica would take them all out of the load balancer at once.
+         */
+        readinessChecksTokenStore: { type: 'boolean', default: false },
+      },
+    },
     shutdown: {
       type: 'object',
       additionalProperties: false,
@@ -443,6 +455,7 @@ export const ENV_OVERRIDES = {
   VNCGATE_API_JWT_AUDIENCE: { path: ['api', 'jwt', 'audience'], parse: 'string' },
   VNCGATE_LOG_LEVEL: { path: ['log', 'level'], parse: 'string' },
   VNCGATE_DRAIN_TIMEOUT_MS: { path: ['shutdown', 'drainTimeoutMs'], parse: 'integer' },
+  VNCGATE_READINESS_CHECKS_TOKEN_STORE: { path: ['health', 'readinessChecksTokenStore'], parse: 'boolean' },
   VNCGATE_METRICS_LISTEN: { path: ['metrics', 'listen'], parse: 'string' },
   VNCGATE_AUDIT_FILE: { path: ['audit', 'file'], parse: 'string' },
   VNCGATE_RECORDINGS_DIR: { path: ['recordings', 'dir'], parse: 'string' },

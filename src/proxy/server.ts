@@ -89,7 +89,7 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   connections.attach(app.server);
   checkOpenFilesLimit({ maxConnections: config.raw.limits.maxConnections, maxSessions: config.raw.session.maxSessions }, log);
   await registerConsoleUpgrades(app, { config, tokens, log, resolvers, nova, registry, origins, lifecycle, connections, events: observe.events, recordings });
-  registerHealth(app, { tokens, registry, lifecycle, connections });
+  registerHealth(app, { tokens, registry, lifecycle, connections, checkTokenStore: config.raw.health.readinessChecksTokenStore });
   registerTokenApi(app, { config, tokens, resolvers, origins, lifecycle, audit: observe.audit });
   registerScreenshotApi(app, { config, resolvers, lifecycle });
   registerRecordingApi(app, { config, recordings, origins, audit: observe.audit });

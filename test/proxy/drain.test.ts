@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
-import { ERROR_CODES } from '../../src/errors.js';
+import { ERROR_CODES, VncgateError } from '../../src/errors.js';
 import { TokenStoreReadiness } from '../../src/proxy/health.js';
 import type { VncgateServer } from '../../src/proxy/server.js';
 import { MemoryTokenStore, type TokenStore } from '../../src/tokens/index.js';
@@ -145,5 +145,41 @@ describe('issue 15: /readyz within a deadline', () => {
     expect(await readiness.check()).toBeNull();
     await store.close();
     expect(await readiness.check()).toMatchObject({ code: 'TOKEN_ERR_STORE_UNAVAILABLE' });
+  });
+});
+
+describe('fleet soak: /readyz and a token store shared by every replica', () => {
+  const down = (): MemoryTokenStore => {
+    const store = new MemoryTokenStore();
+    store.ready = () => Promise.reject(new VncgateError('TOKEN_ERR_STORE_UNAVAILABLE', 'redis down'));
+    return store;
+  };
+  async function readyz(checkTokenStore: boolean | undefined, store: MemoryTokenStore): Promise<{ status: number; body: unknown }> {
+    tokens = store;
+    ({ srv } = await startInProcess({ tokens, ...(checkTokenStore === undefined ? {} : { overrides: { health: { readinessChecksTokenStore: checkTokenStore } } }) }));
+    const r = await srv.app.inject({ url: '/readyz' });
+    return { status: r.statusCode, body: r.json() };
+  }
+
+  it('by default a store outage leaves the replica ready (new consoles get "try again shortly"), and the body names the outage', async () => {
+    expect(await readyz(undefined, down())).toEqual({ status: 200, body: { status: 'ready', tokenStore: 'memory', tokenStoreReady: false, tokenStoreError: 'TOKEN_ERR_STORE_UNAVAILABLE' } });
+  });
+
+  it('with health.readinessChecksTokenStore a store outage answers 503 TOKEN_ERR_STORE_UNAVAILABLE, naming the store', async () => {
+    const r = await readyz(true, down());
+    expect(r.status).toBe(503);
+    expect(r.body).toMatchObject({ error: { code: 'TOKEN_ERR_STORE_UNAVAILABLE' }, tokenStore: 'memory', tokenStoreReady: false });
+  });
+
+  it('with either setting a store that answers is ready, and a drain answers 503 SESSION_ERR_SHUTDOWN', async () => {
+    for (const check of [false, true]) {
+      expect(await readyz(check, new MemoryTokenStore())).toEqual({ status: 200, body: { status: 'ready', tokenStore: 'memory', tokenStoreReady: true } });
+      void srv.drain(1_000);
+      expect((await srv.app.inject({ url: '/readyz' })).json()).toMatchObject({ error: { code: 'SESSION_ERR_SHUTDOWN' } });
+      if (!check) {
+        await srv.close();
+        await tokens.close();
+      }
+    }
   });
 });
