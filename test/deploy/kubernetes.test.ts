@@ -262,8 +262,12 @@ describe('deploy/kubernetes: agreement with vncgate', () => {
     expect(command.slice(0, 1)).toEqual(['sleep']);
     const preStopSeconds = Number(command[1]);
     expect(preStopSeconds).toBeGreaterThanOrEqual(5);
-    const drainSeconds = config.raw.shutdown.drainTimeoutMs / 1000;
+    // The drain's deadline counts from the end of the readiness grace.
+    const drainSeconds = (config.raw.shutdown.readinessGraceMs + config.raw.shutdown.drainTimeoutMs) / 1000;
     expect(pod.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(preStopSeconds + drainSeconds + 5);
+    // preStop already keeps new connections away until the Service has dropped the pod: a readiness
+    // grace on top would only make every pod take longer to stop.
+    expect(config.raw.shutdown.readinessGraceMs).toBe(0);
   });
 
   it('the metrics port is the annotated, named and policy-opened one', () => {

@@ -143,8 +143,8 @@ describe('docker/compose.yaml', () => {
 
   it('gives the container longer to stop than vncgate drains', () => {
     const grace = Number(/^(\d+)s$/.exec(String(vncgate.stop_grace_period))?.[1]);
-    const drainMs = loadConfig({ env: {}, overrides: { tls: { plainHttp: true } } }).raw.shutdown.drainTimeoutMs;
-    expect(grace * 1000).toBeGreaterThan(drainMs);
+    const { readinessGraceMs, drainTimeoutMs } = loadConfig({ env: {}, overrides: { tls: { plainHttp: true } } }).raw.shutdown;
+    expect(grace * 1000).toBeGreaterThan(readinessGraceMs + drainTimeoutMs);
   });
 });
 
