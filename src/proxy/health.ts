@@ -56,11 +56,11 @@ export class TokenStoreReadiness {
 
 /**
  * `GET /healthz` (the process answers: liveness, also while draining) and `GET /readyz` (it takes
- * new sessions: 503 at once on SIGTERM, the readiness grace included). The token store's state is in /readyz's body either
- * way (`tokenStore`, `tokenStoreReady`); it fails readiness only with `checkTokenStore`
- * (health.readinessChecksTokenStore): a store shared by every replica would otherwise take them
- * all out of the load balancer at once, and users would get refused connections instead of
- * vncgate's "try again shortly" (TOKEN_ERR_STORE_UNAVAILABLE).
+ * new sessions: 503 at once on SIGTERM, the readiness grace included). The token store's state
+ * is in /readyz's body either way (`tokenStore`, `tokenStoreReady`); it fails readiness only with
+ * `checkTokenStore` (health.readinessChecksTokenStore): a store shared by every replica would
+ * otherwise take them all out of the load balancer at once, and users would get refused
+ * connections instead of vncgate's "try again shortly" (TOKEN_ERR_STORE_UNAVAILABLE).
  */
 export function registerHealth(
   app: FastifyInstance,
