@@ -1,7 +1,8 @@
 // Container health check: GET /readyz on vncgate's own listener. Exit 0 when it answers 200.
 // The address is VNCGATE_HEALTHCHECK_URL, default https://127.0.0.1:6080/readyz (the image's
 // listen address). The certificate is not checked: this only asks the local process whether it
-// is ready, over the same listener browsers use.
+// is ready, over the same listener browsers use: 503 while draining; a token store outage only
+// with health.readinessChecksTokenStore (README "Shutdown and readiness").
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 

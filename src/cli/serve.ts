@@ -17,8 +17,9 @@ export const SERVE_USAGE = `Usage: vncgate serve [--config FILE] [--listen HOST:
 Runs the console proxy: HTTPS/WSS front end, console page, token API.
 Configuration comes from FILE (or $VNCGATE_CONFIG) and VNCGATE_* environment variables; see the
 README's Configuration section. Prints one JSON line with the bound addresses once listening; logs
-go to stderr. SIGTERM or SIGINT drains: new consoles are refused, open ones keep working for up to
-shutdown.drainTimeoutMs, and the process exits as soon as none is left. A second signal closes
+go to stderr. SIGTERM or SIGINT drains: /readyz answers 503 at once, new consoles are still
+accepted for shutdown.readinessGraceMs (default 0) and refused after it, open ones keep working for
+up to shutdown.drainTimeoutMs more, and the process exits as soon as none is left. A second signal closes
 every session at once. SIGHUP reads the TLS certificate and key again (so do changes to the files,
 unless tls.watchFiles is false): new connections get the new pair, open sessions are untouched, and
 a bad pair is refused with CONFIG_ERR_TLS_RELOAD in the log while the previous one is kept.
@@ -123,7 +124,7 @@ export async function serveCommand(argv: string[], io: CliIo): Promise<number> {
     io.out({ listening: server.addresses, ...(server.proxyProtocolAddresses.length > 0 ? { listeningProxyProtocol: server.proxyProtocolAddresses } : {}), baseUrl: server.baseUrl, ...(server.metricsAddress !== null ? { metrics: server.metricsAddress } : {}) });
     await signals.first;
     const now = signals.second.then((signal) => log.info({ signal }, 'second signal: closing every session now'));
-    await Promise.race([server.drain(config.raw.shutdown.drainTimeoutMs), now]);
+    await Promise.race([server.drain(config.raw.shutdown.drainTimeoutMs, config.raw.shutdown.readinessGraceMs), now]);
     await server.close();
     await tokens.close();
     await audit.close();

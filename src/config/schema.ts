@@ -247,13 +247,33 @@ export const CONFIG_SCHEMA = {
         bindTo: { type: 'string', enum: ['address', 'key'], default: 'address' },
       },
     },
+    health: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /**
+         * Whether GET /readyz answers 503 while the token store does not answer. Off: a store
+         * shared by every replica would take them all out of the load balancer at once.
+         */
+        readinessChecksTokenStore: { type: 'boolean', default: false },
+      },
+    },
     shutdown: {
       type: 'object',
       additionalProperties: false,
       default: {},
       properties: {
-        /** On SIGTERM, how long established sessions keep working before they are closed. */
+        /**
+         * On SIGTERM, how long established sessions keep working before they are closed; counted
+         * from the end of readinessGraceMs.
+         */
         drainTimeoutMs: { type: 'integer', minimum: 0, maximum: 86_400_000, default: 30_000 },
+        /**
+         * On SIGTERM, how long /readyz answers 503 while new consoles and tokens are still accepted,
+         * before the drain begins: the time a load balancer without a preStop hook takes to notice.
+         */
+        readinessGraceMs: { type: 'integer', minimum: 0, maximum: 600_000, default: 0 },
       },
     },
     backends: {
@@ -443,6 +463,8 @@ export const ENV_OVERRIDES = {
   VNCGATE_API_JWT_AUDIENCE: { path: ['api', 'jwt', 'audience'], parse: 'string' },
   VNCGATE_LOG_LEVEL: { path: ['log', 'level'], parse: 'string' },
   VNCGATE_DRAIN_TIMEOUT_MS: { path: ['shutdown', 'drainTimeoutMs'], parse: 'integer' },
+  VNCGATE_READINESS_GRACE_MS: { path: ['shutdown', 'readinessGraceMs'], parse: 'integer' },
+  VNCGATE_READINESS_CHECKS_TOKEN_STORE: { path: ['health', 'readinessChecksTokenStore'], parse: 'boolean' },
   VNCGATE_METRICS_LISTEN: { path: ['metrics', 'listen'], parse: 'string' },
   VNCGATE_AUDIT_FILE: { path: ['audit', 'file'], parse: 'string' },
   VNCGATE_RECORDINGS_DIR: { path: ['recordings', 'dir'], parse: 'string' },

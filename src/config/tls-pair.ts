@@ -18,8 +18,8 @@ export type CertificateSummary = {
 
 export type TlsPairCheck =
   | { ok: true; certificate: CertificateSummary; contextOptions: SecureContextOptions }
-  /** `option`: the tls.* option at fault. */
-  | { ok: false; option: 'certFile' | 'keyFile' | 'ciphers'; problem: string };
+  /** `option`: the tls.* option at fault; `mismatch`: both parse, but the key is another certificate's. */
+  | { ok: false; option: 'certFile' | 'keyFile' | 'ciphers'; problem: string; mismatch?: true };
 
 const DAY_MS = 86_400_000;
 
@@ -48,7 +48,7 @@ export function checkTlsPair(cert: Buffer, key: Buffer, settings: TlsListenerSet
     return { ok: false, option: 'keyFile', problem: encrypted ? 'the key is encrypted; vncgate needs it unencrypted' : `not a PEM private key (${reason(err)})` };
   }
   if (!x509.checkPrivateKey(privateKey)) {
-    return { ok: false, option: 'keyFile', problem: `the key does not belong to the certificate (subject ${oneLine(x509.subject)}, SHA-256 ${x509.fingerprint256})` };
+    return { ok: false, option: 'keyFile', problem: `the key does not belong to the certificate (subject ${oneLine(x509.subject)}, SHA-256 ${x509.fingerprint256})`, mismatch: true };
   }
   const contextOptions: SecureContextOptions = { cert, key, minVersion: settings.minVersion, ...(settings.ciphers !== null ? { ciphers: settings.ciphers } : {}) };
   try {

@@ -1,10 +1,15 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { VncgateError } from '../errors.js';
 import type { SessionRegistry } from './session-registry.js';
 
-/** serving → draining (SIGTERM: no new work, open sessions carry on) → closing (everything ends now). */
-export type LifecyclePhase = 'serving' | 'draining' | 'closing';
+/**
+ * serving → leaving (SIGTERM with shutdown.readinessGraceMs: /readyz says 503 so load balancers
+ * stop sending work, but what still arrives is served) → draining (no new work, open sessions
+ * carry on) → closing (everything ends now).
+ */
+export type LifecyclePhase = 'serving' | 'leaving' | 'draining' | 'closing';
 
 /**
  * Where this process is in its life, in one place: the upgrade path, the token API and /readyz
@@ -18,9 +23,14 @@ export class Lifecycle {
     return this.#phase;
   }
 
-  /** Whether new sessions, tokens and readiness are on offer. */
-  get accepting(): boolean {
+  /** Whether /readyz says ready: serving, and no shutdown begun. */
+  get ready(): boolean {
     return this.#phase === 'serving';
+  }
+
+  /** Whether new sessions and tokens are on offer (also during the readiness grace). */
+  get accepting(): boolean {
+    return this.#phase === 'serving' || this.#phase === 'leaving';
   }
 
   /** Aborted when the server is told to close now (a second signal cuts a drain short). */
@@ -28,9 +38,16 @@ export class Lifecycle {
     return this.#closing.signal;
   }
 
-  /** serving → draining; false if the drain (or the close) had already begun. */
-  beginDrain(): boolean {
+  /** serving → leaving; false if the shutdown had already begun. */
+  beginLeaving(): boolean {
     if (this.#phase !== 'serving') return false;
+    this.#phase = 'leaving';
+    return true;
+  }
+
+  /** serving or leaving → draining; false if the drain (or the close) had already begun. */
+  beginDrain(): boolean {
+    if (!this.accepting) return false;
     this.#phase = 'draining';
     return true;
   }
@@ -47,13 +64,14 @@ export class Lifecycle {
 }
 
 /**
- * Once draining, every HTTP response asks the client to close its connection, so keep-alive
- * connections (load-balancer probes, token API clients) go away as they are used; those idle
- * at the time the drain begins are closed by `drainSessions`.
+ * Once the shutdown has begun (the readiness grace included), every HTTP response asks the client
+ * to close its connection, so keep-alive connections (load-balancer probes, token API clients) go
+ * away as they are used and reconnect elsewhere; those idle at the time the drain begins are
+ * closed by `drainSessions`.
  */
 export function registerDrainHooks(app: FastifyInstance, lifecycle: Lifecycle): void {
   app.addHook('onSend', (_req, reply, payload, done) => {
-    if (!lifecycle.accepting) reply.header('Connection', 'close');
+    if (!lifecycle.ready) reply.header('Connection', 'close');
     done(null, payload);
   });
 }
@@ -69,6 +87,30 @@ export type DrainSummary = {
   cutShort: boolean;
   durationMs: number;
 };
+
+/**
+ * The whole graceful shutdown: first the readiness grace (`graceMs`; /readyz already answers 503,
+ * new consoles and tokens are still served, so those sent by a load balancer that has not yet
+ * noticed still work), then `drainSessions`, whose `timeoutMs` counts from the end of the grace.
+ * `close()` during the grace (a second signal) skips the rest of it.
+ */
+export async function leaveAndDrain(
+  app: FastifyInstance,
+  registry: SessionRegistry,
+  lifecycle: Lifecycle,
+  opts: { timeoutMs: number; graceMs: number },
+  log: Logger,
+): Promise<DrainSummary> {
+  if (opts.graceMs > 0 && !lifecycle.closingSignal.aborted) {
+    log.info(
+      { sessions: registry.size, readinessGraceMs: opts.graceMs, drainBegins: new Date(Date.now() + opts.graceMs).toISOString() },
+      'leaving the load balancer: /readyz answers 503, new consoles and tokens are still accepted until the drain begins',
+    );
+    await sleep(opts.graceMs, undefined, { signal: lifecycle.closingSignal }).catch(() => undefined);
+  }
+  lifecycle.beginDrain();
+  return drainSessions(app, registry, lifecycle, opts.timeoutMs, log);
+}
 
 /**
  * The graceful part of a shutdown: established sessions keep working for up to `timeoutMs` while

@@ -56,16 +56,24 @@ export class TokenStoreReadiness {
 
 /**
  * `GET /healthz` (the process answers: liveness, also while draining) and `GET /readyz` (it takes
- * new sessions: 503 at once once draining, or when the token store does not answer in time).
+ * new sessions: 503 at once on SIGTERM, the readiness grace included). The token store's state
+ * is in /readyz's body either way (`tokenStore`, `tokenStoreReady`); it fails readiness only with
+ * `checkTokenStore` (health.readinessChecksTokenStore): a store shared by every replica would
+ * otherwise take them all out of the load balancer at once, and users would get refused
+ * connections instead of vncgate's "try again shortly" (TOKEN_ERR_STORE_UNAVAILABLE).
  */
-export function registerHealth(app: FastifyInstance, deps: { tokens: TokenStore; registry: SessionRegistry; lifecycle: Lifecycle; connections: ConnectionGuard }): void {
-  const { tokens, registry, lifecycle, connections } = deps;
+export function registerHealth(
+  app: FastifyInstance,
+  deps: { tokens: TokenStore; registry: SessionRegistry; lifecycle: Lifecycle; connections: ConnectionGuard; checkTokenStore: boolean },
+): void {
+  const { tokens, registry, lifecycle, connections, checkTokenStore } = deps;
   const readiness = new TokenStoreReadiness(tokens);
-  app.get('/healthz', async () => ({ status: lifecycle.accepting ? 'ok' : 'draining', sessions: registry.size, connections: connections.size }));
+  app.get('/healthz', async () => ({ status: lifecycle.ready ? 'ok' : 'draining', sessions: registry.size, connections: connections.size }));
   app.get('/readyz', async (_req, reply) => {
-    if (!lifecycle.accepting) return sendError(reply, lifecycle.refusal('readiness'));
+    if (!lifecycle.ready) return sendError(reply, lifecycle.refusal('readiness'));
     const problem = await readiness.check();
-    if (problem) return sendError(reply, problem);
-    return { status: 'ready', tokenStore: tokens.kind };
+    const store = { tokenStore: tokens.kind, tokenStoreReady: problem === null, ...(problem ? { tokenStoreError: problem.code } : {}) };
+    if (problem && checkTokenStore) return reply.code(problem.httpStatus).send({ error: { code: problem.code, message: problem.publicReason }, ...store });
+    return { status: 'ready', ...store };
   });
 }

@@ -8,7 +8,7 @@ import type { NovaTokenLookup } from '../nova/index.js';
 import type { AuditLog, Metrics } from '../observe/index.js';
 import type { TokenStore } from '../tokens/index.js';
 import { TargetResolvers } from './authorization/index.js';
-import { Lifecycle, drainSessions, registerDrainHooks, type DrainSummary } from './drain.js';
+import { Lifecycle, leaveAndDrain, registerDrainHooks, type DrainSummary } from './drain.js';
 import { ConnectionGuard } from './connection-guard.js';
 import { registerHealth } from './health.js';
 import { createHttpApp } from './http-app.js';
@@ -53,12 +53,13 @@ export type VncgateServer = {
   metricsAddress: string | null;
   lifecycle: Lifecycle;
   /**
-   * Graceful shutdown: /readyz, new consoles and the token API are refused at once (the listeners
-   * stay open to say so); open sessions keep working until they end or `timeoutMs` passes, then
-   * the rest are closed with SESSION_ERR_SHUTDOWN. Resolves as soon as no session is left.
-   * Follow with `close()`.
+   * Graceful shutdown: /readyz answers 503 at once; new consoles and the token API are still
+   * served for `graceMs` (default 0), then refused (the listeners stay open to say so); open
+   * sessions keep working until they end or `timeoutMs` (counted from the end of the grace)
+   * passes, then the rest are closed with SESSION_ERR_SHUTDOWN. Resolves as soon as no session is
+   * left after the grace. Follow with `close()`.
    */
-  drain(timeoutMs: number): Promise<DrainSummary>;
+  drain(timeoutMs: number, graceMs?: number): Promise<DrainSummary>;
   /**
    * Reads the TLS certificate and key files again; a valid pair is served to new handshakes, a bad
    * one is refused (logged with CONFIG_ERR_TLS_RELOAD) and the previous one stays. Null when
@@ -89,7 +90,7 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
   connections.attach(app.server);
   checkOpenFilesLimit({ maxConnections: config.raw.limits.maxConnections, maxSessions: config.raw.session.maxSessions }, log);
   await registerConsoleUpgrades(app, { config, tokens, log, resolvers, nova, registry, origins, lifecycle, connections, events: observe.events, recordings });
-  registerHealth(app, { tokens, registry, lifecycle, connections });
+  registerHealth(app, { tokens, registry, lifecycle, connections, checkTokenStore: config.raw.health.readinessChecksTokenStore });
   registerTokenApi(app, { config, tokens, resolvers, origins, lifecycle, audit: observe.audit });
   registerScreenshotApi(app, { config, resolvers, lifecycle });
   registerRecordingApi(app, { config, recordings, origins, audit: observe.audit });
@@ -121,8 +122,8 @@ export async function buildServer(deps: ServerDeps): Promise<VncgateServer> {
     baseUrl: baseUrlFor(config.publicUrl, config.tls ? 'https' : 'http', listeners.addresses[0]!),
     metricsAddress: metricsListener?.address ?? null,
     lifecycle,
-    drain(timeoutMs) {
-      if (lifecycle.beginDrain()) draining = drainSessions(app, registry, lifecycle, timeoutMs, log);
+    drain(timeoutMs, graceMs = 0) {
+      if (lifecycle.beginLeaving()) draining = leaveAndDrain(app, registry, lifecycle, { timeoutMs, graceMs }, log);
       return draining ?? Promise.resolve({ sessions: 0, ended: 0, closed: 0, cutShort: true, durationMs: 0 });
     },
     reloadTls: (trigger) => tls?.reload(trigger) ?? Promise.resolve(null),

@@ -13,6 +13,12 @@ export type ReloadResult = { ok: true; changed: boolean; certificate: Certificat
 
 /** Quiet time after the last change in a watched directory before the files are read. */
 export const WATCH_DEBOUNCE_MS = 500;
+/**
+ * A file change that brings a key of another certificate is looked at again this much later before
+ * it is reported as an error: renewal tools that rename the two files one at a time leave a
+ * mismatched pair on disk between the renames, which may be more than the debounce apart.
+ */
+export const MISMATCH_RETRY_MS = 2_000;
 /** A directory that never stops changing still has its files read at least this often. */
 const WATCH_MAX_DELAY_MS = 5_000;
 /** Warn when the served certificate has fewer days left than this. */
@@ -50,9 +56,11 @@ export class TlsReloader {
   #debounce: NodeJS.Timeout | null = null;
   #pendingSince = 0;
   #expiryTimer: NodeJS.Timeout | null = null;
+  #mismatchRetry: NodeJS.Timeout | null = null;
+  readonly #mismatchRetryMs: number;
   #closed = false;
 
-  constructor(server: TlsServer, files: TlsFiles, log: Logger) {
+  constructor(server: TlsServer, files: TlsFiles, log: Logger, opts: { mismatchRetryMs?: number } = {}) {
     const check = checkTlsPair(files.cert, files.key, files);
     // loadConfig refuses a bad pair, so this is our own misuse.
     if (!check.ok) throw new VncgateError('INTERNAL_ERR', `TlsReloader got an unchecked pair: ${check.problem}`);
@@ -61,6 +69,7 @@ export class TlsReloader {
     this.#log = log;
     this.#certificate = check.certificate;
     this.#served = this.#seen = digest(files.cert, files.key);
+    this.#mismatchRetryMs = opts.mismatchRetryMs ?? MISMATCH_RETRY_MS;
   }
 
   /** The certificate new handshakes get. */
@@ -79,7 +88,12 @@ export class TlsReloader {
 
   /** Reads the files again and serves them to new handshakes if they form a valid pair. Reloads run one at a time. */
   reload(trigger: ReloadTrigger): Promise<ReloadResult> {
-    const next = this.#queue.then(() => this.#reload(trigger));
+    return this.#enqueue(trigger, null);
+  }
+
+  /** `retryOf`: the digest of a mismatched pair a file change saw, looked at again (see #mismatched). */
+  #enqueue(trigger: ReloadTrigger, retryOf: string | null): Promise<ReloadResult> {
+    const next = this.#queue.then(() => this.#reload(trigger, retryOf));
     this.#queue = next;
     return next;
   }
@@ -89,10 +103,11 @@ export class TlsReloader {
     for (const w of this.#watchers) w.close();
     this.#watchers = [];
     if (this.#debounce) clearTimeout(this.#debounce);
+    if (this.#mismatchRetry) clearTimeout(this.#mismatchRetry);
     if (this.#expiryTimer) clearInterval(this.#expiryTimer);
   }
 
-  async #reload(trigger: ReloadTrigger): Promise<ReloadResult> {
+  async #reload(trigger: ReloadTrigger, retryOf: string | null): Promise<ReloadResult> {
     const { certFile, keyFile } = this.#files;
     let cert: Buffer;
     let key: Buffer;
@@ -107,13 +122,14 @@ export class TlsReloader {
       return this.#refuse(trigger, 'keyFile', keyFile, `cannot read it (${errCode(err)})`, `unreadable key ${errCode(err)}`);
     }
     const d = digest(cert, key);
-    if (trigger === 'file change' && d === this.#seen) {
+    if (trigger === 'file change' && d === this.#seen && d !== retryOf) {
       // Nothing new to look at (an unrelated file changed, or the same bad pair again): no log line.
       return this.#lastRefusal && d !== this.#served ? { ok: false, error: this.#lastRefusal } : { ok: true, changed: false, certificate: this.#certificate };
     }
     const check = checkTlsPair(cert, key, this.#files);
     if (!check.ok) {
       const path = check.option === 'certFile' ? certFile : check.option === 'keyFile' ? keyFile : null;
+      if (check.mismatch === true && trigger === 'file change' && retryOf === null) return this.#mismatched(path, check.problem, d);
       return this.#refuse(trigger, check.option, path, check.problem, d);
     }
     try {
@@ -146,6 +162,27 @@ export class TlsReloader {
       { code: error.code, trigger, option: `tls.${option}`, file: path, problem, serving: this.#certificate.fingerprint256, servingNotAfter: this.#certificate.notAfter },
       'TLS certificate reload refused: new connections still get the previous certificate',
     );
+    return { ok: false, error };
+  }
+
+  /**
+   * A file change brought a key of another certificate: most likely the two files are being
+   * replaced one at a time. Said at warn, and looked at again once (a pair that still does not
+   * match then is refused at error level like any other); a change in between is read as usual.
+   */
+  #mismatched(path: string | null, problem: string, seen: string): ReloadResult {
+    this.#seen = seen;
+    const error = new VncgateError('CONFIG_ERR_TLS_RELOAD', `tls.keyFile${path !== null ? ` ${path}` : ''}: ${problem}`, { details: { option: 'tls.keyFile', file: path, problem } });
+    this.#lastRefusal = error;
+    this.#log.warn(
+      { code: error.code, trigger: 'file change', option: 'tls.keyFile', file: path, problem, retryInMs: this.#mismatchRetryMs, serving: this.#certificate.fingerprint256 },
+      'TLS certificate and key do not match yet (replaced one at a time?): looking again shortly; new connections still get the previous certificate',
+    );
+    if (this.#mismatchRetry) clearTimeout(this.#mismatchRetry);
+    this.#mismatchRetry = setTimeout(() => {
+      this.#mismatchRetry = null;
+      if (!this.#closed) void this.#enqueue('file change', seen);
+    }, this.#mismatchRetryMs).unref();
     return { ok: false, error };
   }
 

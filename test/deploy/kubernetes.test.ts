@@ -262,8 +262,12 @@ describe('deploy/kubernetes: agreement with vncgate', () => {
     expect(command.slice(0, 1)).toEqual(['sleep']);
     const preStopSeconds = Number(command[1]);
     expect(preStopSeconds).toBeGreaterThanOrEqual(5);
-    const drainSeconds = config.raw.shutdown.drainTimeoutMs / 1000;
+    // The drain's deadline counts from the end of the readiness grace.
+    const drainSeconds = (config.raw.shutdown.readinessGraceMs + config.raw.shutdown.drainTimeoutMs) / 1000;
     expect(pod.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(preStopSeconds + drainSeconds + 5);
+    // preStop already keeps new connections away until the Service has dropped the pod: a readiness
+    // grace on top would only make every pod take longer to stop.
+    expect(config.raw.shutdown.readinessGraceMs).toBe(0);
   });
 
   it('the metrics port is the annotated, named and policy-opened one', () => {
@@ -330,11 +334,29 @@ function ipv4Range(net: string, bits: number): [string, string] {
 
 describe('deploy/kubernetes: the probes ask routes vncgate serves', () => {
   let srv: VncgateServer;
+  let storeUp = true;
   beforeAll(async () => {
-    const cfg = loadConfig({ env: {}, overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, log: { level: 'silent' } } });
-    srv = await buildServer({ config: cfg, tokens: new MemoryTokenStore(), log: createLogger({ level: 'silent' }) });
+    // The ConfigMap's readiness setting, over a token store the test can take down (the Redis every pod shares).
+    const cfg = loadConfig({ env: {}, overrides: { listen: ['127.0.0.1:0'], tls: { plainHttp: true }, log: { level: 'silent' }, health: config.raw.health } });
+    const tokens = new MemoryTokenStore();
+    tokens.ready = async () => {
+      if (!storeUp) throw new VncgateError('TOKEN_ERR_STORE_UNAVAILABLE', 'redis down');
+    };
+    srv = await buildServer({ config: cfg, tokens, log: createLogger({ level: 'silent' }) });
   });
   afterAll(async () => srv.close());
+
+  it('a Redis outage, the same for every pod, does not take them all out of the Service: readiness stays 200 and says the store is down', async () => {
+    expect(config.raw.health.readinessChecksTokenStore).toBe(false);
+    storeUp = false;
+    try {
+      const res = await fetch(`http://${srv.addresses[0]}${container.readinessProbe!.httpGet!.path}`);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ tokenStoreReady: false });
+    } finally {
+      storeUp = true;
+    }
+  });
 
   it('startup and liveness ask /healthz, readiness /readyz, over HTTPS on the listen port, and each answers 200', async () => {
     const probes = { startup: container.startupProbe!, liveness: container.livenessProbe!, readiness: container.readinessProbe! };

@@ -92,7 +92,8 @@ describe('deploy/systemd/vncgate.service', () => {
 
   it('gives the drain time to finish before systemd kills, and reloads certificates on SIGHUP', () => {
     expect(value('KillSignal')).toBe('SIGTERM');
-    expect(seconds(value('TimeoutStopSec')!) * 1000).toBeGreaterThan(defaults.shutdown.drainTimeoutMs);
+    // The drain's deadline counts from the end of the readiness grace.
+    expect(seconds(value('TimeoutStopSec')!) * 1000).toBeGreaterThan(defaults.shutdown.readinessGraceMs + defaults.shutdown.drainTimeoutMs);
     expect(value('ExecReload')).toBe('/bin/kill -HUP $MAINPID');
     expect(value('Restart')).toBe('on-failure');
   });

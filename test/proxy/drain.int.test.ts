@@ -52,7 +52,7 @@ afterAll(async () => {
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
-function serve(drainTimeoutMs: number, name: string): Promise<VncgateServe> {
+function serve(drainTimeoutMs: number, name: string, env: Record<string, string> = {}): Promise<VncgateServe> {
   return startVncgateServe({
     name,
     args: ['--config', configFile],
@@ -62,6 +62,7 @@ function serve(drainTimeoutMs: number, name: string): Promise<VncgateServe> {
       VNCGATE_REDIS_URL: redis.url,
       VNCGATE_DRAIN_TIMEOUT_MS: String(drainTimeoutMs),
       VNCGATE_LOG_LEVEL: 'info',
+      ...env,
     },
   });
 }
@@ -212,27 +213,82 @@ describe('issue 15: graceful drain of a real vncgate process', () => {
   });
 });
 
+describe('fleet soak: a readiness grace before the drain', () => {
+  it('with shutdown.readinessGraceMs, /readyz answers 503 at once but consoles are still opened until the grace ends; then refused, and the drain runs its course', async () => {
+    const graceMs = 3_000;
+    const server = await serve(15_000, 'vncgate (readiness grace)', { VNCGATE_READINESS_GRACE_MS: String(graceMs) });
+    const before = await openPumped(server);
+    const t0 = performance.now();
+    server.process.signal('SIGTERM');
+    const notReadyMs = await msUntilNotReady(server, t0);
+    // A console a load balancer still sends during the grace works, its updates flowing.
+    const during = await openPumped(server);
+    const openedMs = performance.now() - t0;
+    await expect.poll(() => during.updates(), { timeout: 10_000 }).toBeGreaterThan(3);
+    // Once the grace is over, new consoles are refused with the reason (the token stays usable).
+    let refusedMs = 0;
+    await expect
+      .poll(
+        async () => {
+          const token = await mint();
+          const r = await wsRfbConnect(`${server.wsBase}/websockify?token=${token}`, { ca: pki.ca.cert.pem, timeoutMs: 10_000 });
+          if (r.ok) {
+            r.ws.close(1000);
+            return 'accepted';
+          }
+          refusedMs = performance.now() - t0;
+          await expect(tokens.consume(token)).resolves.toMatchObject({ target: { port: vnc.port } });
+          return r.serverReason;
+        },
+        { timeout: graceMs + 10_000, interval: 200 },
+      )
+      .toBe(SHUTDOWN.reason);
+    expect(refusedMs).toBeGreaterThanOrEqual(graceMs);
+    const counts = [before.updates(), during.updates()];
+    await sleep(500);
+    [before, during].forEach((s, i) => expect(s.updates(), `session ${i}`).toBeGreaterThan(counts[i]!));
+    for (const s of [before, during]) s.ws.close(1000);
+    expect(await server.process.exited).toEqual({ code: 0, signal: null });
+    expect(server.logLines().some((l) => l.includes('"leaving the load balancer'))).toBe(true);
+    // A probe console accepted just before the grace ended may still have been closing when the drain began.
+    const summary = drainLine(server);
+    expect(summary).toMatchObject({ closed: 0, cutShort: false });
+    expect(summary.ended).toBe(summary.sessions);
+    expect(summary.sessions).toBeGreaterThanOrEqual(2);
+    console.log(
+      `[fleet soak] readiness grace ${graceMs} ms: /readyz 503 ${notReadyMs.toFixed(0)} ms after SIGTERM; a console opened ${openedMs.toFixed(0)} ms after it; ` +
+        `new consoles refused from ${refusedMs.toFixed(0)} ms`,
+    );
+  });
+});
+
 describe('issue 15: /readyz while Redis hangs', () => {
-  it('answers 503 within its deadline, and ready again once Redis is back', async () => {
-    const server = await serve(0, 'vncgate (readyz outage)');
-    expect((await get(server, '/readyz')).status).toBe(200);
+  it('says so within its deadline: 503 with health.readinessChecksTokenStore, 200 naming the store state without it; ready again once Redis is back', async () => {
+    const checking = await serve(0, 'vncgate (readyz outage, checks the store)', { VNCGATE_READINESS_CHECKS_TOKEN_STORE: 'true' });
+    const lenient = await serve(0, 'vncgate (readyz outage, default)');
+    for (const server of [checking, lenient]) expect(JSON.parse((await get(server, '/readyz')).body)).toEqual({ status: 'ready', tokenStore: 'redis', tokenStoreReady: true });
     redis.pause();
     const figures: number[] = [];
     try {
       for (let i = 0; i < 6; i++) {
-        const r = await get(server, '/readyz');
+        const [r, l] = await Promise.all([get(checking, '/readyz'), get(lenient, '/readyz')]);
         expect(r.status).toBe(503);
-        expect(JSON.parse(r.body)).toMatchObject({ error: { code: 'TOKEN_ERR_STORE_UNAVAILABLE' } });
-        figures.push(r.ms);
+        expect(JSON.parse(r.body)).toMatchObject({ error: { code: 'TOKEN_ERR_STORE_UNAVAILABLE' }, tokenStore: 'redis', tokenStoreReady: false });
+        // The default: still in the load balancer (new consoles get "try again shortly"), and monitoring still sees the store down.
+        expect(l.status).toBe(200);
+        expect(JSON.parse(l.body)).toEqual({ status: 'ready', tokenStore: 'redis', tokenStoreReady: false, tokenStoreError: 'TOKEN_ERR_STORE_UNAVAILABLE' });
+        figures.push(r.ms, l.ms);
         await sleep(500);
       }
     } finally {
       redis.resume();
     }
-    console.log(`[issue 15] /readyz during a Redis hang: ${figures.map((ms) => ms.toFixed(0)).join(', ')} ms`);
+    console.log(`[issue 15] /readyz during a Redis hang (checking, default): ${figures.map((ms) => ms.toFixed(0)).join(', ')} ms`);
     // The deadline is 400 ms; the margin is for a loaded machine (a probe's default timeout is 1 s).
     for (const ms of figures) expect(ms).toBeLessThan(900);
-    await expect.poll(async () => (await get(server, '/readyz')).status, { timeout: 15_000, interval: 250 }).toBe(200);
-    await server.stop();
+    await expect.poll(async () => (await get(checking, '/readyz')).status, { timeout: 15_000, interval: 250 }).toBe(200);
+    await expect.poll(async () => JSON.parse((await get(lenient, '/readyz')).body).tokenStoreReady, { timeout: 15_000, interval: 250 }).toBe(true);
+    await checking.stop();
+    await lenient.stop();
   });
 });

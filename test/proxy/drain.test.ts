@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type WebSocket from 'ws';
-import { ERROR_CODES } from '../../src/errors.js';
+import { ERROR_CODES, VncgateError } from '../../src/errors.js';
 import { TokenStoreReadiness } from '../../src/proxy/health.js';
 import type { VncgateServer } from '../../src/proxy/server.js';
 import { MemoryTokenStore, type TokenStore } from '../../src/tokens/index.js';
@@ -145,5 +145,92 @@ describe('issue 15: /readyz within a deadline', () => {
     expect(await readiness.check()).toBeNull();
     await store.close();
     expect(await readiness.check()).toMatchObject({ code: 'TOKEN_ERR_STORE_UNAVAILABLE' });
+  });
+});
+
+describe('fleet soak: /readyz and a token store shared by every replica', () => {
+  const down = (): MemoryTokenStore => {
+    const store = new MemoryTokenStore();
+    store.ready = () => Promise.reject(new VncgateError('TOKEN_ERR_STORE_UNAVAILABLE', 'redis down'));
+    return store;
+  };
+  async function readyz(checkTokenStore: boolean | undefined, store: MemoryTokenStore): Promise<{ status: number; body: unknown }> {
+    tokens = store;
+    ({ srv } = await startInProcess({ tokens, ...(checkTokenStore === undefined ? {} : { overrides: { health: { readinessChecksTokenStore: checkTokenStore } } }) }));
+    const r = await srv.app.inject({ url: '/readyz' });
+    return { status: r.statusCode, body: r.json() };
+  }
+
+  it('by default a store outage leaves the replica ready (new consoles get "try again shortly"), and the body names the outage', async () => {
+    expect(await readyz(undefined, down())).toEqual({ status: 200, body: { status: 'ready', tokenStore: 'memory', tokenStoreReady: false, tokenStoreError: 'TOKEN_ERR_STORE_UNAVAILABLE' } });
+  });
+
+  it('with health.readinessChecksTokenStore a store outage answers 503 TOKEN_ERR_STORE_UNAVAILABLE, naming the store', async () => {
+    const r = await readyz(true, down());
+    expect(r.status).toBe(503);
+    expect(r.body).toMatchObject({ error: { code: 'TOKEN_ERR_STORE_UNAVAILABLE' }, tokenStore: 'memory', tokenStoreReady: false });
+  });
+
+  it('with either setting a store that answers is ready, and a drain answers 503 SESSION_ERR_SHUTDOWN', async () => {
+    for (const check of [false, true]) {
+      expect(await readyz(check, new MemoryTokenStore())).toEqual({ status: 200, body: { status: 'ready', tokenStore: 'memory', tokenStoreReady: true } });
+      void srv.drain(1_000);
+      expect((await srv.app.inject({ url: '/readyz' })).json()).toMatchObject({ error: { code: 'SESSION_ERR_SHUTDOWN' } });
+      if (!check) {
+        await srv.close();
+        await tokens.close();
+      }
+    }
+  });
+});
+
+describe('fleet soak: a readiness grace at the start of a drain', () => {
+  it('during the grace /readyz answers 503 but new consoles and the token API are served; a second signal ends it at once', async () => {
+    await start();
+    const before = await open();
+    const drained = srv.drain(60_000, 60_000);
+    expect(srv.lifecycle.phase).toBe('leaving');
+    const ready = await srv.app.inject({ url: '/readyz' });
+    expect(ready.statusCode).toBe(503);
+    expect(ready.json()).toMatchObject({ error: { code: 'SESSION_ERR_SHUTDOWN' } });
+    expect(ready.headers.connection).toBe('close');
+    expect((await srv.app.inject({ url: '/healthz' })).json()).toMatchObject({ status: 'draining' });
+
+    // What a load balancer that has not noticed yet still sends works.
+    const during = await open();
+    for (const ws of [before, during]) expect(await echo(ws)).toBe(true);
+    const jwt = await signTestJwt({}, { sub: 'op', iat: null });
+    const api = await srv.app.inject({ method: 'POST', url: '/v1/console-tokens', payload: { target: `127.0.0.1:${backend.port}` }, headers: { authorization: `Bearer ${jwt}` } });
+    expect(api.statusCode).toBe(201);
+
+    const closes = [closedWith(before), closedWith(during)];
+    await srv.close();
+    expect(await drained).toMatchObject({ sessions: 2, closed: 2, cutShort: true });
+    for (const c of await Promise.all(closes)) expect(c).toEqual({ code: SHUTDOWN.wsClose, reason: SHUTDOWN.reason });
+  });
+
+  it('after the grace the drain proper begins, and its deadline counts from the end of the grace', async () => {
+    await start();
+    const graceMs = 400;
+    const timeoutMs = 300;
+    const ws = await open();
+    const t0 = performance.now();
+    const closed = closedWith(ws).then((c) => ({ ...c, atMs: performance.now() - t0 }));
+    const drained = srv.drain(timeoutMs, graceMs);
+    await expect.poll(() => srv.lifecycle.phase, { timeout: 10_000, interval: 20 }).toBe('draining');
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(graceMs - 5);
+    const t = await tokens.issue({ kind: 'static', host: '127.0.0.1', port: backend.port }, 60);
+    expect(await wsRfbConnect(`${base}/websockify?token=${t.token}`)).toMatchObject({ ok: false, serverReason: SHUTDOWN.reason });
+    expect(await drained).toMatchObject({ sessions: 1, ended: 0, closed: 1, cutShort: false });
+    const c = await closed;
+    expect(c).toMatchObject({ code: SHUTDOWN.wsClose, reason: SHUTDOWN.reason });
+    // Timers never fire early (give or take Node's millisecond rounding): closed no sooner than grace + drain.
+    expect(c.atMs).toBeGreaterThanOrEqual(graceMs + timeoutMs - 10);
+  });
+
+  it('with no grace (the default) new consoles are refused at once', async () => {
+    await start();
+    void srv.drain(60_000);
+    expect(srv.lifecycle.phase).toBe('draining');
   });
 });

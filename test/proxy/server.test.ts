@@ -37,7 +37,7 @@ afterAll(async () => {
 describe('HTTP routes', () => {
   it('answers health and readiness', async () => {
     expect((await srv.app.inject({ url: '/healthz' })).json()).toMatchObject({ status: 'ok' });
-    expect((await srv.app.inject({ url: '/readyz' })).json()).toEqual({ status: 'ready', tokenStore: 'memory' });
+    expect((await srv.app.inject({ url: '/readyz' })).json()).toEqual({ status: 'ready', tokenStore: 'memory', tokenStoreReady: true });
   });
 
   it('404s unknown paths with a JSON body', async () => {

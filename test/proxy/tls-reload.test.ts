@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log.js';
-import { TlsReloader, WATCH_DEBOUNCE_MS } from '../../src/proxy/tls-reload.js';
+import { MISMATCH_RETRY_MS, TlsReloader, WATCH_DEBOUNCE_MS } from '../../src/proxy/tls-reload.js';
 import { getTestPki, type CertAndKey, type TestPki } from '../support/pki.js';
 import { sleep } from '../support/proc.js';
 
@@ -41,7 +41,7 @@ async function install(dir: string, cert: string, key: string): Promise<void> {
 }
 
 /** A TLS echo server serving the pair in `dir` (or the given files), with its reloader and log. */
-async function setup(opts: { watchFiles: boolean; certFile?: string; keyFile?: string; dir?: string }): Promise<{
+async function setup(opts: { watchFiles: boolean; certFile?: string; keyFile?: string; dir?: string; mismatchRetryMs?: number }): Promise<{
   dir: string;
   port: number;
   reloader: TlsReloader;
@@ -66,7 +66,7 @@ async function setup(opts: { watchFiles: boolean; certFile?: string; keyFile?: s
   const log = createLogger({ level: 'debug', destination: sink });
   const server: Server = createServer({ cert: tls.cert, key: tls.key, minVersion: tls.minVersion, ...(tls.ciphers ? { ciphers: tls.ciphers } : {}) }, (s) => s.pipe(s));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const reloader = new TlsReloader(server, tls, log);
+  const reloader = new TlsReloader(server, tls, log, opts.mismatchRetryMs !== undefined ? { mismatchRetryMs: opts.mismatchRetryMs } : {});
   reloader.start();
   cleanup.push(async () => {
     reloader.close();
@@ -223,6 +223,8 @@ describe('issue 17: TLS certificate reload', () => {
     const errors = t.lines().filter((l) => l.level === 50);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatchObject({ code: 'CONFIG_ERR_TLS_RELOAD', trigger: 'SIGHUP', option: 'tls.keyFile', file: join(t.dir, 'tls.key'), serving: fp(A) });
+    // SIGHUP means "the files are ready now": a mismatch is an error at once, with no second look.
+    expect(t.lines().filter((l) => l.level === 40 && l.code === 'CONFIG_ERR_TLS_RELOAD')).toEqual([]);
 
     // A file that is gone: refused the same way.
     await unlink(join(t.dir, 'tls.key'));
@@ -250,16 +252,55 @@ describe('issue 17: TLS certificate reload', () => {
   });
 
   it('watching: a bad pair is logged once, and the good pair that follows is served', { timeout: WATCH_TEST_MS }, async () => {
-    const t = await setup({ watchFiles: true });
+    const t = await setup({ watchFiles: true, mismatchRetryMs: 300 });
+    const refusals = (): Line[] => t.lines().filter((l) => l.code === 'CONFIG_ERR_TLS_RELOAD');
     await install(t.dir, C.cert.pem, B.key.pem);
-    await expect.poll(() => t.lines().filter((l) => l.code === 'CONFIG_ERR_TLS_RELOAD').length, { timeout: 10_000, interval: 100 }).toBe(1);
+    // A mismatch seen by the watch: a warning, one more look, then the error.
+    await expect.poll(() => refusals().length, { timeout: 10_000, interval: 100 }).toBe(2);
+    expect(refusals()).toMatchObject([
+      { level: 40, trigger: 'file change', option: 'tls.keyFile', retryInMs: 300 },
+      { level: 50, trigger: 'file change', option: 'tls.keyFile', serving: fp(A) },
+    ]);
     await writeFile(join(t.dir, 'unrelated.txt'), 'x');
     await sleep(WATCH_DEBOUNCE_MS * 3);
-    expect(t.lines().filter((l) => l.code === 'CONFIG_ERR_TLS_RELOAD')).toHaveLength(1);
+    expect(refusals()).toHaveLength(2);
     expect(await served(t.port)).toBe(fp(A));
 
     await install(t.dir, C.cert.pem, C.key.pem);
     await expect.poll(() => served(t.port), { timeout: 10_000, interval: 100 }).toBe(fp(C));
+  });
+
+  it('watching: certificate and key renamed more than the debounce apart log a warning, no error, and the new pair is served', { timeout: WATCH_TEST_MS }, async () => {
+    const t = await setup({ watchFiles: true });
+    await writeFile(join(t.dir, '.tls.crt.tmp'), B.cert.pem);
+    await writeFile(join(t.dir, '.tls.key.tmp'), B.key.pem);
+    const t0 = performance.now();
+    await rename(join(t.dir, '.tls.crt.tmp'), join(t.dir, 'tls.crt'));
+    // The watch reads the new certificate with the old key: a transient mismatch.
+    await expect.poll(() => t.lines().filter((l) => l.code === 'CONFIG_ERR_TLS_RELOAD').length, { timeout: 10_000, interval: 50 }).toBe(1);
+    await rename(join(t.dir, '.tls.key.tmp'), join(t.dir, 'tls.key'));
+    const gapMs = performance.now() - t0;
+    await expect.poll(() => served(t.port), { timeout: 10_000, interval: 100 }).toBe(fp(B));
+    // Past the second look: it finds the pair already served and says nothing.
+    await sleep(MISMATCH_RETRY_MS + WATCH_DEBOUNCE_MS);
+    expect(t.lines().filter((l) => l.code === 'CONFIG_ERR_TLS_RELOAD')).toMatchObject([{ level: 40, trigger: 'file change', option: 'tls.keyFile' }]);
+    expect(t.lines().filter((l) => Number(l.level) >= 50)).toEqual([]);
+    expect(messages(t.lines(), /^TLS certificate reloaded/)).toMatchObject([{ trigger: 'file change', changed: true, fingerprint256: fp(B) }]);
+    console.log(`[fleet soak] split renames ${gapMs.toFixed(0)} ms apart (debounce ${WATCH_DEBOUNCE_MS} ms): one warning, no error, new pair served`);
+  });
+
+  it('watching: a mismatch still there at the second look is an error, once', { timeout: WATCH_TEST_MS }, async () => {
+    const t = await setup({ watchFiles: true, mismatchRetryMs: 200 });
+    await writeFile(join(t.dir, '.tls.crt.tmp'), D.cert.pem);
+    await rename(join(t.dir, '.tls.crt.tmp'), join(t.dir, 'tls.crt'));
+    await expect.poll(() => t.lines().filter((l) => l.level === 50).length, { timeout: 10_000, interval: 50 }).toBe(1);
+    await sleep(WATCH_DEBOUNCE_MS * 2);
+    expect(t.lines().filter((l) => l.code === 'CONFIG_ERR_TLS_RELOAD')).toMatchObject([
+      { level: 40, option: 'tls.keyFile' },
+      { level: 50, option: 'tls.keyFile', trigger: 'file change', serving: fp(A) },
+    ]);
+    expect(await served(t.port)).toBe(fp(A));
+    expectNoKeyMaterial(t.logText());
   });
 
   it("watching: Kubernetes' ..data symlink swap (projected Secret volume) is picked up", { timeout: WATCH_TEST_MS }, async () => {
