@@ -9,6 +9,7 @@ import {
   checkPresentedToken,
   checkSlotRequest,
   invalidToken,
+  debugEnabled,
   rateLimited,
   silentLogger,
   storeUnavailable,
@@ -139,7 +140,7 @@ export class MemoryTokenStore implements TokenStore {
       this.#limits.take(options.slots);
     }
     this.#entries.delete(hash);
-    this.#logger.debug({ store: this.kind, tokenId: tokenLogId(presented) }, 'console token consumed');
+    if (debugEnabled(this.#logger)) this.#logger.debug({ store: this.kind, tokenId: tokenLogId(presented) }, 'console token consumed');
     return entry.record;
   }
 
