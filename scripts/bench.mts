@@ -58,8 +58,15 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'string' },
     only: { type: 'string' },
     observe: { type: 'string' },
+    help: { type: 'boolean' },
   },
 });
+if (args.help) {
+  // The comment at the top of this file is the usage.
+  const doc = /\/\*\*([\s\S]*?)\*\//.exec(readFileSync(new URL(import.meta.url), 'utf8'))?.[1] ?? '';
+  process.stdout.write(`${doc.replace(/^ \* ?/gm, '').trim()}\n`);
+  process.exit(0);
+}
 const OBSERVE = args.observe ?? 'off';
 if (!['off', 'on', 'both'].includes(OBSERVE)) throw new Error(`--observe ${OBSERVE}: off, on or both`);
 const ROUNDS = Number(args.rounds ?? 5);
