@@ -1,7 +1,9 @@
 /**
  * Instructions vncgate executes per sequential session setup, counted with
- * `valgrind --tool=callgrind`: a figure a busy shared machine does not move (two runs of one
- * commit agree to about 0.5 %), for judging changes worth a few per cent that timings cannot.
+ * `valgrind --tool=callgrind`, for judging changes worth a few per cent that timings cannot.
+ * Compare only runs made side by side (two `--root`s in one call, or two calls at once): the
+ * same commit gave 5.51 M and 4.89 M per setup in runs at different times, likely because work
+ * done per second of wall time (timers) is spread over fewer setups when the machine is busier.
  *
  *   npx tsx scripts/bench-instructions.mts [--root DIR]... [--setups 300] [--warmup 600]
  *                                          [--ws] [--observe] [--keep DIR]
