@@ -46,11 +46,12 @@ export const FLOORS = { tcp: 'tcp', nodeWs: 'node-ws', nodeWss: 'node-wss' } as 
 
 /**
  * The targets of issue 5, restated against same-run rows (issue 16), for each vncgate row
- * present: `ws`/`wss` as shipped, and `ws-tuned`/`wss-tuned` when the bench runs them.
+ * present: `ws`/`wss` as shipped, `ws-tuned`/`wss-tuned` and `ws+observe`/`wss+observe` (metrics
+ * and audit on) when the bench runs them.
  */
 export function targetsFor(variants: readonly string[]): Target[] {
-  const ws = variants.filter((k) => k === 'ws' || k === 'ws-tuned');
-  const wss = variants.filter((k) => k === 'wss' || k === 'wss-tuned');
+  const ws = variants.filter((k) => k === 'ws' || k === 'ws-tuned' || k === 'ws+observe');
+  const wss = variants.filter((k) => k === 'wss' || k === 'wss-tuned' || k === 'wss+observe');
   return [
     ...ws.map((v): Target => ({ variant: v, floor: FLOORS.tcp, metric: 'tp', rule: 'ratio-at-least', limit: 0.7 })),
     ...wss.map((v): Target => ({ variant: v, floor: FLOORS.tcp, metric: 'tp', rule: 'ratio-at-least', limit: 0.5 })),

@@ -10,7 +10,7 @@
  *   npm run bench -- [--rounds 5] [--warmup-rounds 1] [--seconds 3] [--setup-sessions 1000] [--setup-warmup 200] [--idle-sessions N]
  *                    [--soak-seconds 0] [--update-bytes 262144] [--gc-flag FLAG] [--no-idle]
  *                    [--no-websockify] [--no-socat] [--only tcp,ws,wss,...] [--cpu-prof DIR]
- *                    [--mem-floor-mib 3072]
+ *                    [--mem-floor-mib 3072] [--observe off|on|both]
  *
  * Rows: direct TCP (the baseline), vncgate ws and wss as shipped (`node bin/vncgate.js serve`),
  * optionally the same with V8 flags (`--gc-flag "--initial-old-space-size=64"`, say: rows left out
@@ -18,6 +18,10 @@
  * floors of vncgate's ws and wss targets), a minimal Node TCP relay (TCP in, TCP out: what one more
  * Node process on the path costs), websockify ws and wss, socat (TCP in, TCP out: no WebSocket,
  * no TLS, no token; the floor any relay process adds on this machine).
+ *
+ * `--observe`: the vncgate rows with Prometheus metrics (`metrics.listen`) and the audit stream
+ * (`audit.file`) on (`on`), off as by default (`off`), or both side by side in one run (`both`:
+ * rows `ws+observe`, `wss+observe` beside `ws`, `wss`, judged on the same targets).
  *
  * The table goes to stdout (and, as Markdown, to .cache/bench/bench-<time>.md); progress to
  * stderr; every raw result to .cache/bench/bench-<time>.json. Measurements are skipped while
@@ -53,8 +57,18 @@ const { values: args } = parseArgs({
     'no-socat': { type: 'boolean' },
     'cpu-prof': { type: 'string' },
     only: { type: 'string' },
+    observe: { type: 'string' },
+    help: { type: 'boolean' },
   },
 });
+if (args.help) {
+  // The comment at the top of this file is the usage.
+  const doc = /\/\*\*([\s\S]*?)\*\//.exec(readFileSync(new URL(import.meta.url), 'utf8'))?.[1] ?? '';
+  process.stdout.write(`${doc.replace(/^ \* ?/gm, '').trim()}\n`);
+  process.exit(0);
+}
+const OBSERVE = args.observe ?? 'off';
+if (!['off', 'on', 'both'].includes(OBSERVE)) throw new Error(`--observe ${OBSERVE}: off, on or both`);
 const ROUNDS = Number(args.rounds ?? 5);
 const SECONDS = Number(args.seconds ?? 3);
 const SETUP_SESSIONS = Number(args['setup-sessions'] ?? 1000);
@@ -228,10 +242,13 @@ const backends = await startChild('synthetic backends', process.execPath, [
 ]);
 const ports = JSON.parse(backends.line) as { stream: number; ping: number };
 
-type Served = { name: string; pid: number; address: string; stop: () => Promise<void> };
+type Served = { name: string; pid: number; address: string; stop: () => Promise<void>; metrics: string | null; auditFile: string | null };
 
-async function startVncgate(name: string, tls: boolean, nodeArgs: readonly string[] = []): Promise<Served> {
+/** `observe`: with Prometheus metrics on a listener of their own and audit events to a file. */
+async function startVncgate(name: string, tls: boolean, nodeArgs: readonly string[] = [], observe = false): Promise<Served> {
   const config = join(STATE, `${name}.yaml`);
+  const auditFile = observe ? join(STATE, `${name}-audit.jsonl`) : null;
+  if (auditFile) writeFileSync(auditFile, '');
   writeFileSync(
     config,
     [
@@ -246,20 +263,23 @@ async function startVncgate(name: string, tls: boolean, nodeArgs: readonly strin
       'backends: {allowedTargets: ["127.0.0.0/8", "::1/128"]}',
       // The production default: one line per session start and one per end.
       'log: {level: info}',
+      ...(auditFile ? ['metrics: {listen: "127.0.0.1:0"}', `audit: {file: ${JSON.stringify(auditFile)}}`] : []),
       '',
     ].join('\n'),
   );
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('VNCGATE_')));
   const prof = args['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', resolve(args['cpu-prof'])] : [];
   const s = await startChild(name, process.execPath, [...prof, ...nodeArgs, BIN, 'serve', '--config', config], { env, logFile: join(STATE, `${name}.log`) });
-  const { listening } = JSON.parse(s.line) as { listening: string[] };
-  return { name, pid: s.child.pid!, address: listening[0]!, stop: s.stop };
+  const { listening, metrics } = JSON.parse(s.line) as { listening: string[]; metrics?: string };
+  return { name, pid: s.child.pid!, address: listening[0]!, stop: s.stop, metrics: metrics ?? null, auditFile };
 }
 
 const gcArgs = GC_FLAG === '' ? null : GC_FLAG.split(/\s+/);
 const vg = {
-  ws: await startVncgate('vncgate-ws', false),
-  wss: await startVncgate('vncgate-wss', true),
+  ws: await startVncgate('vncgate-ws', false, [], OBSERVE === 'on'),
+  wss: await startVncgate('vncgate-wss', true, [], OBSERVE === 'on'),
+  wsObserve: OBSERVE === 'both' ? await startVncgate('vncgate-ws-observe', false, [], true) : null,
+  wssObserve: OBSERVE === 'both' ? await startVncgate('vncgate-wss-observe', true, [], true) : null,
   wsTuned: gcArgs ? await startVncgate('vncgate-ws-tuned', false, gcArgs) : null,
   wssTuned: gcArgs ? await startVncgate('vncgate-wss-tuned', true, gcArgs) : null,
 };
@@ -321,7 +341,9 @@ if (!socatBin) log(args['no-socat'] ? 'socat skipped' : 'socat not installed (ap
 
 type Mode = 'stream' | 'pingpong' | 'setup' | 'idle';
 /** `tls`: the browser side is wss, so setups are also measured with TLS sessions resumed. */
-type Variant = { key: string; label: string; loadArgs: (mode: Mode) => string[]; maxSessions?: number; tls?: boolean };
+/** `base`: `--only` naming it selects this row too (`wss` also selects `wss+observe`). */
+type Variant = { key: string; label: string; loadArgs: (mode: Mode) => string[]; maxSessions?: number; tls?: boolean; base?: string };
+const OBSERVED = ', metrics+audit';
 const backendFor = (mode: Mode): number => (mode === 'stream' ? ports.stream : ports.ping);
 const tokenArgs = redisUrl ? ['--redis-url', redisUrl] : ['--jwt-secret-file', jwtSecretFile, '--jwt-issuer', 'bench', '--jwt-audience', 'vncgate'];
 const viaVncgate = (s: Served, tls: boolean) => (m: Mode) => [
@@ -336,8 +358,10 @@ const viaVncgate = (s: Served, tls: boolean) => (m: Mode) => [
 ];
 const allVariants: Variant[] = [
   { key: 'tcp', label: 'direct TCP (baseline)', loadArgs: (m) => ['--url', `tcp://127.0.0.1:${backendFor(m)}`] },
-  { key: 'ws', label: 'vncgate ws', loadArgs: viaVncgate(vg.ws, false) },
-  { key: 'wss', label: 'vncgate wss', loadArgs: viaVncgate(vg.wss, true), tls: true },
+  { key: 'ws', label: `vncgate ws${OBSERVE === 'on' ? OBSERVED : ''}`, loadArgs: viaVncgate(vg.ws, false) },
+  { key: 'wss', label: `vncgate wss${OBSERVE === 'on' ? OBSERVED : ''}`, loadArgs: viaVncgate(vg.wss, true), tls: true },
+  ...(vg.wsObserve ? [{ key: 'ws+observe', base: 'ws', label: `vncgate ws${OBSERVED}`, loadArgs: viaVncgate(vg.wsObserve, false) }] : []),
+  ...(vg.wssObserve ? [{ key: 'wss+observe', base: 'wss', label: `vncgate wss${OBSERVED}`, loadArgs: viaVncgate(vg.wssObserve, true), tls: true }] : []),
   ...(vg.wsTuned ? [{ key: 'ws-tuned', label: `vncgate ws, node ${GC_FLAG}`, loadArgs: viaVncgate(vg.wsTuned, false) }] : []),
   ...(vg.wssTuned ? [{ key: 'wss-tuned', label: `vncgate wss, node ${GC_FLAG}`, loadArgs: viaVncgate(vg.wssTuned, true), tls: true }] : []),
   { key: 'node-ws', label: 'minimal Node ws relay', loadArgs: (m) => ['--url', `ws://127.0.0.1:${naivePort}/?port=${backendFor(m)}`, '--no-token'] },
@@ -370,7 +394,8 @@ const allVariants: Variant[] = [
     }),
   ),
 ];
-const variants = allVariants.filter((v) => !args.only || args.only.split(',').includes(v.key));
+const only = args.only?.split(',') ?? null;
+const variants = allVariants.filter((v) => !only || only.includes(v.key) || (v.base !== undefined && only.includes(v.base)));
 
 /** Runs `vncgate loadtest … --json` and returns its result (null, logged, if it produced none). */
 async function loadtest(argv: string[]): Promise<LoadtestResult | null> {
@@ -516,7 +541,14 @@ if (SOAK_SECONDS > 0) {
 
 // ---------------------------------------------------------------- report
 
-await Promise.all([vg.ws.stop(), vg.wss.stop(), vg.wsTuned?.stop(), vg.wssTuned?.stop(), naive.stop(), naiveTls.stop(), backends.stop(), redis?.stop()]);
+// The observed rows really were observed: audit lines written, metrics served.
+for (const s of [vg.ws, vg.wss, vg.wsObserve, vg.wssObserve]) {
+  if (!s?.auditFile) continue;
+  const lines = readFileSync(s.auditFile, 'utf8').split('\n').filter((l) => l !== '').length;
+  const metricsText = s.metrics ? await fetch(`http://${s.metrics}/metrics`).then((r) => r.text(), (e: unknown) => `unreachable: ${String(e)}`) : 'off';
+  log(`${s.name}: ${lines} audit lines in ${s.auditFile}; /metrics ${metricsText.length} bytes`);
+}
+await Promise.all([vg.ws.stop(), vg.wss.stop(), vg.wsObserve?.stop(), vg.wssObserve?.stop(), vg.wsTuned?.stop(), vg.wssTuned?.stop(), naive.stop(), naiveTls.stop(), backends.stop(), redis?.stop()]);
 cleanup();
 facts.loadavgEnd = loadavg();
 
@@ -599,6 +631,7 @@ const header = [
   `${ROUNDS} interleaved rounds after ${WARMUP_ROUNDS} warm-up round(s) left out, medians. stream: 1 session, ${UPDATE_BYTES} B Raw updates, one request outstanding (as noVNC), ${SECONDS} s, every byte checked;`,
   `pingpong: 1 session, 1x1 updates, ${SECONDS} s; setup: ${SETUP_SESSIONS} sessions one after another after ${SETUP_WARMUP} untimed (${redisUrl ? 'Redis tokens' : 'memory tokens'}; websockify and socat: ${FORKING_RELAY_MAX_SESSIONS}, no tokens),`,
   `each with a full TLS handshake; wss rows again with the TLS session resumed (loadtest --tls-resume). CPU: the proxy process, from /proc.`,
+  `vncgate rows: metrics and audit ${OBSERVE === 'off' ? 'off' : OBSERVE === 'on' ? 'on (metrics.listen, audit.file)' : 'off, and on in the rows marked "metrics+audit" (metrics.listen, audit.file)'}.`,
 ];
 const targetsTitle = 'targets (issue 5, restated in issue 16 against rows of this run)';
 process.stdout.write(`${[...header, '', ...textTable, '', targetsTitle, ...targets.map((t) => `  ${t}`)].join('\n')}\n`);

@@ -47,6 +47,9 @@ export function pathOnly(url: string | undefined): string {
  */
 const KEYED_SECRET = /((?:token|grant)(?:=|%3D|%253D))[^&\s"'<>;#\\]+|(os-console-auth-tokens\/)[^/?#\s"\\]+|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?/gi;
 
+/** The same pattern, for a first look: a line without a match (nearly every one) is not run through `replace`. */
+const ANY_KEYED_SECRET = new RegExp(KEYED_SECRET.source, 'i');
+
 function redactKeyed(_match: string, tokenKey?: string, novaPath?: string): string {
   return `${tokenKey ?? novaPath ?? ''}${REDACTED}`;
 }
@@ -117,7 +120,7 @@ function redactRuns(text: string): string {
  * built it: fastify, for one, puts request URLs in some of its messages.
  */
 export function scrubSecrets(text: string): string {
-  return redactRuns(text.replace(KEYED_SECRET, redactKeyed));
+  return redactRuns(ANY_KEYED_SECRET.test(text) ? text.replace(KEYED_SECRET, redactKeyed) : text);
 }
 
 // ---- Known-safe shapes for values that come from a request (the first line of defence). ----

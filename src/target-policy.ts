@@ -188,13 +188,20 @@ export function parseTargetPolicyEntry(text: string): TargetPolicyEntry | string
 /** A compiled `backends.allowedTargets`. */
 export class TargetPolicy {
   readonly entries: readonly TargetPolicyEntry[];
+  /** Each entry's IPv4 network as a number (-1 for IPv6): the common case, checked without BigInt. */
+  readonly #v4: readonly number[];
 
   constructor(entries: readonly TargetPolicyEntry[]) {
     this.entries = entries;
+    this.#v4 = entries.map((e) => (e.family === 4 ? Number(e.network) : -1));
   }
 
   /** Whether vncgate may connect to `address` (a literal IP, e.g. from DNS) on `port`. */
   check(address: string, port: number): TargetVerdict {
+    // Dotted IPv4 with numbers only; a refusal (and anything else) takes the general path below,
+    // which reaches the same verdict and words its reason.
+    const v4 = isIPv4(address) ? ipv4Number(address) : -1;
+    if (v4 !== -1 && this.#allowsV4(v4, port)) return ALLOWED;
     const ip = parseIpAddress(address);
     if (ip === null) return { allowed: false, why: `${JSON.stringify(address)} is not an IP address` };
     const specials = SPECIALS.filter((s) => contains(s, ip.family, ip.value));
@@ -212,6 +219,48 @@ export class TargetPolicy {
     }
     return { allowed: false, why: `${shown} is not covered by backends.allowedTargets` };
   }
+
+  /** `check` for an IPv4 address: the same rule, in 32-bit numbers. */
+  #allowsV4(v: number, port: number): boolean {
+    for (let i = 0; i < this.entries.length; i++) {
+      const e = this.entries[i]!;
+      const net = this.#v4[i]!;
+      if (net === -1 || port < e.portLo || port > e.portHi || !inV4(net, e.prefix, v)) continue;
+      let special = false;
+      let inside = false;
+      for (const s of SPECIALS_V4) {
+        if (!inV4(s.net, s.prefix, v)) continue;
+        special = true;
+        if (e.prefix >= s.prefix && inV4(s.net, s.prefix, net)) inside = true;
+      }
+      if (!special || inside) return true;
+    }
+    return false;
+  }
+}
+
+const ALLOWED: TargetVerdict = Object.freeze({ allowed: true });
+
+/** The IPv4 special ranges, as numbers. */
+const SPECIALS_V4 = SPECIALS.filter((s) => s.family === 4).map((s) => ({ net: Number(s.network), prefix: s.prefix }));
+
+/** A dotted IPv4 address (already checked with isIPv4) as an unsigned 32-bit number. */
+function ipv4Number(s: string): number {
+  let v = 0;
+  let part = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      v = v * 256 + part;
+      part = 0;
+    } else part = part * 10 + (c - 48);
+  }
+  return v * 256 + part;
+}
+
+/** Whether `v` lies in `net`/`prefix` (IPv4, unsigned 32-bit numbers). */
+function inV4(net: number, prefix: number, v: number): boolean {
+  return prefix === 0 || ((v ^ net) >>> (32 - prefix)) === 0;
 }
 
 export type TargetPolicyResult = { readonly ok: true; readonly policy: TargetPolicy } | { readonly ok: false; readonly problems: readonly string[] };

@@ -215,4 +215,25 @@ describe('TargetPolicy.check', () => {
       }),
     );
   });
+
+  it('decides a dotted IPv4 address (its 32-bit path) as it decides the same address IPv4-mapped (the general path)', () => {
+    const policies = [
+      policy('0.0.0.0/0'),
+      policy('127.0.0.0/8', '::1/128'),
+      policy('127.0.0.1/32:5900-5999', '10.0.0.0/8:5900', '169.254.169.0/24'),
+      policy('0.0.0.0/1', '128.0.0.0/1', '224.0.0.0/3:1-1024'),
+      policy('192.168.0.0/16:5900-5910', '255.255.255.255/32', '0.0.0.0/8'),
+      policy('2001:db8::/32', '10.1.2.3'),
+    ];
+    const address = fc.oneof(
+      fc.ipV4(),
+      fc.constantFrom('0.0.0.0', '127.0.0.1', '127.255.255.255', '169.254.169.254', '224.0.0.1', '255.255.255.255', '10.1.2.3', '192.168.255.255'),
+    );
+    fc.assert(
+      fc.property(address, fc.integer({ min: 1, max: 65535 }), fc.constantFrom(...policies), (a, port, p) => {
+        expect(p.check(a, port).allowed).toBe(p.check(`::ffff:${a}`, port).allowed);
+      }),
+      { numRuns: 2000 },
+    );
+  });
 });

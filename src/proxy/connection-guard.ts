@@ -42,7 +42,17 @@ function tupleOf(s: Pick<Socket, 'remoteAddress' | 'remotePort' | 'localAddress'
   return `${s.remoteAddress} ${s.remotePort} ${s.localAddress ?? ''} ${s.localPort ?? ''}`;
 }
 
-type Tracked = { client: string; tuple: string | null; upgraded: boolean };
+/** `tuple`: undefined while the 4-tuple index is not kept (see `upgraded`). */
+type Tracked = { client: string; tuple: string | null | undefined; upgraded: boolean };
+
+/**
+ * The TCP socket under a TLS socket: Node keeps it as `_parent`, a property it does not document,
+ * so its absence is handled (the 4-tuple index below).
+ */
+function parentOf(front: Socket): Socket | undefined {
+  const parent = (front as { _parent?: unknown })._parent;
+  return typeof parent === 'object' && parent !== null ? (parent as Socket) : undefined;
+}
 
 /**
  * Every client connection, from TCP accept on: counted per process and per client address,
@@ -56,8 +66,13 @@ export class ConnectionGuard {
   readonly #log: Logger;
   readonly #intervalMs: number;
   readonly #open = new Map<Socket, Tracked>();
-  /** Raw sockets by 4-tuple: how a TLS socket (what HTTP and `ws` see) finds the TCP socket under it. */
+  /**
+   * Raw sockets by 4-tuple: how a TLS socket (what HTTP and `ws` see) finds the TCP socket under
+   * it when `parentOf` cannot. Kept only from the first such miss on: reading every connection's
+   * local and remote address for it cost more than the rest of the bookkeeping together.
+   */
   readonly #byTuple = new Map<string, Socket>();
+  #indexTuples = false;
   readonly #perClient = new Map<string, number>();
   #counters: GuardCounters = zeroCounters();
   /** Client-cap refusals per address since the last report (bounded), to name the busiest. */
@@ -139,9 +154,9 @@ export class ConnectionGuard {
       this.#note('refusedClientCap', client);
       return false;
     }
-    const tuple = tupleOf(socket);
-    this.#open.set(socket, { client, tuple, upgraded: false });
-    if (tuple !== null) this.#byTuple.set(tuple, socket);
+    const tracked: Tracked = { client, tuple: undefined, upgraded: false };
+    this.#open.set(socket, tracked);
+    if (this.#indexTuples) this.#index(socket, tracked);
     this.#perClient.set(client, fromClient + 1);
     socket.once('close', () => this.#release(socket));
     // A peer that vanished without a FIN is found by the kernel's keepalive probes, also while
@@ -157,10 +172,26 @@ export class ConnectionGuard {
    * TCP socket itself for plain HTTP.
    */
   upgraded(front: Socket): void {
-    const tuple = tupleOf(front);
-    const raw = this.#open.has(front) ? front : tuple !== null ? this.#byTuple.get(tuple) : undefined;
-    const tracked = raw === undefined ? undefined : this.#open.get(raw);
+    const parent = parentOf(front);
+    const tracked = this.#open.get(front) ?? (parent === undefined ? undefined : this.#open.get(parent)) ?? this.#byTupleOf(front);
     if (tracked) tracked.upgraded = true;
+  }
+
+  /** The tracked connection with `front`'s 4-tuple; the first call starts keeping the index. */
+  #byTupleOf(front: Socket): Tracked | undefined {
+    const tuple = tupleOf(front);
+    if (tuple === null) return undefined;
+    if (!this.#indexTuples) {
+      this.#indexTuples = true;
+      for (const [socket, tracked] of this.#open) this.#index(socket, tracked);
+    }
+    const raw = this.#byTuple.get(tuple);
+    return raw === undefined ? undefined : this.#open.get(raw);
+  }
+
+  #index(socket: Socket, tracked: Tracked): void {
+    tracked.tuple = tupleOf(socket);
+    if (tracked.tuple !== null) this.#byTuple.set(tracked.tuple, socket);
   }
 
   /**
@@ -179,7 +210,7 @@ export class ConnectionGuard {
     const tracked = this.#open.get(socket);
     if (!tracked) return;
     this.#open.delete(socket);
-    if (tracked.tuple !== null && this.#byTuple.get(tracked.tuple) === socket) this.#byTuple.delete(tracked.tuple);
+    if (typeof tracked.tuple === 'string' && this.#byTuple.get(tracked.tuple) === socket) this.#byTuple.delete(tracked.tuple);
     const n = (this.#perClient.get(tracked.client) ?? 1) - 1;
     if (n > 0) this.#perClient.set(tracked.client, n);
     else this.#perClient.delete(tracked.client);

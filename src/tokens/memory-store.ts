@@ -10,6 +10,7 @@ import {
   checkPresentedToken,
   checkSlotRequest,
   invalidToken,
+  debugEnabled,
   rateLimited,
   silentLogger,
   storeUnavailable,
@@ -143,7 +144,7 @@ export class MemoryTokenStore implements TokenStore {
       this.#limits.take(options.slots);
     }
     this.#entries.delete(hash);
-    this.#logger.debug({ store: this.kind, tokenId: tokenLogId(presented) }, 'console token consumed');
+    if (debugEnabled(this.#logger)) this.#logger.debug({ store: this.kind, tokenId: tokenLogId(presented) }, 'console token consumed');
     return entry.record;
   }
 

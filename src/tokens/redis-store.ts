@@ -19,6 +19,7 @@ import {
   checkPresentedToken,
   checkSlotRequest,
   invalidToken,
+  debugEnabled,
   rateLimited,
   silentLogger,
   storeUnavailable,
@@ -278,7 +279,7 @@ export class RedisTokenStore implements TokenStore {
       );
       throw invalidToken(presented, 'corrupt');
     }
-    if (operation === 'consume') this.#logger.debug({ store: this.kind, tokenId: tokenLogId(presented) }, 'console token consumed');
+    if (operation === 'consume' && debugEnabled(this.#logger)) this.#logger.debug({ store: this.kind, tokenId: tokenLogId(presented) }, 'console token consumed');
     return decoded.record;
   }
 

@@ -106,6 +106,13 @@ export interface TokenStoreLogger {
   debug(obj: Record<string, unknown>, msg: string): void;
   info(obj: Record<string, unknown>, msg: string): void;
   warn(obj: Record<string, unknown>, msg: string): void;
+  /** pino's: lets a line whose fields cost something (a hash) be skipped when its level is off. */
+  isLevelEnabled?(level: string): boolean;
+}
+
+/** Whether `logger` writes debug lines (a logger that cannot tell is assumed to). */
+export function debugEnabled(logger: TokenStoreLogger): boolean {
+  return logger.isLevelEnabled?.('debug') ?? true;
 }
 
 export const silentLogger: TokenStoreLogger = { debug() {}, info() {}, warn() {} };

@@ -49,6 +49,9 @@ describe('bench targets against same-run rows (issue 16)', () => {
       ['wss', 'setupRateResumed', 'node-wss', 'for-information', Number.NaN],
     ]);
     expect(targetsFor([...ALL, 'ws-tuned', 'wss-tuned']).filter((x) => x.variant.endsWith('-tuned'))).toHaveLength(7);
+    // Issue 17: the rows with metrics and audit on are judged on the same targets as the rows without.
+    const observed = targetsFor([...ALL, 'ws+observe', 'wss+observe']).filter((x) => x.variant.endsWith('+observe'));
+    expect(observed.map((x) => [x.variant.replace('+observe', ''), x.metric, x.floor])).toEqual(t.map((x) => [x.variant, x.metric, x.floor]));
   });
 
   it('meets every target in a healthy run, on both measures', () => {
