@@ -2,7 +2,7 @@
  * Issue 18 item 5: screenshots and console checks through a real `vncgate serve`, against a real
  * TigerVNC Xvnc (a known pattern drawn into its root window with xsetroot; every pixel compared,
  * over VncAuth and over VeNCrypt X509Vnc) and a real QEMU (its SeaBIOS screen: right size, not
- * blank); Ironic nodes through the fake Ironic; a user's session through vncgate keeps receiving
+ * blank); the PNG decoded by real Chromium; Ironic nodes through the fake Ironic; a user's session through vncgate keeps receiving
  * updates while screenshots are taken of the same console; the CLI (`probe --node`, `screenshot`).
  */
 import { SignJWT } from 'jose';
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startFakeIronic, type FakeIronic } from '../ironic/fake-ironic.js';
+import { launchChromium } from '../support/browser.js';
 import { runVncgate } from '../support/cli.js';
 import { getTestPki, type TestPki } from '../support/pki.js';
 import { decodePng, distinctColours, pngPixel, type DecodedPng } from '../support/png-decode.js';
@@ -145,6 +146,34 @@ describe('screenshots of a real Xvnc', () => {
     expect(log.rectangles.hextile).toBeGreaterThan(0);
     figures['xvnc 640x480 frameMs'] = log.frameMs;
     figures['xvnc 640x480 pngMs'] = log.pngMs;
+  });
+
+  it('a browser (real Chromium) fetches the screenshot with its bearer token and draws the same pixels', async () => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${vncgate.origin}/healthz`);
+      // Page code as a string: this project's tsconfig has no DOM library. The browser decodes the PNG itself.
+      const points = [[0, 0], [8, 0], [0, 8], [8, 8], [100, 37], [639, 479], [321, 250]];
+      const args = { url: `/v1/screenshots?target=127.0.0.1:${xvnc.port}&profile=vnc`, bearer, points };
+      const drawn = await page.evaluate<{ status: number; type: string | null; width: number; height: number; pixels: number[][] }>(
+        `(async ({ url, bearer, points }) => {
+          const r = await fetch(url, { headers: { authorization: 'Bearer ' + bearer } });
+          const bitmap = await createImageBitmap(await r.blob());
+          const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+          const ctx = canvas.getContext('2d');
+          ctx.drawImage(bitmap, 0, 0);
+          const pixels = points.map(([x, y]) => Array.from(ctx.getImageData(x, y, 1, 1).data.slice(0, 3)));
+          return { status: r.status, type: r.headers.get('content-type'), width: bitmap.width, height: bitmap.height, pixels };
+        })(${JSON.stringify(args)})`,
+      );
+      expect(drawn.status).toBe(200);
+      expect(drawn.type).toBe('image/png');
+      expect([drawn.width, drawn.height]).toEqual([WIDTH, HEIGHT]);
+      expect(drawn.pixels).toEqual(points.map(([x, y]) => checkerAt(x!, y!)));
+    } finally {
+      await browser.close();
+    }
   });
 
   it('the same over VeNCrypt X509Vnc, as the x509 profile says', async () => {

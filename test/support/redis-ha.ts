@@ -227,18 +227,29 @@ export async function startRedisCluster(opts: { primaries: number; replicasPerPr
     await runCommand('redis-cli', ['--cluster', 'create', ...nodes.map((n) => `${LOOPBACK}:${n.port}`), '--cluster-replicas', String(opts.replicasPerPrimary), '--cluster-yes'], {
       timeoutMs: 30_000,
     });
-    const live = (): RedisProcess => nodes.find((n) => n.running) ?? nodes[0]!;
     const set: RedisClusterSet = {
       nodes,
       seeds: nodes.slice(0, 3).map((n) => ({ host: LOOPBACK, port: n.port })),
-      primaryPortFor: (key) =>
-        withAdmin(live().port, async (r) => {
-          const slot = (await r.call('CLUSTER', 'KEYSLOT', key)) as number;
-          const ranges = (await r.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, string]][];
-          const range = ranges.find(([from, to]) => slot >= from && slot <= to);
-          if (range === undefined) throw new Error(`slot ${slot} is not served`);
-          return range[2][1];
-        }),
+      // Asks the running nodes in turn: one killed a moment ago may still count as running
+      // until its exit is seen, and answers only "Connection is closed".
+      primaryPortFor: async (key) => {
+        let last: unknown;
+        for (const node of nodes.filter((n) => n.running)) {
+          try {
+            return await withAdmin(node.port, async (r) => {
+              const slot = (await r.call('CLUSTER', 'KEYSLOT', key)) as number;
+              const ranges = (await r.call('CLUSTER', 'SLOTS')) as [number, number, [string, number, string]][];
+              const range = ranges.find(([from, to]) => slot >= from && slot <= to);
+              if (range === undefined) throw new Error(`slot ${slot} is not served`);
+              return range[2][1];
+            });
+          } catch (err) {
+            if ((err as Error).message.startsWith('slot ')) throw err;
+            last = err;
+          }
+        }
+        throw last ?? new Error('no cluster node is running');
+      },
       waitHealthy: (timeoutMs, replicas) =>
         eventually('cluster healthy', timeoutMs, async () => {
           for (const n of nodes.filter((x) => x.running)) {
