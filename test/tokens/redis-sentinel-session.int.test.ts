@@ -20,6 +20,7 @@ import { getTestPki, type TestPki } from '../support/pki.js';
 import { sleep, stopAll } from '../support/proc.js';
 import { eventually, startSentinelSet, withAdmin, type SentinelSet } from '../support/redis-ha.js';
 import { startVncgateServe, type VncgateServe } from '../support/vncgate-process.js';
+import { pumpUpdates } from '../support/pumped-console.js';
 import { wsRfbConnect } from '../support/ws-rfb-client.js';
 
 const TRY_AGAIN = ERROR_CODES.TOKEN_ERR_STORE_UNAVAILABLE;
@@ -92,50 +93,20 @@ async function mint(tokens: RedisTokenStore, count: number): Promise<string[]> {
   return (await tokens.issueMany({ kind: 'static', host: '127.0.0.1', port: vnc.port }, 300, count)).map((i) => i.token);
 }
 
-/** A console kept busy: a FramebufferUpdateRequest (RFC 6143 §7.5.3), the update (§7.6.1) read back whole, again. */
+/** A console kept busy (support/pumped-console.ts), and how it closed, if it did (it must not, for an established session). */
 interface Pumped {
   ws: WebSocket;
   updates: () => number;
-  /** Set when the WebSocket closed (it must not, for an established session). */
   closedWith: () => { code: number; reason: string } | null;
 }
 
 async function openPumped(server: VncgateServe, token: string): Promise<Pumped> {
   const r = await wsRfbConnect(`${server.wsBase}/websockify?token=${token}`, { ca: pki.ca.cert.pem, timeoutMs: 15_000 });
   if (!r.ok) throw new Error(`session refused: ${r.code} ${r.serverReason ?? ''}`);
-  const { ws, init } = r;
-  const bpp = init.pixelFormat.bitsPerPixel / 8;
-  let updates = 0;
-  let buf = Buffer.alloc(0);
+  const pumped = pumpUpdates(r.ws, r.init);
   let closed: { code: number; reason: string } | null = null;
-  const request = (): void => {
-    const req = Buffer.alloc(10);
-    req.writeUInt8(3, 0);
-    req.writeUInt16BE(init.width, 6);
-    req.writeUInt16BE(init.height, 8);
-    if (ws.readyState === ws.OPEN) ws.send(req);
-  };
-  const complete = (): number => {
-    if (buf.length < 4) return 0;
-    if (buf[0] !== 0) throw new Error(`expected a FramebufferUpdate, got message type ${buf[0]}`);
-    let at = 4;
-    for (let i = 0; i < buf.readUInt16BE(2); i++) {
-      if (buf.length < at + 12) return 0;
-      at += 12 + buf.readUInt16BE(at + 4) * buf.readUInt16BE(at + 6) * bpp;
-    }
-    return buf.length >= at ? at : 0;
-  };
-  ws.on('message', (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    for (let n = complete(); n > 0; n = complete()) {
-      buf = buf.subarray(n);
-      updates++;
-      setTimeout(request, 20); // paced: a few sessions must not take a core of a shared machine
-    }
-  });
-  ws.once('close', (code, reason) => (closed = { code, reason: reason.toString() }));
-  request();
-  return { ws, updates: () => updates, closedWith: () => closed };
+  void pumped.closed.then(({ code, reason }) => (closed = { code, reason }));
+  return { ws: pumped.ws, updates: pumped.updates, closedWith: () => closed };
 }
 
 async function openEstablished(r: Rig): Promise<Pumped[]> {
