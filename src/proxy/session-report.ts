@@ -38,8 +38,6 @@ export class SessionReport {
   target: ResolvedTarget | null = null;
   /** The session's reconnect grant (reconnect.ts), told of authorization and end; null when off. */
   grant: SessionGrant | null = null;
-  /** The token asked for the session to be recorded. */
-  recordRequested = false;
   readonly startedAt = Date.now();
   readonly #sessionId: string;
   readonly #events: SessionEvents | null;
@@ -83,7 +81,6 @@ export class SessionReport {
       this.target = a.target;
       this.grant?.authorized(a, this.log);
       this.#recordRequested = a.record === true;
-      this.recordRequested = a.record === true;
       this.phase('authorize');
       this.#events?.authorized(this.#facts(), null);
       return a;
